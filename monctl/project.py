@@ -1,0 +1,170 @@
+"""Finding the stack on disk and reading its ``.env``.
+
+A project directory holds ``compose/docker-compose.monitoring.yml``,
+``config/`` and ``.env`` (created from ``.env.example`` on first ``up``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from monctl import catalogue, secrets
+from monctl.errors import ConfigError
+
+COMPOSE_FILE = Path("compose") / "docker-compose.monitoring.yml"
+DEFAULT_PROJECT_NAME = "monitoring"
+DEFAULT_BIND_ADDRESS = "127.0.0.1"
+GENERATE_MARKER = "__GENERATE__"  # in .env.example: replaced by a fresh secret
+
+_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
+
+
+def parse_env(text: str, source: str = ".env") -> dict[str, str]:
+    """Parse KEY=VALUE lines (comments, blank lines, quotes, ``export``).
+
+    Raise ConfigError naming the line, never its content: it may hold a secret.
+    """
+    env: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = _LINE.match(line)
+        if not match:
+            raise ConfigError(
+                f"{source} line {number} is not KEY=VALUE",
+                hint="fix or remove that line (names are letters, digits and _)",
+            )
+        name, value = match.groups()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        elif " #" in value:  # an inline comment after an unquoted value
+            value = value.split(" #", 1)[0].rstrip()
+        env[name] = value
+    return env
+
+
+@dataclass
+class Project:
+    root: Path
+    name: str = DEFAULT_PROJECT_NAME
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def compose_file(self) -> Path:
+        return self.root / COMPOSE_FILE
+
+    @property
+    def env_file(self) -> Path:
+        return self.root / ".env"
+
+    @property
+    def env_example(self) -> Path:
+        return self.root / ".env.example"
+
+    @property
+    def bind_address(self) -> str:
+        return self.setting("MONITORING_BIND_ADDRESS", DEFAULT_BIND_ADDRESS)
+
+    def setting(self, name: str, default: str = "") -> str:
+        """A setting: the process environment wins over .env, as in compose."""
+        return os.environ.get(name) or self.env.get(name) or default
+
+    def host_port(self, service: catalogue.Service) -> int:
+        value = self.setting(service.port_var, str(service.default_port))
+        try:
+            return int(value)
+        except ValueError:
+            raise ConfigError(
+                f"{service.port_var} in .env is not a port number", hint="set it to 1-65535"
+            ) from None
+
+    def load_env(self) -> None:
+        """Read .env (if present) and register its secrets for redaction."""
+        if self.env_file.exists():
+            self.env = parse_env(self.env_file.read_text(encoding="utf-8"))
+            secrets.register_env(self.env)
+        secrets.register_env(dict(os.environ))
+
+
+def find_root(explicit: Path | None, start: Path | None = None) -> Path:
+    """The project directory: ``explicit`` if given, else the nearest of the
+    current directory and its parents that holds the compose file."""
+    if explicit is not None:
+        root = explicit.expanduser().resolve()
+        if not (root / COMPOSE_FILE).is_file():
+            raise ConfigError(
+                f"{root} does not hold a monitoring stack ({COMPOSE_FILE} is missing)",
+                hint="point --project-dir at the stack, or create one with `monctl init DIR`",
+            )
+        return root
+    here = (start or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / COMPOSE_FILE).is_file():
+            return candidate
+    raise ConfigError(
+        f"no monitoring stack found in {here} or its parents",
+        hint="cd into the stack, pass --project-dir, or create one with `monctl init DIR`",
+    )
+
+
+def load(explicit: Path | None, name: str | None) -> Project:
+    project = Project(root=find_root(explicit), name=name or DEFAULT_PROJECT_NAME)
+    project.load_env()
+    return project
+
+
+def ensure_env(project: Project) -> Path | None:
+    """Create .env from .env.example with fresh secrets if it is missing.
+
+    Return the path written, or None when .env already existed. The file is
+    created with mode 0600 before anything is written into it.
+    """
+    if project.env_file.exists():
+        return None
+    if not project.env_example.is_file():
+        raise ConfigError(
+            f"neither .env nor .env.example exists in {project.root}",
+            hint="restore .env.example from the stack, or run `monctl init DIR`",
+        )
+    lines = []
+    for line in project.env_example.read_text(encoding="utf-8").splitlines():
+        if GENERATE_MARKER in line:
+            line = line.replace(GENERATE_MARKER, secrets.generate())
+        lines.append(line)
+    fd = os.open(project.env_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")
+    project.load_env()
+    return project.env_file
+
+
+def packaged_stack() -> Path:
+    """Where the stack's files ship: inside the wheel, or the source checkout."""
+    bundled = Path(str(resources.files("monctl"))) / "_stack"
+    if (bundled / COMPOSE_FILE).is_file():
+        return bundled
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / COMPOSE_FILE).is_file():
+        return checkout
+    raise ConfigError("this installation of monctl carries no stack files")
+
+
+def init(target: Path, force: bool = False) -> Path:
+    """Write an editable copy of the stack (compose/, config/, .env.example) to ``target``."""
+    source = packaged_stack()
+    target = target.expanduser().resolve()
+    if (target / COMPOSE_FILE).exists() and not force:
+        raise ConfigError(
+            f"{target} already holds a stack", hint="use --force to overwrite its files"
+        )
+    target.mkdir(parents=True, exist_ok=True)
+    for part in ("compose", "config"):
+        shutil.copytree(source / part, target / part, dirs_exist_ok=True)
+    shutil.copy2(source / ".env.example", target / ".env.example")
+    return target
