@@ -61,9 +61,10 @@ class Output:
         self.quiet = quiet
         self.plain = _plain()
         # highlight=False: rich would otherwise colour numbers and paths in plain text.
-        self.out = Console(
-            no_color=self.plain, highlight=False, soft_wrap=self.plain, force_terminal=None
-        )
+        # A pipe has no width: rich would assume 80 columns and cut URLs and
+        # image names short; a wide virtual line keeps plain output whole.
+        width = None if sys.stdout.isatty() else 250
+        self.out = Console(no_color=self.plain, highlight=False, width=width)
         self.err = Console(stderr=True, no_color=_plain_stderr(), highlight=False)
 
     @property

@@ -1,0 +1,3 @@
+from monctl.cli import main
+
+main()

@@ -1,0 +1,199 @@
+"""Backup destinations: a local directory or an S3 bucket behind one small interface.
+
+Keys are relative POSIX paths ("20261126T020000Z/prometheus.tar.zst"), never
+absolute, never containing ``..``; both implementations reject anything else
+with StorageError. Every failure of the destination (unreachable endpoint,
+refused credentials, missing bucket or directory, missing key) is raised as
+``monctl.errors.StorageError`` with a message naming ``location`` — never a
+secret key.
+
+``open_storage`` picks the implementation from the destination string. The S3
+module (and boto3) is imported only when an ``s3://`` destination is opened.
+"""
+
+from __future__ import annotations
+
+import builtins
+import re
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import BinaryIO, Protocol
+
+from monctl.errors import StorageError
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class S3Options:
+    """How monctl talks to S3 (and S3-compatible stores such as MinIO).
+
+    ``sse``: server-side encryption, "AES256" or "aws:kms" (with ``kms_key_id``,
+    or the bucket's default KMS key). ``storage_class``: e.g. "STANDARD_IA".
+    ``part_size``: fixed multipart part size in bytes (>= 5 MiB), or None to
+    choose it from the size hint and grow it as parts accumulate (see
+    ``monctl.adapters.storage.s3.part_sizes``). ``max_parts``: the provider's
+    part-count limit (10,000 on AWS; some stores allow fewer).
+    ``endpoint_url``: overrides AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, which
+    boto3 honours by itself. ``attempts``/``backoff``/``backoff_max``: the
+    per-request retry policy for transient errors (connection errors, 5xx,
+    throttling); tests make them small. ``min_part_size`` exists for tests that
+    run against a store accepting smaller parts; AWS requires 5 MiB.
+    """
+
+    sse: str | None = None
+    kms_key_id: str | None = None
+    storage_class: str | None = None
+    part_size: int | None = None
+    max_parts: int = 10_000
+    endpoint_url: str | None = None
+    region: str | None = None
+    attempts: int = 5
+    backoff: float = 0.5
+    backoff_max: float = 20.0
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    min_part_size: int = 8 * MiB
+
+    def __post_init__(self) -> None:
+        if self.sse not in (None, "AES256", "aws:kms"):
+            raise StorageError(
+                f"unknown server-side encryption {self.sse!r}", hint='use "AES256" or "aws:kms"'
+            )
+        if self.kms_key_id and self.sse != "aws:kms":
+            raise StorageError("a KMS key id needs server-side encryption aws:kms")
+        if self.max_parts < 1 or self.attempts < 1:
+            raise StorageError("max_parts and attempts must be at least 1")
+        if self.part_size is not None and self.part_size < 1:
+            raise StorageError("part_size must be positive")
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str  # relative to the destination root
+    size: int
+
+
+class Storage(Protocol):
+    """One backup destination. All keys are relative to its root."""
+
+    location: str
+    """For display ("/srv/backups", "s3://bucket/prefix"); never contains credentials."""
+
+    def put(self, key: str, chunks: Iterable[bytes], *, size_hint: int | None = None) -> int:
+        """Stream ``chunks`` to ``key`` and return the number of bytes written.
+
+        Atomic: afterwards either the complete object exists at ``key`` or
+        nothing new does — also when ``chunks`` raises (any exception, including
+        KeyboardInterrupt, which is re-raised unchanged after the clean-up).
+        Local: written to "<key>.partial-<random>", fsynced, then os.replace'd.
+        S3: one PUT when the stream fits in one part, else a multipart upload
+        that is aborted on any failure. Memory use is bounded by one part; the
+        object is never staged whole. ``size_hint`` (expected bytes, may be
+        wrong) lets S3 choose a part size up front. An existing object at
+        ``key`` is replaced. Raise StorageError when the destination fails.
+        """
+        ...
+
+    def open(self, key: str) -> AbstractContextManager[BinaryIO]:
+        """A context manager yielding a readable, non-seekable binary stream of ``key``.
+
+        ``read(n)`` returns at most n bytes, b"" at the end. Raise StorageError
+        if the key does not exist or the destination fails (also while reading).
+        """
+        ...
+
+    def list(self, prefix: str = "") -> builtins.list[str]:
+        """Sorted keys of complete objects whose key starts with ``prefix``.
+
+        Partial objects (local "*.partial-*" files) are not listed. Raise
+        StorageError if the destination itself (directory, bucket) is missing.
+        """
+        ...
+
+    def list_objects(self, prefix: str = "") -> builtins.list[ObjectInfo]:
+        """Like ``list`` with sizes, in one listing (S3: no HEAD per key)."""
+        ...
+
+    def children(self, prefix: str = "") -> builtins.list[str]:
+        """Sorted names of the immediate "directories" under ``prefix`` (which is
+        "" or ends with "/"), without the trailing "/": S3 CommonPrefixes with
+        delimiter "/", local subdirectories. Cheap: does not walk below them.
+        Raise StorageError if the destination itself is missing."""
+        ...
+
+    def delete(self, keys: Iterable[str]) -> None:
+        """Delete ``keys``; keys that do not exist are ignored. Local: directories
+        left empty (below the root) are removed too. Raise StorageError on failure."""
+        ...
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete everything under ``prefix`` (which must end with "/"): objects,
+        partial objects and (S3) unfinished multipart uploads. Return the number
+        of objects deleted. Used by prune for one backup id at a time."""
+        ...
+
+    def clean_partials(
+        self,
+        prefix: str = "",
+        older_than: timedelta = timedelta(hours=1),
+        accept: Callable[[str], bool] | None = None,
+    ) -> builtins.list[str]:
+        """Remove leftovers of uploads that never finished (a killed process, an
+        endpoint that stayed down through the abort): local "*.partial-*" files,
+        S3 unfinished multipart uploads — those whose key starts with ``prefix``,
+        passes ``accept``, and were started more than ``older_than`` ago. Return
+        the keys cleaned. The default age spares an upload another host may be
+        running right now."""
+        ...
+
+    def exists(self, key: str) -> bool:
+        """True when a complete object exists at ``key``."""
+        ...
+
+    def size(self, key: str) -> int:
+        """The object's size in bytes; StorageError if it does not exist."""
+        ...
+
+    def check_writable(self) -> None:
+        """Fail early, before any container is paused: raise StorageError unless
+        the destination exists (local: is created) and accepts writes (local:
+        a probe file; S3: the bucket answers with these credentials)."""
+        ...
+
+
+_KEY_PART = re.compile(r"^[^/\x00]+$")
+
+
+def check_key(key: str) -> str:
+    """Return ``key`` if it is a safe relative key; raise StorageError otherwise."""
+    parts = key.split("/")
+    if (
+        not key
+        or key.startswith("/")
+        or any(p in ("", ".", "..") or not _KEY_PART.match(p) for p in parts)
+    ):
+        raise StorageError(f"invalid storage key {key!r}")
+    return key
+
+
+def open_storage(dest: str, *, s3_options: S3Options | None = None) -> Storage:
+    """The Storage for ``dest``: "s3://bucket[/prefix]" or a local directory path.
+
+    Opening does not touch the destination (no network, no mkdir); the first
+    operation does. Raise StorageError for a malformed S3 URL.
+    """
+    if dest.startswith("s3://"):
+        from monctl.adapters.storage.s3 import S3Storage
+
+        return S3Storage.from_url(dest, s3_options or S3Options())
+    if "://" in dest:
+        raise StorageError(
+            f"unsupported backup destination {dest!r}",
+            hint="use a local directory or s3://bucket/prefix",
+        )
+    from monctl.adapters.storage.local import LocalStorage
+
+    return LocalStorage(dest)

@@ -1,0 +1,238 @@
+"""A local directory as a backup destination (a mounted disk, NFS, ...).
+
+Atomicity: an object is written to "<key>.partial-<random>" beside its final
+name, fsynced, renamed over the final name with os.replace, and the directory
+fsynced — a crash leaves either the old state or the complete object, plus at
+worst a partial file that ``list`` ignores and ``clean_partials`` removes.
+"""
+
+from __future__ import annotations
+
+import builtins
+import errno
+import os
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager, suppress
+from datetime import timedelta
+from pathlib import Path
+from typing import BinaryIO
+
+from monctl.adapters.storage import ObjectInfo, check_key
+from monctl.errors import StorageError
+
+PARTIAL_RE = re.compile(r"\.partial-[0-9a-f]{16}$")
+
+
+def _partial_name(name: str) -> str:
+    return f"{name}.partial-{secrets.token_hex(8)}"
+
+
+def _fsync_dir(path: Path) -> None:
+    # Makes the rename itself durable; not every filesystem allows it (some NFS).
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class LocalStorage:
+    """Storage in a local directory; see ``monctl.adapters.storage.Storage``."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root).expanduser().absolute()
+        self.location = str(self.root)
+
+    def __repr__(self) -> str:
+        return f"LocalStorage({self.location!r})"
+
+    def _path(self, key: str) -> Path:
+        return self.root.joinpath(*check_key(key).split("/"))
+
+    def _error(self, what: str, e: OSError) -> StorageError:
+        hint = None
+        if e.errno in (errno.EACCES, errno.EPERM):
+            hint = "check the directory's owner and permissions"
+        elif e.errno == errno.ENOSPC:
+            hint = "free space on the backup disk, or prune old backups"
+        return StorageError(f"{what} in {self.location}: {e.strerror or e}", hint=hint)
+
+    def _require_root(self) -> None:
+        if not self.root.is_dir():
+            raise StorageError(
+                f"backup directory {self.location} does not exist",
+                hint="check the path (--to/--from, or the destination in .env)",
+            )
+
+    def put(self, key: str, chunks: Iterable[bytes], *, size_hint: int | None = None) -> int:
+        final = self._path(key)
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise self._error(f"cannot create the directory for {key}", e) from None
+        tmp = final.with_name(_partial_name(final.name))
+        written = 0
+        try:
+            with open(tmp, "xb") as f:
+                for chunk in chunks:
+                    f.write(chunk)
+                    written += len(chunk)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, final)
+        except BaseException as e:
+            # Any failure, Ctrl-C included: leave no partial file behind.
+            with suppress(OSError):
+                tmp.unlink()
+            if isinstance(e, OSError):
+                raise self._error(f"cannot write {key}", e) from None
+            raise
+        _fsync_dir(final.parent)
+        return written
+
+    @contextmanager
+    def _open(self, key: str) -> Iterator[BinaryIO]:
+        path = self._path(key)
+        try:
+            f = open(path, "rb")  # noqa: SIM115 - closed by the context manager below
+        except FileNotFoundError:
+            raise StorageError(f"no object {key} in {self.location}") from None
+        except OSError as e:
+            raise self._error(f"cannot read {key}", e) from None
+        with f:
+            yield f
+
+    def open(self, key: str) -> AbstractContextManager[BinaryIO]:
+        return self._open(key)
+
+    def _walk(self, start: Path) -> Iterator[Path]:
+        for dirpath, dirnames, filenames in os.walk(start, onerror=None, followlinks=False):
+            dirnames.sort()
+            for name in sorted(filenames):
+                yield Path(dirpath, name)
+
+    def list_objects(self, prefix: str = "") -> builtins.list[ObjectInfo]:
+        self._require_root()
+        # Walk only the directory the prefix names, never the whole destination.
+        head = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        start = self.root.joinpath(*head.split("/")) if head else self.root
+        out = []
+        for path in self._walk(start):
+            key = path.relative_to(self.root).as_posix()
+            if not key.startswith(prefix) or PARTIAL_RE.search(key):
+                continue
+            try:
+                st = path.lstat()
+            except FileNotFoundError:
+                continue  # deleted while we walked
+            if os.path.isfile(path) and not path.is_symlink():
+                out.append(ObjectInfo(key, st.st_size))
+        return sorted(out, key=lambda o: o.key)
+
+    def list(self, prefix: str = "") -> builtins.list[str]:
+        return [o.key for o in self.list_objects(prefix)]
+
+    def children(self, prefix: str = "") -> builtins.list[str]:
+        self._require_root()
+        base = self.root.joinpath(*prefix.strip("/").split("/")) if prefix.strip("/") else self.root
+        try:
+            return sorted(e.name for e in os.scandir(base) if e.is_dir(follow_symlinks=False))
+        except FileNotFoundError:
+            return []
+        except OSError as e:
+            raise self._error("cannot list", e) from None
+
+    def _unlink(self, path: Path) -> bool:
+        try:
+            path.unlink()
+            return True
+        except FileNotFoundError:
+            return False
+        except OSError as e:
+            raise self._error(f"cannot delete {path.relative_to(self.root)}", e) from None
+
+    def _prune_empty_dirs(self, start: Path) -> None:
+        d = start
+        while d != self.root and self.root in d.parents:
+            try:
+                d.rmdir()
+            except OSError:
+                return  # not empty (or gone): stop climbing
+            d = d.parent
+
+    def delete(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            path = self._path(key)
+            self._unlink(path)
+            self._prune_empty_dirs(path.parent)
+
+    def delete_prefix(self, prefix: str) -> int:
+        if not prefix.endswith("/"):
+            raise StorageError(f"delete_prefix needs a directory prefix ending in '/': {prefix!r}")
+        base = self._path(prefix.rstrip("/"))
+        if not base.is_dir():
+            return 0
+        count = 0
+        for path in list(self._walk(base)):
+            if self._unlink(path) and not PARTIAL_RE.search(path.name):
+                count += 1
+        for dirpath, _dirs, _files in sorted(os.walk(base), key=lambda t: -len(t[0])):
+            with suppress(OSError):
+                os.rmdir(dirpath)
+        self._prune_empty_dirs(base.parent)
+        return count
+
+    def clean_partials(
+        self,
+        prefix: str = "",
+        older_than: timedelta = timedelta(hours=1),
+        accept: Callable[[str], bool] | None = None,
+    ) -> builtins.list[str]:
+        head = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        start = self.root.joinpath(*head.split("/")) if head else self.root
+        if not start.is_dir():
+            return []
+        cutoff = time.time() - older_than.total_seconds()
+        cleaned = []
+        for path in self._walk(start):
+            if not PARTIAL_RE.search(path.name):
+                continue
+            key = PARTIAL_RE.sub("", path.relative_to(self.root).as_posix())
+            if not key.startswith(prefix) or (accept is not None and not accept(key)):
+                continue
+            try:
+                if path.lstat().st_mtime > cutoff:
+                    continue
+            except FileNotFoundError:
+                continue
+            if self._unlink(path):
+                cleaned.append(key)
+        return cleaned
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def size(self, key: str) -> int:
+        try:
+            return self._path(key).stat().st_size
+        except FileNotFoundError:
+            raise StorageError(f"no object {key} in {self.location}") from None
+        except OSError as e:
+            raise self._error(f"cannot read {key}", e) from None
+
+    def check_writable(self) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe = self.root / _partial_name(".monctl-write-test")
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as e:
+            raise self._error("cannot write", e) from None

@@ -1,0 +1,536 @@
+"""An S3 bucket (AWS or an S3-compatible store) as a backup destination.
+
+boto3 is imported only when a client is first needed. Credentials come from
+the standard AWS chain (environment, profile, instance role); the endpoint from
+``S3Options.endpoint_url`` or AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, which
+boto3 honours itself. With a custom endpoint, path-style addressing is used
+(what MinIO and most S3-compatible stores expect).
+
+Retries: botocore's own retries are switched off and every request is retried
+here with tenacity on transient errors only (connection errors, timeouts, 5xx,
+throttling), ``S3Options.attempts`` times with exponential backoff, then
+reported as StorageError. A multipart upload keeps the current part in memory
+so it can be re-sent.
+
+Part sizes (``part_size_for``): the stream length is not known in advance, so
+parts start at a base size — ``S3Options.part_size`` if set, else the larger
+of ``min_part_size`` (8 MiB) and size_hint / max_parts — and double every
+max_parts/8 parts. With the defaults the first 10 GiB go in 8 MiB parts and
+10,000 parts reach ~2.5 TiB, while memory stays at one part (twice while it
+is sent) for every ordinary volume.
+"""
+
+from __future__ import annotations
+
+import builtins
+import io
+import logging
+import math
+import os
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any, BinaryIO, TypeVar
+
+from monctl import secrets
+from monctl.adapters.storage import MiB, ObjectInfo, S3Options, check_key
+from monctl.errors import MonctlError, StorageError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MAX_PART_SIZE = 5 * 1024 * MiB  # S3's limit for one part
+_CREDENTIAL_CODES = {
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "InvalidToken",
+    "InvalidClientTokenId",
+    "TokenRefreshRequired",
+    "AuthorizationHeaderMalformed",
+}
+_THROTTLE_CODES = {
+    "Throttling",
+    "ThrottlingException",
+    "SlowDown",
+    "RequestTimeout",
+    "RequestLimitExceeded",
+    "InternalError",
+    "ServiceUnavailable",
+}
+
+
+def part_size_for(number: int, base: int, max_parts: int) -> int:
+    """The size of part ``number`` (1-based): ``base`` doubled every max_parts/8 parts."""
+    stage = max(1, max_parts // 8)
+    return int(min(MAX_PART_SIZE, base * 2 ** ((number - 1) // stage)))
+
+
+def base_part_size(options: S3Options, size_hint: int | None) -> int:
+    if options.part_size is not None:
+        return options.part_size
+    base = options.min_part_size
+    if size_hint:
+        base = max(base, math.ceil(size_hint / options.max_parts / MiB) * MiB)
+    return base
+
+
+def _error_code(e: Exception) -> tuple[str, int]:
+    response = getattr(e, "response", None) or {}
+    code = str(response.get("Error", {}).get("Code", ""))
+    status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    return code, status
+
+
+def _is_transient(e: BaseException) -> bool:
+    from botocore import exceptions as bx
+
+    if isinstance(
+        e, bx.ConnectionError | bx.HTTPClientError | bx.IncompleteReadError | ConnectionError
+    ):
+        return True
+    if isinstance(e, bx.ClientError):
+        code, status = _error_code(e)
+        return status >= 500 or status == 429 or code in _THROTTLE_CODES
+    return False
+
+
+class S3Storage:
+    """Storage in ``s3://bucket/prefix``; see ``monctl.adapters.storage.Storage``."""
+
+    def __init__(self, bucket: str, prefix: str, options: S3Options, client: Any = None) -> None:
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.options = options
+        self.location = f"s3://{bucket}/{self.prefix}"
+        self._client = client
+
+    @classmethod
+    def from_url(cls, url: str, options: S3Options) -> S3Storage:
+        rest = url.removeprefix("s3://")
+        bucket, _, prefix = rest.partition("/")
+        if not bucket or "@" in bucket or ":" in bucket:
+            raise StorageError(
+                f"malformed S3 destination {url.split('@')[-1]!r}",
+                hint="use s3://bucket/prefix; credentials come from the AWS environment",
+            )
+        if prefix.strip("/"):
+            check_key(prefix.strip("/"))
+        return cls(bucket, prefix, options)
+
+    def __repr__(self) -> str:
+        return f"S3Storage({self.location!r})"
+
+    # -- plumbing -----------------------------------------------------------------
+
+    @property
+    def endpoint(self) -> str | None:
+        return (
+            self.options.endpoint_url
+            or os.environ.get("AWS_ENDPOINT_URL_S3")
+            or os.environ.get("AWS_ENDPOINT_URL")
+        )
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            import boto3
+            from botocore.config import Config
+
+            session = boto3.session.Session(region_name=self.options.region)
+            creds = session.get_credentials()
+            if creds is not None:
+                # Whatever boto3 found must never reach the output or a log.
+                frozen = creds.get_frozen_credentials()
+                secrets.register(frozen.secret_key or "")
+                secrets.register(frozen.token or "")
+            config = Config(
+                retries={"total_max_attempts": 1, "mode": "standard"},
+                connect_timeout=self.options.connect_timeout,
+                read_timeout=self.options.read_timeout,
+                s3={"addressing_style": "path"} if self.endpoint else {},
+            )
+            self._client = session.client("s3", endpoint_url=self.endpoint, config=config)
+        return self._client
+
+    def _full(self, key: str) -> str:
+        return self.prefix + check_key(key)
+
+    def _translate(self, e: Exception, what: str) -> StorageError:
+        """A StorageError for a botocore failure: what failed, where, and what to try."""
+        from botocore import exceptions as bx
+
+        where = self.location
+        if isinstance(e, bx.NoCredentialsError | bx.PartialCredentialsError):
+            return StorageError(
+                f"no AWS credentials found for {where}",
+                hint="set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or a role",
+            )
+        if isinstance(e, bx.ClientError):
+            code, status = _error_code(e)
+            if code in _CREDENTIAL_CODES:
+                return StorageError(
+                    f"S3 refused the credentials ({code}) while trying to {what} at {where}",
+                    hint="check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or the profile) "
+                    "and the endpoint",
+                )
+            if code in ("AccessDenied", "403") or status == 403:
+                return StorageError(
+                    f"S3 denied access (AccessDenied) to {what} at {where}",
+                    hint="the credentials work but lack permission; check the bucket policy",
+                )
+            if code == "NoSuchBucket" or (code == "404" and what == "reach the bucket"):
+                return StorageError(
+                    f"the bucket {self.bucket!r} does not exist ({self.endpoint or 'AWS'})",
+                    hint="create it, or fix the destination",
+                )
+            if code in ("NoSuchKey", "404", "NotFound"):
+                return StorageError(f"S3 has no object to {what} at {where}")
+            return StorageError(f"S3 failed to {what} at {where}: {code or status}")
+        if isinstance(e, bx.BotoCoreError | ConnectionError):
+            endpoint = self.endpoint or "the AWS S3 endpoint"
+            return StorageError(
+                f"cannot reach S3 ({endpoint}) to {what} at {where}: "
+                f"{type(e).__name__} after {self.options.attempts} attempt(s)",
+                hint="check the network, the endpoint (AWS_ENDPOINT_URL) and that the store "
+                "is running; then run again",
+            )
+        return StorageError(f"S3 failed to {what} at {where}: {type(e).__name__}")
+
+    def _call(self, what: str, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+        """``fn(*args, **kw)``, retried on transient errors, errors translated.
+
+        ``_attempts`` in ``kw`` overrides the number of attempts (not passed on).
+        """
+        import tenacity
+
+        attempts = int(kw.pop("_attempts", 0))
+
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(attempts or self.options.attempts),
+            wait=tenacity.wait_exponential(
+                multiplier=self.options.backoff, max=self.options.backoff_max
+            ),
+            retry=tenacity.retry_if_exception(_is_transient),
+            reraise=True,
+            before_sleep=lambda rs: log.debug("S3 %s failed, retrying: %s", what, rs.outcome),
+        )
+        try:
+            return retrying(fn, *args, **kw)
+        except MonctlError:
+            raise
+        except Exception as e:
+            from botocore import exceptions as bx
+
+            if isinstance(e, bx.BotoCoreError | bx.ClientError | ConnectionError):
+                raise self._translate(e, what) from None
+            raise
+
+    def _extra(self) -> dict[str, str]:
+        extra: dict[str, str] = {}
+        if self.options.sse:
+            extra["ServerSideEncryption"] = self.options.sse
+        if self.options.kms_key_id:
+            extra["SSEKMSKeyId"] = self.options.kms_key_id
+        if self.options.storage_class:
+            extra["StorageClass"] = self.options.storage_class
+        return extra
+
+    # -- writing ----------------------------------------------------------------
+
+    def put(self, key: str, chunks: Iterable[bytes], *, size_hint: int | None = None) -> int:
+        full = self._full(key)
+        base = base_part_size(self.options, size_hint)
+        target = part_size_for(1, base, self.options.max_parts)
+        buf = bytearray()
+        parts: list[dict[str, Any]] = []
+        upload_id: str | None = None
+        total = 0
+        try:
+            for chunk in chunks:
+                buf += chunk
+                total += len(chunk)
+                while len(buf) >= target:
+                    if upload_id is None:
+                        upload_id = self._call(
+                            f"start the upload of {key}",
+                            self.client.create_multipart_upload,
+                            Bucket=self.bucket,
+                            Key=full,
+                            **self._extra(),
+                        )["UploadId"]
+                    if len(parts) + 1 >= self.options.max_parts:
+                        raise StorageError(
+                            f"{key} outgrew {self.options.max_parts} parts",
+                            hint="set a larger part size for this destination",
+                        )
+                    body = bytes(buf[:target])
+                    del buf[:target]
+                    parts.append(self._upload_part(key, full, upload_id, len(parts) + 1, body))
+                    target = part_size_for(len(parts) + 1, base, self.options.max_parts)
+            if upload_id is None:
+                # Fits in one part: a plain PUT is atomic by itself.
+                self._call(
+                    f"write {key}",
+                    self.client.put_object,
+                    Bucket=self.bucket,
+                    Key=full,
+                    Body=bytes(buf),
+                    **self._extra(),
+                )
+                return total
+            if buf:
+                parts.append(self._upload_part(key, full, upload_id, len(parts) + 1, bytes(buf)))
+            buf = bytearray()
+            self._call(
+                f"complete the upload of {key}",
+                self.client.complete_multipart_upload,
+                Bucket=self.bucket,
+                Key=full,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+            )
+            return total
+        except BaseException as e:
+            # Any failure — the destination, the data source, Ctrl-C — aborts the
+            # upload so S3 holds neither an object nor billable orphan parts.
+            if upload_id is not None:
+                self._abort_after(e, key, full, upload_id)
+            raise
+
+    def _upload_part(self, key: str, full: str, upload_id: str, number: int, body: bytes) -> Any:
+        answer = self._call(
+            f"upload part {number} of {key}",
+            self.client.upload_part,
+            Bucket=self.bucket,
+            Key=full,
+            UploadId=upload_id,
+            PartNumber=number,
+            Body=body,
+        )
+        part = {"PartNumber": number, "ETag": answer["ETag"]}
+        for name in ("ChecksumCRC32", "ChecksumCRC32C", "ChecksumSHA1", "ChecksumSHA256"):
+            if answer.get(name):
+                part[name] = answer[name]
+        return part
+
+    def _abort_after(self, cause: BaseException, key: str, full: str, upload_id: str) -> None:
+        """Abort the upload; if even that fails, say so on the error being raised."""
+        try:
+            # More patient than a part: this call is what prevents orphan parts.
+            self._call(
+                f"abort the upload of {key}",
+                self.client.abort_multipart_upload,
+                Bucket=self.bucket,
+                Key=full,
+                UploadId=upload_id,
+                _attempts=self.options.attempts + 3,
+            )
+        except (Exception, KeyboardInterrupt) as abort_error:
+            note = (
+                f"the unfinished multipart upload of {key} could not be aborted "
+                f"({getattr(abort_error, 'message', type(abort_error).__name__)}); "
+                "`monctl backup prune` or the next backup to this destination removes it"
+            )
+            log.warning(note)
+            if isinstance(cause, MonctlError):
+                cause.message = f"{cause.message}; {note}"
+                cause.args = (cause.message,)
+            else:
+                cause.add_note(note)
+
+    # -- reading ----------------------------------------------------------------
+
+    def open(self, key: str) -> AbstractContextManager[BinaryIO]:
+        # The first GET happens here, so a missing key fails at open, not at read.
+        return _reading(_S3Reader(self, key, self._full(key)))
+
+    def _paginate(self, what: str, method: str, **kw: Any) -> Iterator[dict[str, Any]]:
+        token: dict[str, Any] = {}
+        while True:
+            page = self._call(what, getattr(self.client, method), Bucket=self.bucket, **kw, **token)
+            yield page
+            if method == "list_objects_v2":
+                if not page.get("IsTruncated"):
+                    return
+                token = {"ContinuationToken": page["NextContinuationToken"]}
+            else:  # list_multipart_uploads
+                if not page.get("IsTruncated"):
+                    return
+                token = {
+                    "KeyMarker": page["NextKeyMarker"],
+                    "UploadIdMarker": page["NextUploadIdMarker"],
+                }
+
+    def list_objects(self, prefix: str = "") -> builtins.list[ObjectInfo]:
+        out = []
+        for page in self._paginate("list", "list_objects_v2", Prefix=self.prefix + prefix):
+            for obj in page.get("Contents", []):
+                out.append(ObjectInfo(obj["Key"][len(self.prefix) :], int(obj["Size"])))
+        return sorted(out, key=lambda o: o.key)
+
+    def list(self, prefix: str = "") -> builtins.list[str]:
+        return [o.key for o in self.list_objects(prefix)]
+
+    def children(self, prefix: str = "") -> builtins.list[str]:
+        base = self.prefix + prefix
+        names = []
+        for page in self._paginate("list", "list_objects_v2", Prefix=base, Delimiter="/"):
+            for cp in page.get("CommonPrefixes", []):
+                names.append(cp["Prefix"][len(base) :].rstrip("/"))
+        return sorted(names)
+
+    def exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        def head() -> bool:
+            try:
+                self.client.head_object(Bucket=self.bucket, Key=self._full(key))
+            except ClientError as e:
+                if _error_code(e)[1] == 404:
+                    return False
+                raise
+            return True
+
+        return self._call(f"read {key}", head)
+
+    def size(self, key: str) -> int:
+        head = self._call(
+            f"read {key}", self.client.head_object, Bucket=self.bucket, Key=self._full(key)
+        )
+        return int(head["ContentLength"])
+
+    def check_writable(self) -> None:
+        # HeadBucket checks the endpoint, the credentials and the bucket in one
+        # request without writing anything (some backup buckets deny deletes).
+        self._call("reach the bucket", self.client.head_bucket, Bucket=self.bucket)
+
+    # -- deleting ---------------------------------------------------------------
+
+    def delete(self, keys: Iterable[str]) -> None:
+        full = [self._full(k) for k in keys]
+        for i in range(0, len(full), 1000):  # DeleteObjects takes at most 1000 keys
+            batch = [{"Key": k} for k in full[i : i + 1000]]
+            answer = self._call(
+                "delete",
+                self.client.delete_objects,
+                Bucket=self.bucket,
+                Delete={"Objects": batch, "Quiet": True},
+            )
+            errors = answer.get("Errors") or []
+            if errors:
+                first = errors[0]
+                raise StorageError(
+                    f"S3 refused to delete {len(errors)} object(s) in {self.location}, e.g. "
+                    f"{first.get('Key', '')[len(self.prefix) :]} ({first.get('Code')})"
+                )
+
+    def _uploads(self, prefix: str) -> Iterator[dict[str, Any]]:
+        for page in self._paginate(
+            "list unfinished uploads", "list_multipart_uploads", Prefix=self.prefix + prefix
+        ):
+            yield from page.get("Uploads", [])
+
+    def _abort(self, upload: dict[str, Any]) -> None:
+        self._call(
+            "abort an unfinished upload",
+            self.client.abort_multipart_upload,
+            Bucket=self.bucket,
+            Key=upload["Key"],
+            UploadId=upload["UploadId"],
+        )
+
+    def delete_prefix(self, prefix: str) -> int:
+        if not prefix.endswith("/"):
+            raise StorageError(f"delete_prefix needs a directory prefix ending in '/': {prefix!r}")
+        check_key(prefix.rstrip("/"))
+        for upload in list(self._uploads(prefix)):
+            self._abort(upload)
+        keys = self.list(prefix)
+        # The manifest first: a deletion cut short leaves an incomplete backup,
+        # never one that looks complete with archives missing.
+        first = [k for k in keys if k.endswith("/manifest.json")]
+        self.delete(first)
+        self.delete([k for k in keys if k not in first])
+        return len(keys)
+
+    def clean_partials(
+        self,
+        prefix: str = "",
+        older_than: timedelta = timedelta(hours=1),
+        accept: Callable[[str], bool] | None = None,
+    ) -> builtins.list[str]:
+        cutoff = datetime.now(UTC) - older_than
+        cleaned = []
+        for upload in list(self._uploads(prefix)):
+            key = upload["Key"][len(self.prefix) :]
+            initiated = upload.get("Initiated")
+            if isinstance(initiated, datetime) and initiated > cutoff:
+                continue
+            if accept is not None and not accept(key):
+                continue
+            self._abort(upload)
+            cleaned.append(key)
+        return cleaned
+
+
+@contextmanager
+def _reading(reader: _S3Reader) -> Iterator[BinaryIO]:
+    try:
+        yield io.BufferedReader(reader, 1024 * 1024)
+    finally:
+        reader.close()
+
+
+class _S3Reader(io.RawIOBase):
+    """The body of one object, read as a stream. A connection lost mid-read is
+    resumed with a ranged GET of the same version (If-Match on the ETag)."""
+
+    def __init__(self, storage: S3Storage, key: str, full: str) -> None:
+        self._s = storage
+        self._key = key
+        self._full = full
+        self._pos = 0
+        answer = self._get()
+        self._etag = answer["ETag"]
+        self._length = int(answer["ContentLength"])
+        self._body = answer["Body"]
+
+    def _get(self, **kw: Any) -> Any:
+        s = self._s
+        return s._call(
+            f"read {self._key}", s.client.get_object, Bucket=s.bucket, Key=self._full, **kw
+        )
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        if self._pos >= self._length:
+            return 0
+        for attempt in range(self._s.options.attempts):
+            try:
+                data = self._body.read(len(b))
+                break
+            except Exception as e:
+                if not _is_transient(e) or attempt + 1 == self._s.options.attempts:
+                    if isinstance(e, MonctlError):
+                        raise
+                    raise self._s._translate(e, f"read {self._key}") from None
+                self._body.close()
+                self._body = self._get(Range=f"bytes={self._pos}-", IfMatch=self._etag)["Body"]
+        if not data:
+            raise StorageError(
+                f"{self._key} in {self._s.location} ended after {self._pos} of {self._length} bytes"
+            )
+        n = len(data)
+        b[:n] = data
+        self._pos += n
+        return n
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self._body.close()
+            finally:
+                super().close()

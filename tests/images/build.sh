@@ -1,0 +1,223 @@
+#!/usr/bin/env bash
+# Build the images monctl's end-to-end tests run (nothing can be pulled on the CI machine).
+#
+#   monctl-test/base:local               Debian root (debootstrap minbase + python3 + busybox-static)
+#   monctl-test/prometheus:local         Debian's real prometheus + promtool
+#   monctl-test/alertmanager:local       Debian's real prometheus-alertmanager + amtool
+#   monctl-test/node-exporter:local      Debian's real prometheus-node-exporter
+#   monctl-test/postgres-exporter:local  Debian's real prometheus-postgres-exporter
+#   monctl-test/{grafana,loki,promtail,cadvisor}-standin:local
+#                                        STAND-INS: tests/images/standin/standin.py, not the real programs
+#
+# Idempotent: every image carries a label with the hash of its inputs (Dockerfile, files,
+# binaries, base image) and is rebuilt only when that hash changed. The debootstrap result is
+# cached under $MONCTL_TEST_CACHE (default /var/cache/monctl-test), keyed by suite + packages.
+# Needs root (debootstrap), a Docker engine, debootstrap and the four Debian prometheus packages.
+# `--force` rebuilds everything (the debootstrap cache is kept).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+CACHE=${MONCTL_TEST_CACHE:-/var/cache/monctl-test}
+BASE_IMAGE=monctl-test/base:local
+BASE_PACKAGES="python3 busybox-static"
+LABEL=org.monctl.test.inputs
+FORCE=0
+[[ ${1:-} == --force ]] && FORCE=1
+export DOCKER_BUILDKIT=0 # the legacy builder: no buildx plugin here
+
+# The base must be the host's Debian release: the copied binaries link against its libc.
+SUITE=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
+
+say() { printf '[build.sh] %s\n' "$*" >&2; }
+die() {
+	say "error: $*"
+	exit 1
+}
+
+for tool in docker sha256sum; do
+	command -v "$tool" >/dev/null || die "$tool is not installed"
+done
+docker info >/dev/null 2>&1 || die "no Docker engine answers (is dockerd running?)"
+
+mkdir -p "$CACHE"
+exec 9>"$CACHE/build.lock" # one build at a time on this machine
+flock 9
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/monctl-images.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+
+# The Debian mirror apt on this host uses (first non-security URI serving $SUITE), so
+# debootstrap goes where this machine is allowed to go.
+debian_mirror() {
+	[[ -n ${MONCTL_TEST_MIRROR:-} ]] && { echo "$MONCTL_TEST_MIRROR"; return; }
+	python3 - "$SUITE" <<'EOF'
+import glob, re, sys
+suite = sys.argv[1]
+found = []
+for path in ["/etc/apt/sources.list", *sorted(glob.glob("/etc/apt/sources.list.d/*"))]:
+    try:
+        text = open(path, encoding="utf-8", errors="replace").read()
+    except OSError:
+        continue
+    if path.endswith(".sources"):
+        for block in re.split(r"\n\s*\n", text):
+            f = {}
+            for line in block.splitlines():
+                m = re.match(r"^([A-Za-z-]+):\s*(.*)$", line)
+                if m:
+                    f[m.group(1).lower()] = m.group(2).split()
+            if suite in f.get("suites", []) and "deb" in f.get("types", []):
+                found += f.get("uris", [])
+    else:
+        for line in text.splitlines():
+            m = re.match(r"^\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)", line)
+            if m and m.group(2) == suite:
+                found.append(m.group(1))
+found = [u for u in found if "security" not in u]
+print(found[0] if found else "http://deb.debian.org/debian")
+EOF
+}
+
+# Runs inside the fresh root: busybox supplies whatever the root lacks (wget above all),
+# then the root is slimmed. Part of the base image's input hash.
+base_postprocess() {
+	local root=$1 applet
+	for applet in $(chroot "$root" /bin/busybox --list); do
+		case $applet in busybox | linuxrc | init | halt | poweroff | reboot) continue ;; esac
+		if ! chroot "$root" /bin/sh -c "command -v $applet" >/dev/null 2>&1; then
+			ln -s /bin/busybox "$root/usr/bin/$applet"
+		fi
+	done
+	rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* \
+		"$root"/usr/share/doc/* "$root"/usr/share/man/* "$root"/usr/share/locale/* \
+		"$root"/var/log/* "$root"/tmp/* "$root"/root/.cache
+	: >"$root/etc/machine-id"
+}
+
+hash_text() { sha256sum | cut -c1-64; }
+
+# Hash of a directory's files (names + contents) plus any extra words.
+hash_dir() {
+	local dir=$1
+	shift
+	{
+		printf '%s\n' "$@"
+		(cd "$dir" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum)
+		(cd "$dir" && find . -printf '%p %m\n' | LC_ALL=C sort)
+	} | hash_text
+}
+
+image_label() {
+	docker image inspect -f "{{ index .Config.Labels \"$LABEL\" }}" "$1" 2>/dev/null || true
+}
+
+build_base() {
+	local key tarball mirror root
+	key=$({
+		echo "$SUITE minbase $BASE_PACKAGES"
+		declare -f base_postprocess
+	} | hash_text)
+	BASE_HASH=$key
+	if [[ $FORCE == 0 && $(image_label "$BASE_IMAGE") == "$key" ]]; then
+		say "$BASE_IMAGE is up to date"
+		return
+	fi
+	tarball="$CACHE/base-$SUITE-${key:0:16}.tar.zst"
+	if [[ ! -s $tarball ]]; then
+		command -v debootstrap >/dev/null || die "debootstrap is not installed"
+		command -v zstd >/dev/null || die "zstd is not installed"
+		mirror=$(debian_mirror)
+		root="$WORK/root"
+		say "debootstrap $SUITE from $mirror (packages: $BASE_PACKAGES) ..."
+		debootstrap --variant=minbase --include="${BASE_PACKAGES// /,}" \
+			"$SUITE" "$root" "$mirror" >"$WORK/debootstrap.log" 2>&1 || {
+			tail -n 30 "$WORK/debootstrap.log" >&2
+			die "debootstrap failed"
+		}
+		chroot "$root" python3 -c 'import sqlite3, http.server' ||
+			die "python3 in the base root lacks sqlite3/http.server"
+		base_postprocess "$root"
+		tar --numeric-owner -C "$root" -c . | zstd -q -T0 -3 -o "$tarball.tmp"
+		mv "$tarball.tmp" "$tarball"
+		rm -rf "$root"
+	else
+		say "using cached root $tarball"
+	fi
+	say "importing $BASE_IMAGE"
+	zstd -q -dc "$tarball" | docker import \
+		--change "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+		--change "ENV LANG=C.UTF-8" \
+		--change 'CMD ["/bin/sh"]' \
+		--change "LABEL $LABEL=$key" \
+		--change "LABEL org.opencontainers.image.title=\"monctl test base ($SUITE minbase + $BASE_PACKAGES)\"" \
+		- "$BASE_IMAGE" >/dev/null
+}
+
+# build_image NAME VERSION STANDIN STAGE_FUNCTION
+build_image() {
+	local name=$1 version=$2 standin=$3 stage=$4 ctx key tag title
+	tag="monctl-test/$name:local"
+	ctx="$WORK/$name"
+	mkdir -p "$ctx"
+	cp -a "$HERE/$name/." "$ctx/"
+	"$stage" "$ctx"
+	key=$(hash_dir "$ctx" "base=$BASE_HASH" "version=$version" "standin=$standin")
+	if [[ $FORCE == 0 && $(image_label "$tag") == "$key" ]]; then
+		say "$tag is up to date"
+		return
+	fi
+	title="monctl test image: $name"
+	[[ $standin == true ]] && title="monctl test STAND-IN (not the real program): $name"
+	say "building $tag"
+	docker build -q --build-arg "BASE_IMAGE=$BASE_IMAGE" \
+		--label "$LABEL=$key" \
+		--label "org.monctl.test.standin=$standin" \
+		--label "org.opencontainers.image.title=$title" \
+		--label "org.opencontainers.image.version=$version" \
+		-t "$tag" "$ctx" >"$WORK/$name.build.log" 2>&1 || {
+		cat "$WORK/$name.build.log" >&2
+		die "docker build of $tag failed"
+	}
+}
+
+need() { [[ -x $1 ]] || die "$1 is missing (apt-get install $2)"; }
+deb_version() { dpkg-query -W -f '${Version}' "$1" 2>/dev/null | sed -e 's/^[0-9]*://' -e 's/[+~-].*//'; }
+
+stage_prometheus() {
+	need /usr/bin/prometheus prometheus
+	cp /usr/bin/prometheus /usr/bin/promtool "$1/"
+	mkdir -p "$1/web"
+	[[ -d /usr/share/prometheus/web ]] && cp -a /usr/share/prometheus/web/. "$1/web/"
+	return 0
+}
+stage_alertmanager() {
+	need /usr/bin/prometheus-alertmanager prometheus-alertmanager
+	cp /usr/bin/prometheus-alertmanager "$1/alertmanager"
+	cp /usr/bin/amtool "$1/"
+	mkdir -p "$1/share"
+	[[ -d /usr/share/prometheus/alertmanager ]] &&
+		cp -a /usr/share/prometheus/alertmanager/. "$1/share/"
+	return 0
+}
+stage_node_exporter() {
+	need /usr/bin/prometheus-node-exporter prometheus-node-exporter
+	cp /usr/bin/prometheus-node-exporter "$1/node_exporter"
+}
+stage_postgres_exporter() {
+	need /usr/bin/prometheus-postgres-exporter prometheus-postgres-exporter
+	cp /usr/bin/prometheus-postgres-exporter "$1/postgres_exporter"
+}
+stage_standin() { cp "$HERE/standin/standin.py" "$1/"; }
+
+START=$(date +%s)
+build_base
+build_image prometheus "$(deb_version prometheus)" false stage_prometheus
+build_image alertmanager "$(deb_version prometheus-alertmanager)" false stage_alertmanager
+build_image node-exporter "$(deb_version prometheus-node-exporter)" false stage_node_exporter
+build_image postgres-exporter "$(deb_version prometheus-postgres-exporter)" false stage_postgres_exporter
+STANDIN_VERSION=$(sed -n 's/^STANDIN_VERSION = os.environ.get("STANDIN_VERSION", "\(.*\)")$/\1/p' \
+	"$HERE/standin/standin.py")
+for role in grafana loki promtail cadvisor; do
+	build_image "$role-standin" "${STANDIN_VERSION:-standin}" true stage_standin
+done
+say "test images ready in $(($(date +%s) - START))s (image names: $HERE/images.env)"
