@@ -216,20 +216,33 @@ class Docker:
 
     # -- backup/restore (issue 6) ---------------------------------------------
     def get_archive(self, service: str, path: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
-        """Stream ``path`` out of the running container as tar chunks (Docker's archive API).
+        """Stream ``path`` out of the service's container as tar chunks (Docker's archive API).
 
         The tar's top-level entry is the basename of ``path``. Nothing is buffered
         here: the caller consumes the chunks as they arrive (also from a paused
-        container). Docker/connection failures, also while streaming, become MonctlErrors.
+        container). Closing the returned generator closes the HTTP response: the
+        caller MUST close it before unpausing, because the daemon holds the
+        container while an archive request is open and an unpause would wait
+        for it. Docker/connection failures, also while streaming, become MonctlErrors.
         """
-        # Looked up in any state: the pause strategies read from a paused container.
+        api: Any = self.client.api
+        # The SDK's get_archive hides the HTTP response, which must be closable.
         with docker_errors(f"reading {path} from {service}"):
-            c = self.client.containers.get(self.service_container_id(service))
-            stream, _stat = c.get_archive(path, chunk_size=chunk_size)
+            cid = self.service_container_id(service)
+            response = api._get(
+                api._url("/containers/{0}/archive", cid),
+                params={"path": path},
+                stream=True,
+                headers={"Accept-Encoding": "identity"},
+            )
+            api._raise_for_status(response)
 
         def chunks() -> Iterator[bytes]:
-            with docker_errors(f"reading {path} from {service}"):
-                yield from stream
+            try:
+                with docker_errors(f"reading {path} from {service}"):
+                    yield from api._stream_raw_result(response, chunk_size, False)
+            finally:
+                response.close()
 
         return chunks()
 
@@ -310,7 +323,8 @@ class Docker:
         import docker.errors
 
         try:
-            self.client.containers.get(container_id).remove(force=True)
+            # v=True: images that declare a VOLUME would leave an anonymous one behind.
+            self.client.containers.get(container_id).remove(force=True, v=True)
         except docker.errors.NotFound:
             pass
         except docker.errors.DockerException as exc:

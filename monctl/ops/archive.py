@@ -32,12 +32,9 @@ ZSTD_LEVEL = 3
 # zlib's level 1: several times faster than gzip's default -6 for a few percent in size.
 GZIP_LEVEL = 1
 READ_SIZE = 1024 * 1024
-# Compressed input is fed to the decompressor in small slices: one slice of
-# all-zero data (a sparse or preallocated file) can expand ~30,000-fold, and
-# the output of one call is held in memory. 4 KiB bounds that to ~128 MiB in the
-# pathological case and costs little per GiB.
-_DECOMPRESS_SLICE = 4096
-_GZIP_MAX_OUT = 1024 * 1024
+# Decompressed output is produced at most this much at a time, however
+# compressible the data (64 MiB of zeros fit in a few KiB of zstd).
+_MAX_OUT = 1024 * 1024
 
 
 @dataclass
@@ -136,7 +133,7 @@ class _ChunkReader(io.RawIOBase):
 
     def __init__(self, chunks: Iterable[bytes]) -> None:
         self._it = iter(chunks)
-        self._buf = b""
+        self._buf = memoryview(b"")
 
     def readable(self) -> bool:
         return True
@@ -146,7 +143,7 @@ class _ChunkReader(io.RawIOBase):
             nxt = next(self._it, None)
             if nxt is None:
                 return 0
-            self._buf = bytes(nxt)
+            self._buf = memoryview(nxt)
         n = min(len(b), len(self._buf))
         b[:n] = self._buf[:n]
         self._buf = self._buf[n:]
@@ -160,24 +157,15 @@ def as_reader(source: Iterable[bytes] | BinaryIO) -> BinaryIO:
     return io.BufferedReader(_ChunkReader(source), READ_SIZE)
 
 
-class _DecompressingReader(io.RawIOBase):
-    """Decompress a zstd or gzip stream on read, in bounded memory, and insist
-    that the last frame/member ends: a stream cut short raises IntegrityError."""
+class _GzipReader(io.RawIOBase):
+    """Decompress gzip on read; a stream that ends inside a member raises IntegrityError."""
 
-    def __init__(self, src: BinaryIO, compression: str) -> None:
+    def __init__(self, src: BinaryIO) -> None:
         self._src = src
-        self._compression = compression
-        self._dec: Any = self._new()
-        self._pending = b""  # compressed bytes not yet fed
-        self._out = b""
-        self._started = False  # saw at least one byte of input
-
-    def _new(self) -> Any:
-        if self._compression == "zstd":
-            import zstandard
-
-            return zstandard.ZstdDecompressor().decompressobj()
-        return zlib.decompressobj(31)
+        self._dec = zlib.decompressobj(31)
+        self._pending = b""  # compressed bytes the decompressor has not taken yet
+        self._out = memoryview(b"")  # decompressed bytes not yet read
+        self._started = False
 
     def readable(self) -> bool:
         return True
@@ -188,26 +176,18 @@ class _DecompressingReader(io.RawIOBase):
             data = self._src.read(READ_SIZE)
             if not data:
                 if not self._started or not self._dec.eof:
-                    raise IntegrityError(
-                        f"the {self._compression} stream is truncated (it ends mid-frame)"
-                    )
+                    raise IntegrityError("the gzip stream is truncated (it ends mid-member)")
                 return False
             self._started = True
             self._pending = data
-        if self._dec.eof:
-            # A further frame (zstd) or member (gzip) follows the previous one.
-            self._dec = self._new()
+        if self._dec.eof:  # another member follows (as `cat a.gz b.gz` makes)
+            self._dec = zlib.decompressobj(31)
         try:
-            if self._compression == "gzip":
-                # max_length bounds the output; input it did not reach stays pending.
-                self._out = self._dec.decompress(self._pending, _GZIP_MAX_OUT)
-                self._pending = self._dec.unconsumed_tail
-            else:
-                piece = self._pending[:_DECOMPRESS_SLICE]
-                self._pending = self._pending[_DECOMPRESS_SLICE:]
-                self._out = self._dec.decompress(piece)
-        except Exception as e:  # zstandard.ZstdError, zlib.error
-            raise IntegrityError(f"the {self._compression} stream is corrupt: {e}") from None
+            # max_length bounds the output; input it did not reach stays pending.
+            self._out = memoryview(self._dec.decompress(self._pending, _MAX_OUT))
+        except zlib.error as e:
+            raise IntegrityError(f"the gzip stream is corrupt: {e}") from None
+        self._pending = self._dec.unconsumed_tail
         if self._dec.eof and self._dec.unused_data:
             self._pending = self._dec.unused_data + self._pending
         return True
@@ -222,6 +202,114 @@ class _DecompressingReader(io.RawIOBase):
         return n
 
 
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+class _ZstdFrames:
+    """Follows the frame and block headers of a zstd stream (RFC 8878) as it passes,
+    to tell a complete stream from a truncated one: zstandard's streaming reader
+    (which bounds memory) ends quietly when its input ends mid-frame."""
+
+    def __init__(self) -> None:
+        self._head = bytearray()  # the header being collected
+        self._need = 4  # bytes of it still to come
+        self._state = "magic"
+        self._skip = 0  # payload bytes to pass over
+        self._checksum = False
+        self.frames = 0
+
+    @property
+    def complete(self) -> bool:
+        return self.frames > 0 and self._state == "magic" and not self._head and not self._skip
+
+    def feed(self, data: bytes) -> None:
+        view, pos = memoryview(data), 0
+        while pos < len(view):
+            if self._skip:
+                step = min(self._skip, len(view) - pos)
+                self._skip -= step
+                pos += step
+                continue
+            take = min(self._need - len(self._head), len(view) - pos)
+            self._head += view[pos : pos + take]
+            pos += take
+            if len(self._head) == self._need:
+                head = bytes(self._head)
+                self._head.clear()
+                self._header(head)
+
+    def _header(self, head: bytes) -> None:
+        if self._state == "magic":
+            if head == _ZSTD_MAGIC:
+                self._state, self._need = "descriptor", 1
+            elif head[1:] == b"\x2a\x4d\x18" and head[0] & 0xF0 == 0x50:
+                self._state, self._need = "skippable", 4  # a skippable frame
+            else:
+                raise IntegrityError("the zstd stream is corrupt: not a zstd frame")
+        elif self._state == "skippable":
+            self._skip = int.from_bytes(head, "little")
+            self._state, self._need = "magic", 4
+        elif self._state == "descriptor":
+            d = head[0]
+            single = bool(d & 0x20)
+            fcs = (1 if single else 0, 2, 4, 8)[d >> 6]
+            self._skip = (0 if single else 1) + (0, 1, 2, 4)[d & 3] + fcs
+            self._checksum = bool(d & 0x04)
+            self._state, self._need = "block", 3
+        else:  # block header: last-block bit, type, size
+            h = int.from_bytes(head, "little")
+            kind, size = (h >> 1) & 3, h >> 3
+            if kind == 3:
+                raise IntegrityError("the zstd stream is corrupt: reserved block type")
+            self._skip = 1 if kind == 1 else size  # an RLE block stores one byte
+            if h & 1:
+                self._skip += 4 if self._checksum else 0
+                self.frames += 1
+                self._state, self._need = "magic", 4
+
+
+class _Tee(io.RawIOBase):
+    """Reads from ``src`` and shows every byte to ``observe``."""
+
+    def __init__(self, src: BinaryIO, observe: Callable[[bytes], None]) -> None:
+        self._src, self._observe = src, observe
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        data = self._src.read(len(b))
+        self._observe(data)
+        b[: len(data)] = data
+        return len(data)
+
+
+class _ZstdReader(io.RawIOBase):
+    """Decompress zstd on read in bounded memory; truncation raises IntegrityError."""
+
+    def __init__(self, src: BinaryIO) -> None:
+        import zstandard
+
+        self._frames = _ZstdFrames()
+        tee = io.BufferedReader(_Tee(src, self._frames.feed), READ_SIZE)
+        self._reader = zstandard.ZstdDecompressor().stream_reader(
+            tee, read_size=READ_SIZE, read_across_frames=True
+        )
+        self._error = zstandard.ZstdError
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        try:
+            n = int(self._reader.readinto(b))
+        except self._error as e:
+            raise IntegrityError(f"the zstd stream is corrupt: {e}") from None
+        if n == 0 and not self._frames.complete:
+            raise IntegrityError("the zstd stream is truncated (it ends mid-frame)")
+        return n
+
+
 def decompress_stream(source: Iterable[bytes] | BinaryIO, compression: str) -> BinaryIO:
     """A readable binary file object yielding the decompressed bytes of ``source``.
 
@@ -233,7 +321,7 @@ def decompress_stream(source: Iterable[bytes] | BinaryIO, compression: str) -> B
     reader = as_reader(source)
     if compression == "none":
         return reader
-    raw = _DecompressingReader(reader, compression)
+    raw = _ZstdReader(reader) if compression == "zstd" else _GzipReader(reader)
     return io.BufferedReader(raw, READ_SIZE)
 
 
@@ -328,17 +416,41 @@ def check_member(member: tarfile.TarInfo, data_root: str = "") -> None:
             raise IntegrityError(f"{what} links outside the data directory ({target!r})")
 
 
+class _TailWatch(io.RawIOBase):
+    """Counts the bytes read and where the last non-NUL byte was."""
+
+    def __init__(self, src: BinaryIO) -> None:
+        self._src = src
+        self.size = 0
+        self.data_end = 0  # offset just past the last non-NUL byte
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        data = self._src.read(len(b))
+        n = len(data)
+        b[:n] = data
+        kept = len(data.rstrip(b"\0"))
+        if kept:
+            self.data_end = self.size + kept
+        self.size += n
+        return n
+
+
 def check_tar(fileobj: BinaryIO, data_root: str = "") -> TarCheck:
     """Read the whole uncompressed tar stream ``fileobj`` and check every member.
 
-    Raise IntegrityError naming the first unsafe member (see ``check_member``)
-    or when the tar is malformed or truncated mid-member. Return the counts.
-    A plain tar cut exactly between two members cannot be told from a short
-    one here: the size and sha256 in the manifest catch that.
+    Raise IntegrityError naming the first unsafe member (see ``check_member``),
+    or when the tar is malformed or truncated: a member cut short, and also a
+    stream that stops between members, since tarfile alone would take either
+    for the end. The end-of-archive marker (at least two NUL blocks, nothing
+    but NULs after it) must be there. Return the counts.
     """
     members = files = dirs = links = total = 0
+    watch = _TailWatch(fileobj)
     try:
-        with tarfile.open(fileobj=fileobj, mode="r|") as tar:
+        with tarfile.open(fileobj=watch, mode="r|") as tar:
             for member in tar:
                 check_member(member, data_root)
                 members += 1
@@ -349,8 +461,19 @@ def check_tar(fileobj: BinaryIO, data_root: str = "") -> TarCheck:
                     dirs += 1
                 else:
                     links += 1
+            end = tar.offset
+        # Read on to the end of the stream, so a compressed stream cut short
+        # after the tar's last member is caught too.
+        buf = bytearray(READ_SIZE)
+        while watch.readinto(buf):
+            pass
     except tarfile.TarError as e:
         raise IntegrityError(f"the tar stream is malformed or truncated: {e}") from None
     except EOFError as e:
         raise IntegrityError(f"the tar stream is truncated: {e}") from None
+    if watch.data_end > end or watch.size - end < 2 * tarfile.BLOCKSIZE:
+        raise IntegrityError(
+            f"the tar stream is truncated or damaged after {members} member(s): "
+            "no end-of-archive marker"
+        )
     return TarCheck(members=members, files=files, dirs=dirs, links=links, bytes=total)

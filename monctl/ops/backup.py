@@ -55,6 +55,13 @@ class Source:
     data_root: str  # the tar's top-level directory (Docker names it after the path)
     notes: list[str] = field(default_factory=list)  # filled in as the strategy finishes
 
+    def close(self) -> None:
+        """End the stream (and Docker's archive request) whether or not it was read to
+        the end: a container cannot be unpaused while an archive request is open."""
+        close = getattr(self.chunks, "close", None)
+        if close is not None:
+            close()
+
 
 @dataclass
 class Context:
@@ -111,6 +118,7 @@ def _prometheus_snapshot(ctx: Context, service: Service, data: DataVolume) -> It
     try:
         yield source
     finally:
+        source.close()
         # Prometheus never deletes snapshots and has no API to: left behind,
         # every backup would grow the volume by a full copy's worth of blocks.
         _delete_snapshot(ctx, service, path, source)
@@ -142,6 +150,7 @@ def _pause_copy(ctx: Context, service: Service, data: DataVolume) -> Iterator[So
         try:
             yield source
         finally:
+            source.close()
             source.notes.append(f"paused {time.monotonic() - started:.1f} s")
 
 

@@ -283,7 +283,7 @@ def select_for_prune(
         kept.update(e.backup_id for e in complete[:keep_last])
     if keep_days is not None:
         horizon = now - timedelta(days=keep_days)
-        kept.update(e.backup_id for e in complete if e.created >= horizon)
+        kept.update(e.backup_id for e in complete if e.created > horizon)
     return [
         e for e in ordered if e.backup_id not in kept and (e.complete or e.created < newest.created)
     ]

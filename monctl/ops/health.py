@@ -228,24 +228,26 @@ async def _probe_all(
     listen. Returns the endpoints, their probes, and Docker's answer."""
     import httpx
 
-    # run_in_executor starts the thread now, not when the loop first gets control.
+    # Redirects are not followed (see probes.interpret); the pool is wide enough
+    # for every probe of every service to be in flight at once. Loading the CA
+    # bundle costs ~0.3 s and only an https override URL needs it (discovered and
+    # .env URLs are plain http, and redirects are never followed).
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=0)
+    tls = any(os.environ.get(s.url_var, "").startswith("https:") for s in services)
+    client = httpx.AsyncClient(follow_redirects=False, limits=limits, verify=tls)
+    # Docker starts after the client exists: both are import-heavy, and the
+    # probes should not wait for the two to share the interpreter.
     docker = asyncio.get_running_loop().run_in_executor(None, _containers, project)
 
-    async def one(service: Service, client: httpx.AsyncClient) -> tuple[Endpoint, _Probed]:
+    async def one(service: Service) -> tuple[Endpoint, _Probed]:
         containers: dict[str, ContainerInfo] | None = {}
         if not os.environ.get(service.url_var):
             containers, _ = await docker
         endpoint = discover(project, (service,), containers)[service.name]
         return endpoint, await _probe_service(client, endpoint, deep, timeout)
 
-    # Redirects are not followed (see probes.interpret); the pool is wide enough
-    # for every probe of every service to be in flight at once.
-    limits = httpx.Limits(max_connections=100, max_keepalive_connections=0)
-    # Loading the CA bundle costs ~0.3 s; only an https override URL needs it
-    # (discovered and .env URLs are plain http, and redirects are never followed).
-    tls = any(os.environ.get(s.url_var, "").startswith("https:") for s in services)
-    async with httpx.AsyncClient(follow_redirects=False, limits=limits, verify=tls) as client:
-        done = await asyncio.gather(*(one(s, client) for s in services))
+    async with client:
+        done = await asyncio.gather(*(one(s) for s in services))
     containers, reason = await docker
     # The same endpoints again, now carrying what Docker knows of each container.
     final = discover(project, services, containers)
@@ -276,8 +278,9 @@ def _judge(
     def result(status: Status, live: bool | None, ready: bool | None, detail: str) -> ServiceHealth:
         latencies = [f.latency_ms for f in (probed.live, probed.ready) if f is not None]
         latency = max(latencies) if latencies else None
-        if info and info.state not in ("running", "missing") and status not in GOOD:
-            detail = f"container {info.state}; {detail}" if detail else f"container {info.state}"
+        said = f"container {info.state}" if info else ""
+        if info and info.state != "running" and status not in GOOD and said not in detail:
+            detail = f"{said}; {detail}" if detail else said
         return ServiceHealth(
             service.name, status, state, health, live, ready, latency, detail, endpoint.url
         )

@@ -173,6 +173,10 @@ def up(
     compose.config_check(project)
     docker = Docker(project.name)
 
+    selected = services or catalogue.SERVICES
+    # Ports first: a refused start should leave nothing behind, not even a network.
+    _check_ports(project, selected, docker.inspect_all())
+
     network = project.setting(APP_NETWORK_VAR, DEFAULT_APP_NETWORK)
     created = []
     if not docker.network_exists(network):
@@ -180,8 +184,6 @@ def up(
         created.append(network)
         out.info(f"created the application network {network} (the application is not running yet)")
 
-    selected = services or catalogue.SERVICES
-    _check_ports(project, selected, docker.inspect_all())
     out.info(f"starting {', '.join(s.name for s in selected)} …")
     compose.up(project, [s.name for s in services])
 

@@ -91,6 +91,7 @@ def render(samples: dict[str, dict[str, float]]) -> str:
 
 
 def _number(value: float) -> str:
+    value = float(value)  # ints slip in from callers; int.is_integer needs Python 3.12
     return str(int(value)) if value.is_integer() else f"{value:.3f}"
 
 

@@ -32,16 +32,26 @@ PATHS = {
 OWNERS = {"prometheus": "65534", "alertmanager": "65534", "grafana": "472", "loki": "10001"}
 
 
-@pytest.fixture(scope="session")
-def data_stack(docker_engine: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    stack = make_stack(tmp_path_factory.mktemp("backup") / "stack")
-    try:
+_SHARED: dict[str, Any] = {}
+
+
+def shared_data_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The one stack of the backup/restore tests, for a session-scoped ``data_stack``
+    fixture in each of their modules: started by the first user, torn down after the last."""
+    if "stack" not in _SHARED:
+        stack = make_stack(tmp_path_factory.mktemp("backup") / "stack")
         result = stack.monctl("up", *DATA_SERVICES, "--timeout", "180", timeout=300)
         if result.code != 0:
+            stack.teardown()
             pytest.fail(f"monctl up failed ({result.code}):\n{result.out}\n{result.err}", False)
-        yield stack
+        _SHARED.update(stack=stack, users=0)
+    _SHARED["users"] += 1
+    try:
+        yield _SHARED["stack"]
     finally:
-        stack.teardown()
+        _SHARED["users"] -= 1
+        if _SHARED["users"] == 0:
+            _SHARED.pop("stack").teardown()
 
 
 def explain(result: Result) -> str:
@@ -139,7 +149,9 @@ def prom_query(stack: Stack, expr: str, at: float) -> list[tuple[str, str]]:
     q = urllib.parse.urlencode({"query": expr, "time": f"{at:.3f}"})
     doc = http_json(f"{stack.url('prometheus')}/api/v1/query?{q}")
     assert doc["status"] == "success", doc
-    return sorted((json.dumps(r["metric"], sort_keys=True), r["value"][1]) for r in doc["data"]["result"])
+    return sorted(
+        (json.dumps(r["metric"], sort_keys=True), r["value"][1]) for r in doc["data"]["result"]
+    )
 
 
 def openmetrics(path: Path, start: int, end: int, step: int = 60) -> None:

@@ -22,17 +22,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from backup.helpers import (  # noqa: F401  (data_stack is a fixture)
-    container,
-    data_stack,
+from backup.helpers import (
     explain,
-    fingerprint,
     http_json,
     in_volume,
     load_blocks,
     no_paused,
     prom_query,
     sh,
+    shared_data_stack,
     snapshots,
     wait_ready,
     wipe,
@@ -40,6 +38,14 @@ from backup.helpers import (  # noqa: F401  (data_stack is a fixture)
 from docker_support import Stack, free_ports, require
 
 pytestmark = pytest.mark.docker
+
+
+@pytest.fixture(scope="session")
+def data_stack(
+    docker_engine: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """The backup tests' own stack (they wipe volumes; never the shared running_stack)."""
+    yield from shared_data_stack(tmp_path_factory)
 
 
 def _backup_json(stack: Stack, *args: str, env: dict[str, str] | None = None) -> dict:
@@ -66,13 +72,17 @@ def test_round_trip_every_service_restores_the_same_data(data_stack: Stack, tmp_
 
     # Grafana (stand-in): a row in its real SQLite database.
     marker = uuid.uuid4().hex
-    sh(stack, "grafana", "python3 -c \"import sqlite3; c = sqlite3.connect('/var/lib/grafana/grafana.db'); "
-       f"c.execute('INSERT OR REPLACE INTO standin_info VALUES (?, ?)', ('marker', '{marker}')); c.commit()\"")  # fmt: skip
+    insert = (
+        "import sqlite3; c = sqlite3.connect('/var/lib/grafana/grafana.db'); c.execute("
+        f"'INSERT OR REPLACE INTO standin_info VALUES (?, ?)', ('marker', '{marker}')); c.commit()"
+    )
+    sh(stack, "grafana", f'python3 -c "{insert}"')
     # Alertmanager: a silence through its API. It writes silences to disk on its
     # maintenance interval (15 min) or on shutdown: restart it so the file holds it.
     am = stack.url("alertmanager")
+    matcher = {"name": "alertname", "value": "MonctlBackupTest", "isRegex": False, "isEqual": True}
     silence = http_json(f"{am}/api/v2/silences", "POST", {
-        "matchers": [{"name": "alertname", "value": "MonctlBackupTest", "isRegex": False, "isEqual": True}],
+        "matchers": [matcher],
         "startsAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "endsAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 86400)),
         "createdBy": "monctl-test", "comment": "backup round trip",
@@ -81,12 +91,17 @@ def test_round_trip_every_service_restores_the_same_data(data_stack: Stack, tmp_
     wait_ready(stack, "alertmanager")
     # Loki (stand-in): a pushed line, in memory until the backup's /flush writes it out.
     line = f"loki-marker-{marker}"
-    http_json(f"{stack.url('loki')}/loki/api/v1/push", "POST",
-              {"streams": [{"stream": {"job": "t"}, "values": [[str(time.time_ns()), line]]}]})  # fmt: skip
+    push = {"streams": [{"stream": {"job": "t"}, "values": [[str(time.time_ns()), line]]}]}
+    http_json(f"{stack.url('loki')}/loki/api/v1/push", "POST", push)
 
     summary = _backup_json(stack)
     assert summary["ok"] is True
-    assert {s["service"] for s in summary["services"]} == {"prometheus", "alertmanager", "grafana", "loki"}
+    assert {s["service"] for s in summary["services"]} == {
+        "prometheus",
+        "alertmanager",
+        "grafana",
+        "loki",
+    }
     for s in summary["services"]:
         assert s["status"] == "ok" and len(s["sha256"]) == 64 and s["bytes"] > 0, s
     assert snapshots(stack) == "", "the TSDB snapshot was left in the volume"
@@ -159,7 +174,9 @@ def test_quiet_success_prints_nothing_and_retention_keeps_the_newest(
     for _ in range(3):
         ids.append(_backup_json(data_stack, "--to", str(dest), "--service", "grafana")["id"])
         time.sleep(1.1)  # ids are per second
-    quiet = data_stack.monctl("backup", "-q", "--to", str(dest), "--service", "grafana", "--keep-days", "0")
+    quiet = data_stack.monctl(
+        "backup", "-q", "--to", str(dest), "--service", "grafana", "--keep-days", "0"
+    )
     assert quiet.code == 0 and quiet.out == "" and quiet.err == "", explain(quiet)
     listed = json.loads(data_stack.monctl("backup", "list", "--from", str(dest), "--json").out)
     remaining = [b["id"] for b in listed["backups"]]
@@ -223,7 +240,8 @@ def _s3(endpoint: str):  # type: ignore[no-untyped-def]
     env = _s3_env(endpoint)
     return boto3.client(
         "s3", endpoint_url=endpoint, region_name="us-east-1",
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
     )  # fmt: skip
 
 
@@ -232,9 +250,13 @@ def test_s3_backup_list_verify_restore_prune(data_stack: Stack, moto: str) -> No
     bucket = f"b-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(Bucket=bucket)
     dest, env = f"s3://{bucket}/nightly", _s3_env(moto)
-    first = _backup_json(data_stack, "--to", dest, "--service", "grafana", "--service", "alertmanager", env=env)
+    first = _backup_json(
+        data_stack, "--to", dest, "--service", "grafana", "--service", "alertmanager", env=env
+    )
     time.sleep(1.1)
-    second = _backup_json(data_stack, "--to", dest, "--service", "grafana", "--sse", "AES256", env=env)
+    second = _backup_json(
+        data_stack, "--to", dest, "--service", "grafana", "--sse", "AES256", env=env
+    )
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
     assert f"nightly/{first['id']}/manifest.json" in keys
     assert f"nightly/{second['id']}/grafana.tar.zst" in keys
@@ -248,11 +270,15 @@ def test_s3_backup_list_verify_restore_prune(data_stack: Stack, moto: str) -> No
 
     marker = sh(data_stack, "grafana", "sha256sum /var/lib/grafana/grafana.db").split()[0]
     wipe(data_stack, "grafana")
-    restored = data_stack.monctl("restore", second["id"], "--from", dest, "--service", "grafana", "--yes", env=env)
+    restored = data_stack.monctl(
+        "restore", second["id"], "--from", dest, "--service", "grafana", "--yes", env=env
+    )
     assert restored.code == 0, explain(restored)
     assert sh(data_stack, "grafana", "sha256sum /var/lib/grafana/grafana.db").split()[0] == marker
 
-    pruned = data_stack.monctl("backup", "prune", "--from", dest, "--keep-last", "1", "--json", env=env)
+    pruned = data_stack.monctl(
+        "backup", "prune", "--from", dest, "--keep-last", "1", "--json", env=env
+    )
     assert pruned.code == 0 and json.loads(pruned.out)["deleted"] == [first["id"]], explain(pruned)
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])}
     assert not any(first["id"] in k for k in keys) and any(second["id"] in k for k in keys)

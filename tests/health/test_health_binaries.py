@@ -258,7 +258,11 @@ def test_down_scrape_targets_named(project: Project, start_prometheus: Start) ->
         f"  - job_name: backend\n    static_configs: [{{targets: ['127.0.0.1:{backend_port}']}}]\n"
     )
     prom = start_prometheus(config)
-    report = poll(project, lambda r: "loki" in scrape_check(r) and bool(r.targets))
+
+    def scraped(r: HealthReport) -> bool:
+        return "loki" in scrape_check(r) and any(t.state == "down" for t in r.targets)
+
+    report = poll(project, scraped)
     assert not report.stack_ok and report.exit_code == ExitCode.UNHEALTHY
     detail = scrape_check(report)
     assert detail.startswith(f"down: loki (127.0.0.1:{loki_port}: ")

@@ -16,7 +16,7 @@ Part sizes (``part_size_for``): the stream length is not known in advance, so
 parts start at a base size — ``S3Options.part_size`` if set, else the larger
 of ``min_part_size`` (8 MiB) and size_hint / max_parts — and double every
 max_parts/8 parts. With the defaults the first 10 GiB go in 8 MiB parts and
-10,000 parts reach ~2.5 TiB, while memory stays at one part (twice while it
+10,000 parts reach ~2.4 TiB (about 32 times base x max_parts), while memory stays at one part (twice while it
 is sent) for every ordinary volume.
 """
 
@@ -185,7 +185,9 @@ class S3Storage:
                     hint="create it, or fix the destination",
                 )
             if code in ("NoSuchKey", "404", "NotFound"):
-                return StorageError(f"S3 has no object to {what} at {where}")
+                return StorageError(f"cannot {what}: no such object in {where}")
+            if code == "NoSuchUpload":
+                return StorageError(f"cannot {what}: the upload no longer exists in {where}")
             return StorageError(f"S3 failed to {what} at {where}: {code or status}")
         if isinstance(e, bx.BotoCoreError | ConnectionError):
             endpoint = self.endpoint or "the AWS S3 endpoint"
@@ -264,7 +266,8 @@ class S3Storage:
                             f"{key} outgrew {self.options.max_parts} parts",
                             hint="set a larger part size for this destination",
                         )
-                    body = bytes(buf[:target])
+                    with memoryview(buf) as view:
+                        body = bytes(view[:target])  # the one copy, kept for retries
                     del buf[:target]
                     parts.append(self._upload_part(key, full, upload_id, len(parts) + 1, body))
                     target = part_size_for(len(parts) + 1, base, self.options.max_parts)
@@ -401,9 +404,17 @@ class S3Storage:
         return int(head["ContentLength"])
 
     def check_writable(self) -> None:
-        # HeadBucket checks the endpoint, the credentials and the bucket in one
-        # request without writing anything (some backup buckets deny deletes).
-        self._call("reach the bucket", self.client.head_bucket, Bucket=self.bucket)
+        # One small listing checks the endpoint, the credentials and the bucket
+        # without writing anything (some backup buckets deny deletes, so a probe
+        # object could not be removed). Unlike HeadBucket, a refusal carries its
+        # error code (InvalidAccessKeyId, NoSuchBucket), so the message can be clear.
+        self._call(
+            "reach the bucket",
+            self.client.list_objects_v2,
+            Bucket=self.bucket,
+            Prefix=self.prefix,
+            MaxKeys=1,
+        )
 
     # -- deleting ---------------------------------------------------------------
 

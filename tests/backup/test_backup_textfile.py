@@ -1,0 +1,55 @@
+"""The textfile-collector metrics: valid exposition format (checked by the real
+promtool), merged across runs, and a failed attempt keeps the last success."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from monctl.ops import textfile
+from monctl.ops.textfile import Attempt
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from docker_support import require
+
+
+def _samples(directory: Path) -> dict[str, dict[str, float]]:
+    return textfile.read(directory / textfile.FILE_NAME)
+
+
+def test_failure_keeps_the_last_success_and_other_services(tmp_path: Path) -> None:
+    textfile.publish(tmp_path, [
+        Attempt("prometheus", 1000.0, True, 12.5, 4096),
+        Attempt("grafana", 1000.0, True, 1.0, 512),
+    ])  # fmt: skip
+    textfile.publish(tmp_path, [Attempt("prometheus", 2000.0, False, 3.0)])
+    s = _samples(tmp_path)
+    assert s[textfile.LAST_SUCCESS] == {"prometheus": 1000.0, "grafana": 1000.0}
+    assert s[textfile.LAST_ATTEMPT] == {"prometheus": 2000.0, "grafana": 1000.0}
+    assert s[textfile.SUCCESS] == {"prometheus": 0.0, "grafana": 1.0}
+    assert s[textfile.DURATION]["prometheus"] == 3.0
+    assert s[textfile.SIZE] == {"prometheus": 4096.0, "grafana": 512.0}
+    assert not [p for p in tmp_path.iterdir() if p.name != textfile.FILE_NAME], "temp file left"
+    assert (tmp_path / textfile.FILE_NAME).stat().st_mode & 0o444 == 0o444
+
+
+def test_promtool_accepts_the_file(tmp_path: Path) -> None:
+    promtool = shutil.which("promtool")
+    require(promtool, "promtool is not installed (Debian package prometheus)")
+    textfile.publish(tmp_path, [Attempt("loki", 1.5, True, 0.25, 10), Attempt("x", 2, False, 0)])
+    text = (tmp_path / textfile.FILE_NAME).read_text()
+    done = subprocess.run([str(promtool), "check", "metrics"], input=text, capture_output=True,
+                          text=True, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_directory_from_settings(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from monctl.project import Project
+
+    monkeypatch.delenv("MONCTL_TEXTFILE_DIR", raising=False)
+    project = Project(root=tmp_path)
+    assert textfile.textfile_dir(project) == tmp_path / "var" / "textfile"
+    project.env["MONCTL_TEXTFILE_DIR"] = "tf"
+    assert textfile.textfile_dir(project) == tmp_path / "tf"

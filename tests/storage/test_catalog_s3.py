@@ -1,0 +1,73 @@
+"""list / verify / prune over S3 (moto's server over HTTP), as `monctl backup list`,
+`verify` and `prune --from s3://...` run them."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monctl.adapters.storage.s3 import S3Storage
+from monctl.errors import IntegrityError, StorageError
+from monctl.ops.catalog import list_backups, prune, verify
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "archive"))
+
+from backup_factory import days_ago, make_backup
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+def test_list_verify_prune_over_s3(
+    make_s3: Callable[..., S3Storage],
+    raw_s3: Any,
+    bucket: str,
+    uploads: Callable[[], list[dict[str, Any]]],
+) -> None:
+    storage = make_s3(prefix="nightly")
+    for d in (0, 1, 2, 3):
+        make_backup(storage, days_ago(NOW, d), compression="zstd")
+    make_backup(storage, days_ago(NOW, 1.5), manifest=False)
+    raw_s3.put_object(Bucket=bucket, Key="nightly/README", Body=b"not a backup")
+    raw_s3.put_object(Bucket=bucket, Key="other/20261126T020000Z/x", Body=b"outside the prefix")
+    # A leftover of a killed upload inside a backup that will be kept:
+    leftover = f"nightly/{days_ago(NOW, 0)}/loki.tar.zst"
+    raw_s3.create_multipart_upload(Bucket=bucket, Key=leftover)
+
+    entries = list_backups(storage)
+    assert [e.backup_id for e in entries] == [days_ago(NOW, d) for d in (0, 1, 1.5, 2, 3)]
+    assert [e.complete for e in entries] == [True, True, False, True, True]
+
+    report = verify(storage, days_ago(NOW, 1))
+    assert report.ok and len(report.checks) == 2
+
+    result = prune(storage, keep_last=2, keep_days=None, now=NOW)
+    assert [e.backup_id for e in result.deleted] == [days_ago(NOW, d) for d in (1.5, 2, 3)]
+    assert result.cleaned == [f"{days_ago(NOW, 0)}/loki.tar.zst"]
+    assert uploads() == []
+    keys = {o["Key"] for o in raw_s3.list_objects_v2(Bucket=bucket)["Contents"]}
+    assert "nightly/README" in keys and "other/20261126T020000Z/x" in keys
+    assert [e.backup_id for e in list_backups(storage)] == [days_ago(NOW, 0), days_ago(NOW, 1)]
+
+
+def test_verify_over_s3_catches_damage_and_missing_manifest(
+    make_s3: Callable[..., S3Storage], raw_s3: Any, bucket: str
+) -> None:
+    storage = make_s3()
+    make_backup(storage, "20261126T020000Z", compression="gzip")
+    key = "backups/20261126T020000Z/prometheus.tar.gz"
+    data = bytearray(raw_s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    data[len(data) // 3] ^= 0xFF
+    raw_s3.put_object(Bucket=bucket, Key=key, Body=bytes(data))
+    with pytest.raises(IntegrityError, match=r"prometheus: .*corrupt"):
+        verify(storage, "20261126T020000Z")
+
+    raw_s3.delete_object(Bucket=bucket, Key="backups/20261126T020000Z/manifest.json")
+    with pytest.raises(IntegrityError, match="no manifest"):
+        verify(storage, "20261126T020000Z")
+    with pytest.raises(StorageError, match="no backup 20261201T020000Z"):
+        verify(storage, "20261201T020000Z")
