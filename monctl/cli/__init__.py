@@ -113,6 +113,11 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the CLI, turning MonctlErrors into exit codes."""
     from monctl.errors import ExitCode, Interrupted, MonctlError
 
+    # httpcore imports trio whenever it is installed (~0.25 s), although monctl
+    # only ever runs asyncio. In monctl's own process, make trio look absent.
+    if "trio" not in sys.modules:
+        sys.modules["trio"] = None  # type: ignore[assignment]
+
     try:
         # standalone_mode=False: click returns Exit codes instead of exiting, and
         # lets MonctlError through to this one place.

@@ -26,7 +26,9 @@ def test_every_catalogue_service_is_in_compose_and_back(compose_file: dict[str, 
 
 
 @pytest.mark.parametrize("service", catalogue.SERVICES, ids=lambda s: s.name)
-def test_ports_images_and_volumes_match(service: catalogue.Service, compose_file: dict[str, Any]) -> None:
+def test_ports_images_and_volumes_match(
+    service: catalogue.Service, compose_file: dict[str, Any]
+) -> None:
     spec = compose_file["services"][service.name]
     assert f"${{{service.image_var}:-" in spec["image"], "image must be overridable"
     published = [str(p) for p in spec.get("ports", [])]

@@ -18,7 +18,9 @@ from monctl.errors import EXIT_CODE_MEANINGS, ExitCode
 REPO = Path(__file__).resolve().parents[2]
 
 
-def monctl(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def monctl(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, **(env or {})}
     full_env.pop("MONCTL_PROJECT_DIR", None)
     return subprocess.run(
@@ -72,7 +74,10 @@ def test_unreachable_docker_gives_docker_exit_code_and_no_json_garbage(tmp_path:
     (stack / "compose").mkdir(parents=True)
     (stack / "compose" / "docker-compose.monitoring.yml").write_text("services: {}\n")
     result = monctl(
-        "--project-dir", str(stack), "status", "--json",
+        "--project-dir",
+        str(stack),
+        "status",
+        "--json",
         cwd=tmp_path,
         env={"DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"},
     )

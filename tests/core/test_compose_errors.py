@@ -23,7 +23,8 @@ def test_address_in_use_names_the_port() -> None:
     text = (
         "Error response from daemon: failed to set up container networking: driver failed "
         "programming external connectivity on endpoint x: failed to bind host port for "
-        "127.0.0.1:3001:172.18.0.2:3000/tcp: listen tcp4 127.0.0.1:3001: bind: address already in use"
+        "127.0.0.1:3001:172.18.0.2:3000/tcp: listen tcp4 127.0.0.1:3001: "
+        "bind: address already in use"
     )
     error = compose._start_error(text)
     assert isinstance(error, PortInUse) and error.port == 3001
@@ -31,9 +32,9 @@ def test_address_in_use_names_the_port() -> None:
 
 def test_pull_failure_is_a_start_failure_with_a_hint() -> None:
     text = (
-        "prometheus Error Get \"https://registry-1.docker.io/v2/\": dial tcp: lookup "
+        'prometheus Error Get "https://registry-1.docker.io/v2/": dial tcp: lookup '
         "registry-1.docker.io: no such host\nError response from daemon: Get "
-        "\"https://registry-1.docker.io/v2/\": dial tcp: lookup registry-1.docker.io: no such host"
+        '"https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.io: no such host'
     )
     error = compose._start_error(text)
     assert isinstance(error, StartFailed) and not isinstance(error, PortInUse)
@@ -48,8 +49,8 @@ def test_daemon_down_and_missing_variable() -> None:
     )
     assert isinstance(daemon, DockerUnavailable)
     missing = compose._start_error(
-        'error while interpolating services.grafana.environment.GF_SECURITY_ADMIN_PASSWORD: '
-        'required variable GRAFANA_ADMIN_PASSWORD is missing a value'
+        "error while interpolating services.grafana.environment.GF_SECURITY_ADMIN_PASSWORD: "
+        "required variable GRAFANA_ADMIN_PASSWORD is missing a value"
     )
     assert isinstance(missing, ConfigError)
 

@@ -84,7 +84,9 @@ def test_the_real_env_example_generates_a_usable_env(tmp_path: Path) -> None:
     assert proj.env["GRAFANA_ADMIN_PASSWORD"] not in ("", "admin", project.GENERATE_MARKER)
 
 
-def test_process_environment_wins_over_env_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_process_environment_wins_over_env_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     proj = project.Project(root=tmp_path, env={"PROMETHEUS_PORT": "9999"})
     assert proj.setting("PROMETHEUS_PORT") == "9999"
     monkeypatch.setenv("PROMETHEUS_PORT", "19090")

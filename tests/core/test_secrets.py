@@ -11,8 +11,13 @@ def clean_registry() -> None:
 
 
 def test_secret_names_are_recognised_by_name_only() -> None:
-    for name in ("GRAFANA_ADMIN_PASSWORD", "SLACK_WEBHOOK_URL", "PAGERDUTY_ROUTING_KEY",
-                 "AWS_SECRET_ACCESS_KEY", "SMTP_PASSWORD"):
+    for name in (
+        "GRAFANA_ADMIN_PASSWORD",
+        "SLACK_WEBHOOK_URL",
+        "PAGERDUTY_ROUTING_KEY",
+        "AWS_SECRET_ACCESS_KEY",
+        "SMTP_PASSWORD",
+    ):
         assert secrets.is_secret_name(name), name
     for name in ("PROMETHEUS_PORT", "GRAFANA_ADMIN_USER", "APP_NETWORK_NAME"):
         assert not secrets.is_secret_name(name), name

@@ -39,7 +39,9 @@ def need_binary(*candidates: str) -> str:
         path = name if os.path.isabs(name) and os.access(name, os.X_OK) else shutil.which(name)
         if path:
             return path
-    missing(f"none of {', '.join(candidates)} is installed (Debian: see docs/stack.md)")
+    missing(
+        f"none of {', '.join(candidates)} is installed (Debian: see the README, section The monitoring stack)"
+    )
     raise AssertionError("unreachable")
 
 

@@ -16,8 +16,8 @@ Part sizes (``part_size_for``): the stream length is not known in advance, so
 parts start at a base size — ``S3Options.part_size`` if set, else the larger
 of ``min_part_size`` (8 MiB) and size_hint / max_parts — and double every
 max_parts/8 parts. With the defaults the first 10 GiB go in 8 MiB parts and
-10,000 parts reach ~2.4 TiB (about 32 times base x max_parts), while memory stays at one part (twice while it
-is sent) for every ordinary volume.
+10,000 parts reach ~2.4 TiB (about 32 x base x max_parts), while memory stays
+at one part (twice while it is sent) for every ordinary volume.
 """
 
 from __future__ import annotations
