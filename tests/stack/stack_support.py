@@ -40,7 +40,8 @@ def need_binary(*candidates: str) -> str:
         if path:
             return path
     missing(
-        f"none of {', '.join(candidates)} is installed (Debian: see the README, section The monitoring stack)"
+        f"none of {', '.join(candidates)} is installed "
+        "(Debian packages: see the README, section The monitoring stack)"
     )
     raise AssertionError("unreachable")
 
