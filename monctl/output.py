@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any, Protocol
-
-from rich import box
-from rich.console import Console
-from rich.table import Table
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Protocol
 
 from monctl.secrets import redact
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rich.console import Console
+    from rich.table import Table
 
 # Colour by meaning, so every table reads the same way.
 _STYLES = {
@@ -56,21 +57,33 @@ def _plain() -> bool:
 
 
 class Output:
+    """Where a command's output goes. rich is imported on first use only: a
+    --json run never needs it, and start-up time is part of every command."""
+
     def __init__(self, json_mode: bool = False, quiet: bool = False) -> None:
         self.json_mode = json_mode
         self.quiet = quiet
         self.plain = _plain()
-        # highlight=False: rich would otherwise colour numbers and paths in plain text.
+
+    @cached_property
+    def out(self) -> Console:
+        from rich.console import Console
+
         # A pipe has no width: rich would assume 80 columns and cut URLs and
         # image names short; a wide virtual line keeps plain output whole.
         width = None if sys.stdout.isatty() else 250
-        self.out = Console(no_color=self.plain, highlight=False, width=width)
-        self.err = Console(stderr=True, no_color=_plain_stderr(), highlight=False)
+        return Console(no_color=self.plain, highlight=False, width=width)
+
+    @cached_property
+    def err(self) -> Console:
+        from rich.console import Console
+
+        return Console(stderr=True, no_color=_plain_stderr(), highlight=False)
 
     @property
     def interactive(self) -> bool:
         """True when a person watches stderr: progress bars and spinners are welcome."""
-        return self.err.is_terminal and not self.json_mode and not self.quiet
+        return sys.stderr.isatty() and not self.json_mode and not self.quiet
 
     def emit(self, report: Report) -> None:
         if self.json_mode:
@@ -81,6 +94,9 @@ class Output:
             report.render(self)
 
     def table(self, *columns: str, title: str | None = None) -> Table:
+        from rich import box
+        from rich.table import Table
+
         if self.plain:
             return Table(*columns, title=title, box=box.SIMPLE, show_edge=False, highlight=False)
         return Table(*columns, title=title, box=box.ROUNDED, highlight=False)
@@ -105,6 +121,13 @@ class Output:
             self.err.print(f"  hint: {_escape(redact(hint))}")
 
 
+def preload() -> None:
+    """Import what rendering a table needs. Called in a background thread while
+    a command waits on the network, so the import is off the critical path."""
+    import rich.console
+    import rich.table  # noqa: F401
+
+
 def styled(value: str) -> str:
     """``value`` wrapped in the colour of its meaning (markup is ignored when plain)."""
     style = _STYLES.get(value.lower())
@@ -113,9 +136,11 @@ def styled(value: str) -> str:
 
 
 def _escape(text: str) -> str:
-    from rich.markup import escape
+    # rich.markup.escape's rule, without importing rich for it: a "[" that
+    # could open a tag gets a backslash.
+    import re
 
-    return escape(text)
+    return re.sub(r"(\\*)(\[[a-z#/@].*?\])", r"\1\1\\\2", text)
 
 
 def _plain_stderr() -> bool:

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
+from monctl.cli import AppContext
 from monctl.cli.common import finish, json_option, services_argument
+
+if TYPE_CHECKING:  # pragma: no cover
+    from monctl.catalogue import Service
+    from monctl.ops.health import HealthReport
+    from monctl.output import Output
+    from monctl.project import Project
 
 EPILOG = """\b
 Exit codes:
@@ -59,7 +67,7 @@ URLs come from MONCTL_<SERVICE>_URL or the ports in .env.
 @json_option
 @click.pass_obj
 def health(
-    app: Any,
+    app: AppContext,
     services: tuple[str, ...],
     wait_: bool,
     timeout: float,
@@ -79,13 +87,16 @@ def health(
     """
     from monctl import catalogue
     from monctl.ops import health as ops
-    from monctl.output import Output
+    from monctl.output import Output, preload
 
     if strict and ignore_targets:
         raise click.UsageError("--strict and --ignore-targets contradict each other")
     out = Output(json_mode=as_json)
     project = app.project
     selected = catalogue.select(services)
+    if not as_json:
+        # The table's imports happen while the probes wait on the network.
+        threading.Thread(target=preload, daemon=True).start()
     if wait_:
         report = _wait(
             out, project, selected, timeout, interval, not no_deep, probe_timeout, strict
@@ -102,15 +113,15 @@ def health(
 
 
 def _wait(
-    out: Any,
-    project: Any,
-    selected: Any,
+    out: Output,
+    project: Project,
+    selected: tuple[Service, ...],
     timeout: float,
     interval: float,
     deep: bool,
     probe_timeout: float,
     strict: bool,
-) -> Any:
+) -> HealthReport:
     from rich.markup import escape
 
     from monctl.ops import health as ops

@@ -17,8 +17,9 @@ from typing import Any
 
 from monctl.adapters.storage import Storage
 from monctl.errors import IntegrityError, StorageError
-from monctl.ops.archive import HashingReader, TarCheck, check_tar, decompress_stream
+from monctl.ops.archive import HashingReader, decompress_stream
 from monctl.ops.manifest import Manifest, is_backup_id, parse_backup_id, read_manifest
+from monctl.ops.tar_safety import TarCheck, check_tar
 from monctl.output import Output, styled
 
 

@@ -11,7 +11,9 @@ stack:
 - ``local`` mode runs promtool / amtool from the host PATH against the same
   files (for CI without Docker);
 - Grafana's provisioning YAML and dashboard JSON are checked on the host with
-  Python in both modes (Grafana ships no offline checker).
+  Python in both modes (``grafana_config``: Grafana ships no offline checker).
+
+Problems and the parsing of the tools' output live in ``config_problems``.
 
 Which checks a service gets is chosen by its catalogue ``reload`` strategy
 (``prometheus-lifecycle``, ``alertmanager-lifecycle``, ``grafana-provisioning``);
@@ -20,7 +22,6 @@ the others have nothing to validate.
 
 from __future__ import annotations
 
-import re
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ from typing import Any, Literal
 from monctl import catalogue
 from monctl.catalogue import ReloadKind, Service
 from monctl.errors import ExitCode
+from monctl.ops.config_problems import Problem, parse_problems, relative_name, summary_of
+from monctl.ops.grafana_config import check_dashboards, check_provisioning
 from monctl.output import Output, styled
 from monctl.project import Project
 from monctl.secrets import redact
@@ -43,22 +46,6 @@ MOUNTS: dict[str, tuple[str, str]] = {
     "prometheus": ("config/prometheus", "/etc/prometheus"),
     "alertmanager": ("config/alertmanager", "/etc/alertmanager"),
 }
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong, where the tool (or the host check) said it is."""
-
-    file: str | None  # relative to the project root
-    line: int | None
-    message: str
-
-    def describe(self) -> str:
-        where = f"{self.file}:{self.line}" if self.file and self.line else self.file
-        return f"{where}: {self.message}" if where else self.message
-
-    def to_json(self) -> dict[str, Any]:
-        return {"file": self.file, "line": self.line, "message": self.message}
 
 
 @dataclass(frozen=True)
@@ -259,11 +246,11 @@ def run_tool_check(
     args = check.local_args if mode == "local" and check.local_args else check.args
     code, output = run(service, check.tool, [*args, *as_seen])
     output = redact(output)
-    names = tuple(_rel(f, project.root) for f in files)
+    names = tuple(relative_name(f, project.root) for f in files)
     shown = (
         names[0]
         if len(names) == 1
-        else f"{len(names)} files in {_rel(files[0].parent, project.root)}/"
+        else f"{len(names)} files in {relative_name(files[0].parent, project.root)}/"
     )
     if code == 0:
         return CheckResult(service.name, check.name, "valid", shown, files=names)
@@ -278,11 +265,11 @@ def run_tool_check(
             files=names,
         )
     problems = parse_problems(
-        output, lambda p: _rel(_to_host(service, p, project.root), project.root)
+        output, lambda p: relative_name(_to_host(service, p, project.root), project.root)
     )
     if not problems:
-        only = _rel(files[0], project.root) if len(files) == 1 else None
-        problems = (Problem(only, None, _summary_of(output)),)
+        only = relative_name(files[0], project.root) if len(files) == 1 else None
+        problems = (Problem(only, None, summary_of(output)),)
     return CheckResult(
         service.name,
         check.name,
@@ -294,167 +281,11 @@ def run_tool_check(
     )
 
 
-def _rel(path: Path, root: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return str(path)
-
-
-# promtool check rules: "file: 5:15: group ..."
-_LOCATED = re.compile(r"^\s*(?P<file>[^\s:]+): (?P<line>\d+):\d+: (?P<msg>.+)$")
-# promtool check config: "FAILED: parsing YAML file X: ... line N: ..."
-_YAML_FILE = re.compile(r"parsing YAML file (?P<file>[^\s:]+): (?P<msg>.+)$")
-# amtool: "Checking 'X'  FAILED: msg", then indented "line N: msg" lines
-_AMTOOL = re.compile(r"^Checking '(?P<file>[^']+)'\s+FAILED: (?P<msg>.*)$")
-_LINE_N = re.compile(r"\bline (?P<line>\d+)\b:?\s*(?P<msg>.*)$")
-
-
-def parse_problems(output: str, host_path: Callable[[str], str]) -> tuple[Problem, ...]:
-    """The problems in promtool/amtool output that name a file (and a line when given)."""
-    problems: list[Problem] = []
-    current: str | None = None  # amtool's file, for its indented "line N:" follow-ups
-    for raw in output.splitlines():
-        located = _LOCATED.match(raw)
-        yaml_file = _YAML_FILE.search(raw)
-        amtool = _AMTOOL.match(raw.strip())
-        if located:
-            problems.append(
-                Problem(host_path(located["file"]), int(located["line"]), located["msg"].strip())
-            )
-            current = None
-        elif yaml_file:
-            line = _LINE_N.search(yaml_file["msg"])
-            number = int(line["line"]) if line else None
-            problems.append(Problem(host_path(yaml_file["file"]), number, yaml_file["msg"].strip()))
-            current = None
-        elif amtool:
-            current = host_path(amtool["file"])
-            message = amtool["msg"].strip()
-            if message and not message.endswith(":"):
-                line = _LINE_N.search(message)
-                problems.append(Problem(current, int(line["line"]) if line else None, message))
-        elif current and raw.startswith((" ", "\t")) and _LINE_N.search(raw):
-            line = _LINE_N.search(raw)
-            assert line is not None
-            problems.append(Problem(current, int(line["line"]), line["msg"].strip()))
-    # promtool repeats a broken rule file's error once per test file that loads it
-    return tuple(dict.fromkeys(problems))
-
-
-def _summary_of(output: str) -> str:
-    lines = [line.strip() for line in output.splitlines() if "FAILED" in line or "error" in line]
-    return "; ".join(lines[:5]) or output.strip().splitlines()[-1]
-
-
-# -- Grafana, checked on the host ------------------------------------------------
-GRAFANA_PROVISIONING = "config/grafana/provisioning"
-GRAFANA_DASHBOARDS = "config/grafana/dashboards"
-
-
-def dashboard_syntax(root: Path) -> list[Problem]:
-    """JSON syntax problems in the dashboards Grafana provisions (file + line)."""
-    return _dashboards(root)[0]
-
-
-def _dashboards(root: Path) -> tuple[list[Problem], int]:
-    import json
-
-    problems: list[Problem] = []
-    seen: dict[str, str] = {}
-    files = sorted((root / GRAFANA_DASHBOARDS).rglob("*.json"))
-    for path in files:
-        rel = _rel(path, root)
-        text = path.read_text(encoding="utf-8", errors="replace")
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as exc:
-            problems.append(
-                Problem(rel, exc.lineno, f"invalid JSON: {exc.msg} (column {exc.colno})")
-            )
-            continue
-        if not isinstance(doc, dict):
-            problems.append(Problem(rel, 1, "a dashboard must be a JSON object"))
-            continue
-        uid = doc.get("uid")
-        if isinstance(uid, str) and uid:
-            if uid in seen:
-                problems.append(
-                    Problem(
-                        rel, _line_of(text, "uid", uid), f"uid {uid!r} is also used by {seen[uid]}"
-                    )
-                )
-            seen.setdefault(uid, rel)
-    return problems, len(files)
-
-
-def _line_of(text: str, key: str, value: str) -> int | None:
-    """The first line where ``key: value`` appears (JSON or YAML spelling)."""
-    pattern = re.compile(rf"""["']?{re.escape(key)}["']?\s*:\s*["']?{re.escape(value)}["']?""")
-    for number, line in enumerate(text.splitlines(), start=1):
-        if pattern.search(line):
-            return number
-    return None
-
-
-def _provisioning(root: Path) -> tuple[list[Problem], int]:
-    """YAML syntax of every provisioning file; unique datasource uids; one default."""
-    import yaml
-
-    problems: list[Problem] = []
-    defaults: list[tuple[str, int | None, str]] = []
-    uids: dict[str, str] = {}
-    files = sorted(
-        p for p in (root / GRAFANA_PROVISIONING).rglob("*") if p.suffix in (".yml", ".yaml")
-    )
-    datasources = 0
-    for path in files:
-        rel = _rel(path, root)
-        text = path.read_text(encoding="utf-8", errors="replace")
-        try:
-            doc = yaml.safe_load(text)
-        except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            problems.append(
-                Problem(rel, mark.line + 1 if mark else None, f"invalid YAML: {exc.problem}")
-            )
-            continue
-        except yaml.YAMLError as exc:
-            problems.append(Problem(rel, None, f"invalid YAML: {exc}"))
-            continue
-        entries = doc.get("datasources") if isinstance(doc, dict) else None
-        for ds in entries if isinstance(entries, list) else []:
-            if not isinstance(ds, dict):
-                continue
-            datasources += 1
-            name = str(ds.get("name", "?"))
-            if ds.get("isDefault") is True:
-                defaults.append((rel, _line_of(text, "name", name), name))
-            uid = ds.get("uid")
-            if isinstance(uid, str) and uid:
-                if uid in uids:
-                    line = _line_of(text, "uid", uid)
-                    problems.append(
-                        Problem(rel, line, f"datasource uid {uid!r} is also used in {uids[uid]}")
-                    )
-                uids.setdefault(uid, rel)
-    if datasources and len(defaults) != 1:
-        if defaults:
-            for rel, line, name in defaults[1:]:
-                problems.append(
-                    Problem(rel, line, f"datasource {name!r} is a second default (isDefault: true)")
-                )
-        else:
-            problems.append(
-                Problem(None, None, "no datasource has isDefault: true (exactly one must)")
-            )
-    return problems, len(files)
-
-
+# -- Grafana, checked on the host (see grafana_config) ---------------------------
 def _grafana(project: Project) -> Iterator[CheckResult]:
     for name, (problems, files) in (
-        ("provisioning", _provisioning(project.root)),
-        ("dashboards", _dashboards(project.root)),
+        ("provisioning", check_provisioning(project.root)),
+        ("dashboards", check_dashboards(project.root)),
     ):
         if problems:
             yield CheckResult(

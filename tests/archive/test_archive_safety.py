@@ -10,7 +10,7 @@ import pytest
 from backup_factory import add_dir, add_file, tar_bytes
 
 from monctl.errors import IntegrityError
-from monctl.ops.archive import check_tar
+from monctl.ops.tar_safety import check_tar
 
 
 def tar_with(*build: Callable[[tarfile.TarFile], None]) -> io.BytesIO:

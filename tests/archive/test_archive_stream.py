@@ -18,11 +18,11 @@ from monctl.ops.archive import (
     EXTENSIONS,
     Digest,
     HashingReader,
-    check_tar,
     compress_stream,
     decompress_stream,
     hash_stream,
 )
+from monctl.ops.tar_safety import check_tar
 
 RAW = tar_bytes("prometheus")
 

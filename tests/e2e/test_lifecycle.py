@@ -160,3 +160,15 @@ def test_docker_daemon_unreachable(stack_dir: Stack, args: tuple[str, ...]) -> N
     if "--json" in args:
         assert result.out.strip() == "", "an error must not print a JSON document"
     assert not stack_dir.containers(), "a command started containers on the real engine"
+
+
+def test_image_that_cannot_be_pulled(stack_dir: Stack) -> None:
+    # An image that exists nowhere: compose tries to pull it and the registry is
+    # out of reach (or refuses). Only node-exporter is started, so nothing else
+    # in the stack matters for the message.
+    env = {"NODE_EXPORTER_IMAGE": "monctl-test/no-such-image:missing"}
+    result = stack_dir.monctl("up", "node-exporter", "--no-wait", env=env, timeout=240)
+    line = assert_clean_error(result, 7)
+    assert "could not be pulled" in line, line
+    assert "hint:" in result.err and "_IMAGE" in result.err, result.err
+    assert not stack_dir.containers(), "a container was left behind"

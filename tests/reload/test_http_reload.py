@@ -13,7 +13,9 @@ from reload_servers import make_stack
 
 from monctl import catalogue, secrets
 from monctl.errors import ExitCode
-from monctl.ops.reload import GRAFANA_PARTS, ReloadReport, reload
+from monctl.ops.reload import reload
+from monctl.ops.reload_report import ReloadReport
+from monctl.ops.reload_strategies import GRAFANA_PARTS
 from monctl.output import Output
 from monctl.project import Project
 

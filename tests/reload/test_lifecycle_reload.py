@@ -14,7 +14,8 @@ from reload_servers import ALERTMANAGER_CONFIG, Server, host_check, make_stack
 
 from monctl import catalogue
 from monctl.errors import ExitCode
-from monctl.ops.reload import ReloadReport, reload
+from monctl.ops.reload import reload
+from monctl.ops.reload_report import ReloadReport
 from monctl.output import Output
 from monctl.project import Project
 

@@ -7,10 +7,11 @@ boto3 honours itself. With a custom endpoint, path-style addressing is used
 (what MinIO and most S3-compatible stores expect).
 
 Retries: botocore's own retries are switched off and every request is retried
-here with tenacity on transient errors only (connection errors, timeouts, 5xx,
+with tenacity on transient errors only (connection errors, timeouts, 5xx,
 throttling), ``S3Options.attempts`` times with exponential backoff, then
-reported as StorageError. A multipart upload keeps the current part in memory
-so it can be re-sent.
+reported as StorageError (``s3_errors``). A multipart upload keeps the current
+part in memory so it can be re-sent. Reads stream through ``s3_reader``, which
+resumes a dropped connection where it left off.
 
 Part sizes (``part_size_for``): the stream length is not known in advance, so
 parts start at a base size — ``S3Options.part_size`` if set, else the larger
@@ -23,41 +24,23 @@ at one part (twice while it is sent) for every ordinary volume.
 from __future__ import annotations
 
 import builtins
-import io
 import logging
 import math
 import os
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO, TypeVar
 
 from monctl import secrets
-from monctl.adapters.storage import MiB, ObjectInfo, S3Options, check_key
+from monctl.adapters.storage import MiB, ObjectInfo, S3Options, check_key, s3_errors
+from monctl.adapters.storage.s3_reader import S3Reader, reading
 from monctl.errors import MonctlError, StorageError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_PART_SIZE = 5 * 1024 * MiB  # S3's limit for one part
-_CREDENTIAL_CODES = {
-    "InvalidAccessKeyId",
-    "SignatureDoesNotMatch",
-    "ExpiredToken",
-    "InvalidToken",
-    "InvalidClientTokenId",
-    "TokenRefreshRequired",
-    "AuthorizationHeaderMalformed",
-}
-_THROTTLE_CODES = {
-    "Throttling",
-    "ThrottlingException",
-    "SlowDown",
-    "RequestTimeout",
-    "RequestLimitExceeded",
-    "InternalError",
-    "ServiceUnavailable",
-}
 
 
 def part_size_for(number: int, base: int, max_parts: int) -> int:
@@ -73,26 +56,6 @@ def base_part_size(options: S3Options, size_hint: int | None) -> int:
     if size_hint:
         base = max(base, math.ceil(size_hint / options.max_parts / MiB) * MiB)
     return base
-
-
-def _error_code(e: Exception) -> tuple[str, int]:
-    response = getattr(e, "response", None) or {}
-    code = str(response.get("Error", {}).get("Code", ""))
-    status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-    return code, status
-
-
-def _is_transient(e: BaseException) -> bool:
-    from botocore import exceptions as bx
-
-    if isinstance(
-        e, bx.ConnectionError | bx.HTTPClientError | bx.IncompleteReadError | ConnectionError
-    ):
-        return True
-    if isinstance(e, bx.ClientError):
-        code, status = _error_code(e)
-        return status >= 500 or status == 429 or code in _THROTTLE_CODES
-    return False
 
 
 class S3Storage:
@@ -158,75 +121,29 @@ class S3Storage:
 
     def _translate(self, e: Exception, what: str) -> StorageError:
         """A StorageError for a botocore failure: what failed, where, and what to try."""
-        from botocore import exceptions as bx
-
-        where = self.location
-        if isinstance(e, bx.NoCredentialsError | bx.PartialCredentialsError):
-            return StorageError(
-                f"no AWS credentials found for {where}",
-                hint="set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or a role",
-            )
-        if isinstance(e, bx.ClientError):
-            code, status = _error_code(e)
-            if code in _CREDENTIAL_CODES:
-                return StorageError(
-                    f"S3 refused the credentials ({code}) while trying to {what} at {where}",
-                    hint="check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or the profile) "
-                    "and the endpoint",
-                )
-            if code in ("AccessDenied", "403") or status == 403:
-                return StorageError(
-                    f"S3 denied access (AccessDenied) to {what} at {where}",
-                    hint="the credentials work but lack permission; check the bucket policy",
-                )
-            if code == "NoSuchBucket" or (code == "404" and what == "reach the bucket"):
-                return StorageError(
-                    f"the bucket {self.bucket!r} does not exist ({self.endpoint or 'AWS'})",
-                    hint="create it, or fix the destination",
-                )
-            if code in ("NoSuchKey", "404", "NotFound"):
-                return StorageError(f"cannot {what}: no such object in {where}")
-            if code == "NoSuchUpload":
-                return StorageError(f"cannot {what}: the upload no longer exists in {where}")
-            return StorageError(f"S3 failed to {what} at {where}: {code or status}")
-        if isinstance(e, bx.BotoCoreError | ConnectionError):
-            endpoint = self.endpoint or "the AWS S3 endpoint"
-            return StorageError(
-                f"cannot reach S3 ({endpoint}) to {what} at {where}: "
-                f"{type(e).__name__} after {self.options.attempts} attempt(s)",
-                hint="check the network, the endpoint (AWS_ENDPOINT_URL) and that the store "
-                "is running; then run again",
-            )
-        return StorageError(f"S3 failed to {what} at {where}: {type(e).__name__}")
+        return s3_errors.translate(
+            e,
+            what,
+            bucket=self.bucket,
+            location=self.location,
+            endpoint=self.endpoint,
+            attempts=self.options.attempts,
+        )
 
     def _call(self, what: str, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
         """``fn(*args, **kw)``, retried on transient errors, errors translated.
 
         ``_attempts`` in ``kw`` overrides the number of attempts (not passed on).
         """
-        import tenacity
-
         attempts = int(kw.pop("_attempts", 0))
-
-        retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(attempts or self.options.attempts),
-            wait=tenacity.wait_exponential(
-                multiplier=self.options.backoff, max=self.options.backoff_max
-            ),
-            retry=tenacity.retry_if_exception(_is_transient),
-            reraise=True,
-            before_sleep=lambda rs: log.debug("S3 %s failed, retrying: %s", what, rs.outcome),
+        return s3_errors.call_with_retries(
+            what,
+            lambda: fn(*args, **kw),
+            attempts=attempts or self.options.attempts,
+            backoff=self.options.backoff,
+            backoff_max=self.options.backoff_max,
+            translate=self._translate,
         )
-        try:
-            return retrying(fn, *args, **kw)
-        except MonctlError:
-            raise
-        except Exception as e:
-            from botocore import exceptions as bx
-
-            if isinstance(e, bx.BotoCoreError | bx.ClientError | ConnectionError):
-                raise self._translate(e, what) from None
-            raise
 
     def _extra(self) -> dict[str, str]:
         extra: dict[str, str] = {}
@@ -346,7 +263,7 @@ class S3Storage:
 
     def open(self, key: str) -> AbstractContextManager[BinaryIO]:
         # The first GET happens here, so a missing key fails at open, not at read.
-        return _reading(_S3Reader(self, key, self._full(key)))
+        return reading(S3Reader(self, key, self._full(key)))
 
     def _paginate(self, what: str, method: str, **kw: Any) -> Iterator[dict[str, Any]]:
         token: dict[str, Any] = {}
@@ -390,7 +307,7 @@ class S3Storage:
             try:
                 self.client.head_object(Bucket=self.bucket, Key=self._full(key))
             except ClientError as e:
-                if _error_code(e)[1] == 404:
+                if s3_errors.error_code(e)[1] == 404:
                     return False
                 raise
             return True
@@ -483,65 +400,3 @@ class S3Storage:
             self._abort(upload)
             cleaned.append(key)
         return cleaned
-
-
-@contextmanager
-def _reading(reader: _S3Reader) -> Iterator[BinaryIO]:
-    try:
-        yield io.BufferedReader(reader, 1024 * 1024)
-    finally:
-        reader.close()
-
-
-class _S3Reader(io.RawIOBase):
-    """The body of one object, read as a stream. A connection lost mid-read is
-    resumed with a ranged GET of the same version (If-Match on the ETag)."""
-
-    def __init__(self, storage: S3Storage, key: str, full: str) -> None:
-        self._s = storage
-        self._key = key
-        self._full = full
-        self._pos = 0
-        answer = self._get()
-        self._etag = answer["ETag"]
-        self._length = int(answer["ContentLength"])
-        self._body = answer["Body"]
-
-    def _get(self, **kw: Any) -> Any:
-        s = self._s
-        return s._call(
-            f"read {self._key}", s.client.get_object, Bucket=s.bucket, Key=self._full, **kw
-        )
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        if self._pos >= self._length:
-            return 0
-        for attempt in range(self._s.options.attempts):
-            try:
-                data = self._body.read(len(b))
-                break
-            except Exception as e:
-                if not _is_transient(e) or attempt + 1 == self._s.options.attempts:
-                    if isinstance(e, MonctlError):
-                        raise
-                    raise self._s._translate(e, f"read {self._key}") from None
-                self._body.close()
-                self._body = self._get(Range=f"bytes={self._pos}-", IfMatch=self._etag)["Body"]
-        if not data:
-            raise StorageError(
-                f"{self._key} in {self._s.location} ended after {self._pos} of {self._length} bytes"
-            )
-        n = len(data)
-        b[:n] = data
-        self._pos += n
-        return n
-
-    def close(self) -> None:
-        if not self.closed:
-            try:
-                self._body.close()
-            finally:
-                super().close()
