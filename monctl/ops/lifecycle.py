@@ -193,7 +193,19 @@ def up(
     if wait:
         from monctl.ops import health
 
-        health_report = health.wait(project, selected, timeout=timeout, deep=True)
+        if out.interactive:
+            from rich.markup import escape
+
+            with out.err.status("waiting for the stack to be ready…") as spinner:
+
+                def progress(report: HealthReport) -> None:
+                    spinner.update(escape(f"waiting (up to {timeout:g}s): {report.summary()}"))
+
+                health_report = health.wait(
+                    project, selected, timeout=timeout, deep=True, progress=progress
+                )
+        else:
+            health_report = health.wait(project, selected, timeout=timeout, deep=True)
         if not health_report.stack_ok:
             code = ExitCode.UNHEALTHY
             notes.append(f"not ready within {timeout:.0f}s: see `monctl health` for details")
