@@ -194,12 +194,12 @@ def backup(
 @click.pass_obj
 def list_(app: AppContext, source: str | None, as_json: bool) -> None:
     """List the backups in DEST, newest first (incomplete ones say why)."""
-    from monctl.ops import catalog
+    from monctl.ops import backups
     from monctl.output import Output
 
     storage = open_dest(app.project, source)
     Output(json_mode=as_json).emit(
-        catalog.BackupList(storage.location, catalog.list_backups(storage))
+        backups.BackupList(storage.location, backups.list_backups(storage))
     )
 
 
@@ -217,13 +217,13 @@ def verify(
     Exit 0 when all match, 10 when any is corrupt, truncated, unsafe or the
     backup has no manifest, 8 when the backup or destination is missing.
     """
-    from monctl.ops import catalog
+    from monctl.ops import backups
     from monctl.output import Output
 
     out = Output(json_mode=as_json)
     storage = open_dest(app.project, source)
     with _progress(out, "verifying") as bar:
-        report = catalog.verify(
+        report = backups.verify(
             storage,
             backup_id,
             list(services) or None,
@@ -254,13 +254,13 @@ def prune(
     The newest complete backup is never deleted; names that are not monctl
     backup ids are never touched.
     """
-    from monctl.ops import catalog
+    from monctl.ops import backups
     from monctl.output import Output
 
     if keep_last is None and keep_days is None:
         raise click.UsageError("give --keep-last N and/or --keep-days D")
     storage = open_dest(app.project, source)
-    report = catalog.prune(storage, keep_last, keep_days, dry_run)
+    report = backups.prune(storage, keep_last, keep_days, dry_run)
     Output(json_mode=as_json).emit(report)
     if report.errors:
         finish(ExitCode.STORAGE)

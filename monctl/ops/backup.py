@@ -10,6 +10,7 @@ A backup is complete or absent: when any service fails, the archives already
 written by this run are deleted and no manifest is written. The manifest is
 written last; its presence marks the backup complete. Metrics for
 node-exporter's textfile collector are published after every run, failed or not.
+The report and those metrics are made in ``backup_report``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from monctl import __version__, catalogue
 from monctl.adapters import http
@@ -32,11 +32,11 @@ from monctl.adapters.docker import ContainerInfo, Docker
 from monctl.adapters.storage import Storage
 from monctl.catalogue import BackupKind, DataVolume, Service
 from monctl.errors import ConfigError, MonctlError, OperationFailed
-from monctl.ops import catalog, lock, textfile
+from monctl.ops import backups, lock
 from monctl.ops.archive import Digest, check_compression, compress_stream
+from monctl.ops.backup_report import BackupReport, ServiceResult, publish_metrics
 from monctl.ops.endpoints import discover
 from monctl.ops.manifest import Manifest, ServiceEntry, archive_key, new_backup_id, write_manifest
-from monctl.output import Output, styled
 from monctl.project import Project
 
 log = logging.getLogger(__name__)
@@ -181,99 +181,6 @@ STRATEGIES: dict[BackupKind, Strategy] = {
 }
 
 
-@dataclass(frozen=True)
-class ServiceResult:
-    service: str
-    status: str  # ok, failed, discarded (ok, but the run failed), not started
-    key: str | None = None
-    size: int = 0
-    raw_size: int = 0
-    sha256: str = ""
-    seconds: float = 0.0
-    strategy: str = ""
-    notes: tuple[str, ...] = ()
-    error: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "service": self.service,
-            "status": self.status,
-            "archive": self.key,
-            "bytes": self.size,
-            "raw_bytes": self.raw_size,
-            "sha256": self.sha256 or None,
-            "seconds": round(self.seconds, 3),
-            "strategy": self.strategy,
-            "notes": list(self.notes),
-            "error": self.error,
-        }
-
-
-@dataclass
-class BackupReport:
-    backup_id: str
-    location: str
-    compression: str
-    started_at: datetime
-    finished_at: datetime | None = None
-    services: list[ServiceResult] = field(default_factory=list)
-    error: MonctlError | None = None  # why the backup failed; None when complete
-    prune: catalog.PruneReport | None = None
-    prune_error: MonctlError | None = None
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    @property
-    def duration(self) -> float:
-        end = self.finished_at or datetime.now(UTC)
-        return (end - self.started_at).total_seconds()
-
-    def to_json(self) -> dict[str, Any]:
-        error = self.error or self.prune_error
-        return {
-            "id": self.backup_id,
-            "ok": self.ok,
-            "location": self.location,
-            "compression": self.compression,
-            "started_at": self.started_at.isoformat(),
-            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
-            "duration_seconds": round(self.duration, 3),
-            "bytes": sum(s.size for s in self.services if s.status == "ok"),
-            "services": [s.to_json() for s in self.services],
-            "prune": self.prune.to_json() if self.prune else None,
-            "warnings": self.warnings,
-            "error": None
-            if error is None
-            else {"message": error.message, "hint": error.hint, "exit_code": int(error.exit_code)},
-        }
-
-    def render(self, out: Output) -> None:
-        for warning in self.warnings:
-            out.warn(warning)
-        if out.quiet:
-            return
-        table = out.table("SERVICE", "RESULT", "SIZE", "SHA256", "TIME", "NOTES")
-        for s in self.services:
-            table.add_row(
-                s.service,
-                styled(s.status),
-                catalog.human_size(s.size) if s.size else "",
-                s.sha256[:16],
-                f"{s.seconds:.1f} s",
-                s.error or ", ".join(s.notes),
-            )
-        out.print(table)
-        if self.ok:
-            out.print(f"backup {self.backup_id} complete in {self.duration:.1f} s: {self.location}")
-        else:
-            out.print(f"backup {self.backup_id} FAILED; nothing of it was kept")
-        if self.prune is not None:
-            self.prune.render(out)
-
-
 def backed_up_services(names: tuple[str, ...] | list[str]) -> tuple[Service, ...]:
     """The services to back up: those named (each must hold data), or all that hold data."""
     if not names:
@@ -337,10 +244,10 @@ def run(
             _back_up_all(project, storage, services, report, on_bytes)
         finally:
             report.finished_at = datetime.now(UTC)
-            _publish(project, report, services)
+            publish_metrics(project, report, services)
         if report.ok and (keep_last is not None or keep_days is not None):
             try:
-                report.prune = catalog.prune(storage, keep_last, keep_days)
+                report.prune = backups.prune(storage, keep_last, keep_days)
             except MonctlError as exc:
                 report.prune_error = exc
         return report
@@ -471,26 +378,3 @@ def _discard(storage: Storage, written: list[str], report: BackupReport) -> None
         dataclasses.replace(r, status="discarded") if r.status == "ok" else r
         for r in report.services
     ]
-
-
-def _publish(project: Project, report: BackupReport, services: tuple[Service, ...]) -> None:
-    """Write the textfile metrics; a failure here is a warning, never a failed backup."""
-    now = time.time()
-    by_name = {r.service: r for r in report.services}
-    attempts = []
-    for s in services:
-        r = by_name.get(s.name)
-        ok = report.ok and r is not None and r.status == "ok"
-        attempts.append(
-            textfile.Attempt(
-                service=s.name,
-                finished_at=now,
-                success=ok,
-                duration_seconds=r.seconds if r else 0.0,
-                size_bytes=r.size if ok and r else None,
-            )
-        )
-    try:
-        textfile.publish(textfile.textfile_dir(project), attempts)
-    except OSError as exc:
-        report.warnings.append(f"could not write the backup metrics: {exc}")

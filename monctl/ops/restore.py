@@ -35,7 +35,7 @@ from monctl.adapters.docker import Docker
 from monctl.adapters.storage import Storage
 from monctl.catalogue import Service
 from monctl.errors import IntegrityError, Interrupted, MonctlError, OperationFailed, StorageError
-from monctl.ops import catalog, lock
+from monctl.ops import backups, lock
 from monctl.ops.archive import READ_SIZE, decompress_stream
 from monctl.ops.manifest import Manifest, read_manifest
 from monctl.output import Output, styled
@@ -102,7 +102,7 @@ class ServiceRestore:
 class RestoreReport:
     backup_id: str
     location: str
-    verified: catalog.VerifyReport | None = None
+    verified: backups.VerifyReport | None = None
     services: list[ServiceRestore] = field(default_factory=list)
 
     @property
@@ -181,7 +181,7 @@ def run(
         manifest = read_manifest(storage, backup_id)
         services = _selected(manifest, names)
         report = RestoreReport(backup_id, storage.location)
-        report.verified = catalog.verify(
+        report.verified = backups.verify(
             storage, backup_id, [s.name for s in services], check=True, on_bytes=on_bytes
         )
         docker = Docker(project.name)

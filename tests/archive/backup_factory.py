@@ -1,4 +1,4 @@
-"""Builds real backups for the archive and catalog tests: real tar streams (files,
+"""Builds real backups for the archive and backup-listing tests: real tar streams (files,
 directories, links), compressed by monctl's own compress_stream, written through a
 Storage, with a manifest written last — the layout ``monctl backup`` produces."""
 

@@ -1,5 +1,5 @@
 """Listing, verifying and pruning backups in a destination (a local directory here;
-tests/storage/test_catalog_s3.py runs the same over S3)."""
+tests/storage/test_backups_s3.py runs the same over S3)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from backup_factory import add_dir, add_file, days_ago, make_backup
 from monctl.adapters.storage.local import LocalStorage
 from monctl.errors import IntegrityError, StorageError
 from monctl.ops.archive import Digest, compress_stream
-from monctl.ops.catalog import (
+from monctl.ops.backups import (
     BackupEntry,
     BackupList,
     PruneReport,

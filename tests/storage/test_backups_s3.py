@@ -13,7 +13,7 @@ import pytest
 
 from monctl.adapters.storage.s3 import S3Storage
 from monctl.errors import IntegrityError, StorageError
-from monctl.ops.catalog import list_backups, prune, verify
+from monctl.ops.backups import list_backups, prune, verify
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "archive"))
 
