@@ -108,8 +108,10 @@ def fill_volume(volume: str, image: str, base: Path, target: int) -> int:
                 f'sed -i \'s/"ulid": *"[0-9A-Z]*"/"ulid": "{new}"/\' /data/{new}/meta.json'
             )
     script.append("chown -R 65534:65534 /data")
-    sh(["docker", "run", "--rm", "--user", "0", "--entrypoint", "sh", "-v", f"{volume}:/data",
-        "-v", f"{base}:/src:ro", image, "-c", "\n".join(script)], timeout=3600)  # fmt: skip
+    # On stdin: at 4 GiB the script outgrows the kernel's limit for one argument (128 KiB).
+    sh(["docker", "run", "--rm", "-i", "--user", "0", "--entrypoint", "sh", "-v", f"{volume}:/data",
+        "-v", f"{base}:/src:ro", image, "-s"], input="\n".join(script) + "\n",
+       timeout=3600)  # fmt: skip
     return copies * per_copy
 
 
@@ -255,6 +257,7 @@ def main() -> None:
                       f"min -> {'full' if full else 'monctl + api read only'}",
                       file=sys.stderr)  # fmt: skip
             rows.append(bench_size(size, work, base, args.keep, full))
+            print(json.dumps(rows[-1]), file=sys.stderr)  # kept should a later size fail
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

@@ -182,7 +182,21 @@ def _yes_no(value: bool | None, yes: str, no: str) -> str:
 # -- one round --------------------------------------------------------------------
 
 
-def _containers(project: Project) -> tuple[dict[str, ContainerInfo] | None, str | None]:
+async def _containers(project: Project) -> tuple[dict[str, ContainerInfo] | None, str | None]:
+    """What Docker knows of the project's containers, or (None, why not).
+
+    Asked straight over the engine's API (no SDK import, no thread), so it runs
+    beside the probes; a DOCKER_HOST only the SDK speaks (TLS, ssh) goes
+    through the SDK in a worker thread instead."""
+    from monctl.adapters import docker_api
+
+    try:
+        return await docker_api.inspect_project(project.name)
+    except docker_api.Unsupported:
+        return await asyncio.get_running_loop().run_in_executor(None, _containers_sdk, project)
+
+
+def _containers_sdk(project: Project) -> tuple[dict[str, ContainerInfo] | None, str | None]:
     docker, reason = try_docker(project)
     if docker is None:
         return None, reason
@@ -223,9 +237,9 @@ async def _probe_all(
     project: Project, services: tuple[Service, ...], deep: bool, timeout: float
 ) -> tuple[list[Endpoint], list[_Probed], dict[str, ContainerInfo] | None, str | None]:
     """Ask Docker and probe, overlapping the two: a service whose URL comes from
-    MONCTL_<SERVICE>_URL is probed at once, while Docker (import, connect,
-    inspect) is asked in a thread; the others wait for Docker to say where they
-    listen. Returns the endpoints, their probes, and Docker's answer."""
+    MONCTL_<SERVICE>_URL is probed at once, while Docker is asked on the same
+    event loop; the others wait for Docker to say where they listen. Returns
+    the endpoints, their probes, and Docker's answer."""
     import httpx
 
     # Redirects are not followed (see probes.interpret); the pool is wide enough
@@ -235,9 +249,7 @@ async def _probe_all(
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=0)
     tls = any(os.environ.get(s.url_var, "").startswith("https:") for s in services)
     client = httpx.AsyncClient(follow_redirects=False, limits=limits, verify=tls)
-    # Docker starts after the client exists: both are import-heavy, and the
-    # probes should not wait for the two to share the interpreter.
-    docker = asyncio.get_running_loop().run_in_executor(None, _containers, project)
+    docker = asyncio.ensure_future(_containers(project))
 
     async def one(service: Service) -> tuple[Endpoint, _Probed]:
         containers: dict[str, ContainerInfo] | None = {}

@@ -30,7 +30,11 @@ def info(
 @pytest.fixture
 def containers(monkeypatch: pytest.MonkeyPatch) -> dict[str, ContainerInfo]:
     found: dict[str, ContainerInfo] = {}
-    monkeypatch.setattr(health, "_containers", lambda project: (found, None))
+
+    async def fake(project: Project) -> tuple[dict[str, ContainerInfo], None]:
+        return found, None
+
+    monkeypatch.setattr(health, "_containers", fake)
     return found
 
 

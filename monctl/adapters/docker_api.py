@@ -1,0 +1,75 @@
+"""A lean, read-only, async view of the Docker engine, for `monctl health`.
+
+`monctl health` should cost about as much as its slowest probe. The Docker SDK
+costs ~0.15 s to import, and a thread running it competes with the probes for
+the interpreter. Reading the project's containers takes two kinds of GET, which
+go straight to the engine's API over its socket with httpx, concurrently with
+the probes. Everything that changes something (pause, exec, archives, start,
+stop) stays with the SDK in ``monctl.adapters.docker``, and so does any
+DOCKER_HOST this module does not speak (TLS, ssh): ``inspect_project`` raises
+``Unsupported`` and the caller falls back to the SDK.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+
+import httpx
+
+from monctl.adapters.docker import (
+    PROJECT_LABEL,
+    ContainerInfo,
+    _translate,
+    container_info,
+    newest_by_service,
+)
+
+DEFAULT_HOST = "unix:///var/run/docker.sock"
+
+
+class Unsupported(Exception):
+    """DOCKER_HOST names something only the SDK speaks (TLS, ssh)."""
+
+
+def _target() -> tuple[str, str | None]:
+    """(base URL, unix socket path or None) for DOCKER_HOST."""
+    host = os.environ.get("DOCKER_HOST") or DEFAULT_HOST
+    if os.environ.get("DOCKER_TLS_VERIFY") or host.startswith("ssh://"):
+        raise Unsupported(host)
+    if host.startswith("unix://"):
+        return "http://docker", host[len("unix://") :]
+    if host.startswith("tcp://"):
+        return "http://" + host[len("tcp://") :], None
+    raise Unsupported(host)
+
+
+async def inspect_project(
+    project_name: str, timeout: float = 10.0
+) -> tuple[dict[str, ContainerInfo] | None, str | None]:
+    """The project's containers by service, or (None, why) when the engine can't be asked.
+
+    The same answer as ``Docker.inspect_all`` (both parse the inspect document
+    with ``container_info``). Raise Unsupported for a DOCKER_HOST it doesn't speak.
+    """
+    base, socket_path = _target()
+    if socket_path is not None and not os.path.exists(socket_path):
+        return None, _translate(FileNotFoundError(socket_path)).message
+    transport = httpx.AsyncHTTPTransport(uds=socket_path) if socket_path else None
+    labels = json.dumps({"label": [f"{PROJECT_LABEL}={project_name}"]})
+    try:
+        # verify=False: plain HTTP over the socket; loading a CA bundle costs ~0.3 s.
+        client = httpx.AsyncClient(
+            base_url=base, transport=transport, timeout=timeout, verify=False
+        )
+        async with client as api:
+            listing = await api.get("/containers/json", params={"all": "true", "filters": labels})
+            listing.raise_for_status()
+            inspected = await asyncio.gather(
+                *(api.get(f"/containers/{c['Id']}/json") for c in listing.json())
+            )
+    except (httpx.HTTPError, OSError, ValueError) as exc:
+        return None, _translate(exc).message
+    infos = [container_info(r.json()) for r in inspected if r.status_code == 200]
+    return newest_by_service(infos), None
