@@ -220,7 +220,7 @@ class Docker:
         return [v.name for v in vols]
 
     # -- backup/restore (issue 6) ---------------------------------------------
-    def get_archive(self, service: str, path: str, chunk_size: int = 4 << 20) -> Iterator[bytes]:
+    def get_archive(self, service: str, path: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
         """Stream ``path`` out of the service's container as tar chunks (Docker's archive API).
 
         The tar's top-level entry is the basename of ``path``. Nothing is buffered
@@ -228,9 +228,7 @@ class Docker:
         container). Closing the returned generator closes the HTTP response: the
         caller MUST close it before unpausing, because the daemon holds the
         container while an archive request is open and an unpause would wait
-        for it. Docker/connection failures, also while streaming, become
-        MonctlErrors. ``chunk_size``: 4 MiB reads keep the per-chunk Python
-        overhead small beside the socket, zstd and sha256 work.
+        for it. Docker/connection failures, also while streaming, become MonctlErrors.
         """
         api: Any = self.client.api
         # The SDK's get_archive hides the HTTP response, which must be closable.

@@ -37,7 +37,6 @@ from monctl.ops.archive import Digest, check_compression, compress_stream
 from monctl.ops.backup_report import BackupReport, ServiceResult, publish_metrics
 from monctl.ops.endpoints import discover
 from monctl.ops.manifest import Manifest, ServiceEntry, archive_key, new_backup_id, write_manifest
-from monctl.ops.pipeline import prefetch
 from monctl.project import Project
 
 log = logging.getLogger(__name__)
@@ -336,12 +335,8 @@ def _back_up_one(
     # manifest write fails later, this archive must be deleted with the rest.
     written.append(key)
     with STRATEGIES[data.backup](ctx, service, data) as source:
-        # Docker is read in a producer thread while this one compresses, hashes and
-        # writes; prefetch() joins that thread (and closes the archive request)
-        # before the strategy's own exit unpauses or deletes the snapshot.
-        with prefetch(source.chunks) as raw:
-            chunks = _counted(raw, service.name, on_bytes)
-            storage.put(key, compress_stream(chunks, report.compression, digest))
+        chunks = _counted(source.chunks, service.name, on_bytes)
+        storage.put(key, compress_stream(chunks, report.compression, digest))
     if not digest.complete:  # put() returned without draining the stream: a bug, not data
         raise OperationFailed(f"the archive of {service.name} was not written completely")
     info = ctx.containers[service.name]
