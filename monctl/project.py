@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 from monctl import catalogue, secrets
@@ -146,6 +144,8 @@ def ensure_env(project: Project) -> Path | None:
 
 def packaged_stack() -> Path:
     """Where the stack's files ship: inside the wheel, or the source checkout."""
+    from importlib import resources  # only `init` needs these: keep start-up lean
+
     bundled = Path(str(resources.files("monctl"))) / "_stack"
     if (bundled / COMPOSE_FILE).is_file():
         return bundled
@@ -157,6 +157,8 @@ def packaged_stack() -> Path:
 
 def init(target: Path, force: bool = False) -> Path:
     """Write an editable copy of the stack (compose/, config/, .env.example) to ``target``."""
+    import shutil
+
     source = packaged_stack()
     target = target.expanduser().resolve()
     if (target / COMPOSE_FILE).exists() and not force:

@@ -8,7 +8,6 @@ project is loaded; every path that prints something an outside program said
 from __future__ import annotations
 
 import re
-import secrets as _secrets
 
 # A variable is secret when its name says so. Checked on names, never on values.
 _SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|WEBHOOK|ROUTING_KEY|API_KEY|_KEY$|DSN)")
@@ -43,7 +42,9 @@ def redact(text: str) -> str:
 
 def generate(length: int = 32) -> str:
     """A fresh random secret made of URL- and shell-safe characters."""
-    return _secrets.token_urlsafe(length)[:length]
+    import secrets  # the stdlib module (hashlib, hmac...): only .env creation needs it
+
+    return secrets.token_urlsafe(length)[:length]
 
 
 def forget_all() -> None:

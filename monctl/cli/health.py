@@ -95,8 +95,13 @@ def health(
     project = app.project
     selected = catalogue.select(services)
     if not as_json:
-        # The table's imports happen while the probes wait on the network.
-        threading.Thread(target=preload, daemon=True).start()
+        # Import the table's code (rich, ~50 ms) while the probes wait on the
+        # network. Started a moment later: sooner, it competes with sending
+        # the probes for the interpreter and delays all of them (measured by
+        # bench/health_bench.py).
+        importer = threading.Timer(0.15, preload)
+        importer.daemon = True
+        importer.start()
     if wait_:
         report = _wait(
             out, project, selected, timeout, interval, not no_deep, probe_timeout, strict

@@ -29,7 +29,7 @@ EXTENSIONS: dict[str, str] = {"zstd": ".tar.zst", "gzip": ".tar.gz", "none": ".t
 
 # Level 1, not zstd's default 3: monitoring data (TSDB chunks, Loki chunks) is already
 # compressed, so level 3 shrinks it no further (both 0.978 on the bench's TSDB blocks)
-# while costing ~1.5x the CPU; on 2 cores the backup is CPU-bound (bench/README-backup.md).
+# while costing ~1.5x the CPU; on 2 cores the backup is CPU-bound (bench/README.md).
 ZSTD_LEVEL = 1
 # zlib's level 1: several times faster than gzip's default -6 for a few percent in size.
 GZIP_LEVEL = 1
