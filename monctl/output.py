@@ -7,9 +7,11 @@ With ``--json`` stdout carries exactly one JSON document and nothing else.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
+from collections.abc import Callable, Iterator
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -119,6 +121,21 @@ class Output:
         self.err.print(f"[red]error:[/red] {_escape(redact(message))}")
         if hint:
             self.err.print(f"  hint: {_escape(redact(hint))}")
+
+
+@contextlib.contextmanager
+def status_line(out: Output, first: str) -> Iterator[Callable[[str], None] | None]:
+    """A spinner with a changing line on stderr while something is waited for.
+
+    Yields a function that replaces the line, or None when nobody watches (a
+    pipe, --json, --quiet): progress is for people, never for logs or CI."""
+    if not out.interactive:
+        yield None
+        return
+    from rich.markup import escape
+
+    with out.err.status(escape(first)) as spinner:
+        yield lambda text: spinner.update(escape(text))
 
 
 def preload() -> None:

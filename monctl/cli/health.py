@@ -127,11 +127,10 @@ def _wait(
     probe_timeout: float,
     strict: bool,
 ) -> HealthReport:
-    from rich.markup import escape
-
     from monctl.ops import health as ops
+    from monctl.output import status_line
 
-    if not out.interactive:
+    with status_line(out, "checking the stack…") as show:
         return ops.wait(
             project,
             selected,
@@ -139,20 +138,6 @@ def _wait(
             interval=interval,
             deep=deep,
             probe_timeout=probe_timeout,
-            strict=strict,
-        )
-    with out.err.status("checking the stack…") as spinner:
-
-        def progress(report: ops.HealthReport) -> None:
-            spinner.update(escape(f"waiting (up to {timeout:g}s): {report.summary()}"))
-
-        return ops.wait(
-            project,
-            selected,
-            timeout=timeout,
-            interval=interval,
-            deep=deep,
-            probe_timeout=probe_timeout,
-            progress=progress,
+            progress=ops.progress_line(show, timeout),
             strict=strict,
         )

@@ -364,6 +364,16 @@ def check(
     return HealthReport(tuple(rows), tuple(checks), tuple(targets), firing, docker_reason)
 
 
+def progress_line(
+    show: Callable[[str], None] | None, timeout: float
+) -> Callable[[HealthReport], None] | None:
+    """A ``wait`` progress callback that tells a person how far the stack is
+    (``show`` comes from ``monctl.output.status_line``; None: nobody watches)."""
+    if show is None:
+        return None
+    return lambda report: show(f"waiting ({timeout:g}s max): {report.summary()}")
+
+
 def wait(
     project: Project,
     services: tuple[Service, ...],

@@ -12,7 +12,7 @@ from monctl.adapters.docker import ContainerInfo, Docker
 from monctl.catalogue import Service
 from monctl.errors import ExitCode, PortInUse
 from monctl.ops.endpoints import published_urls
-from monctl.output import Output, styled
+from monctl.output import Output, status_line, styled
 from monctl.project import Project, ensure_env
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -193,19 +193,14 @@ def up(
     if wait:
         from monctl.ops import health
 
-        if out.interactive:
-            from rich.markup import escape
-
-            with out.err.status("waiting for the stack to be ready…") as spinner:
-
-                def progress(report: HealthReport) -> None:
-                    spinner.update(escape(f"waiting (up to {timeout:g}s): {report.summary()}"))
-
-                health_report = health.wait(
-                    project, selected, timeout=timeout, deep=True, progress=progress
-                )
-        else:
-            health_report = health.wait(project, selected, timeout=timeout, deep=True)
+        with status_line(out, "waiting for the stack to be ready…") as show:
+            health_report = health.wait(
+                project,
+                selected,
+                timeout=timeout,
+                deep=True,
+                progress=health.progress_line(show, timeout),
+            )
         if not health_report.stack_ok:
             code = ExitCode.UNHEALTHY
             notes.append(f"not ready within {timeout:.0f}s: see `monctl health` for details")
