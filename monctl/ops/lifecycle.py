@@ -11,6 +11,7 @@ from monctl.adapters import compose, ports
 from monctl.adapters.docker import ContainerInfo, Docker
 from monctl.catalogue import Service
 from monctl.errors import ExitCode, PortInUse
+from monctl.ops import textfile
 from monctl.ops.endpoints import published_urls
 from monctl.output import Output, status_line, styled
 from monctl.project import Project, ensure_env
@@ -176,6 +177,10 @@ def up(
     selected = services or catalogue.SERVICES
     # Ports first: a refused start should leave nothing behind, not even a network.
     _check_ports(project, selected, docker.inspect_all())
+
+    # node-exporter mounts this directory; made here, it belongs to the operator
+    # who runs `monctl backup`, not to root (what Docker would create).
+    textfile.textfile_dir(project).mkdir(parents=True, exist_ok=True)
 
     network = project.setting(APP_NETWORK_VAR, DEFAULT_APP_NETWORK)
     created = []
