@@ -14,6 +14,7 @@ import subprocess
 from collections.abc import Sequence
 
 from monctl import runner
+from monctl.adapters.docker import daemon_error
 from monctl.errors import DockerUnavailable, OperationFailed, PortInUse, StartFailed
 from monctl.project import Project
 from monctl.secrets import redact
@@ -129,15 +130,9 @@ def _start_error(text: str) -> Exception:
 
 def _generic_error(text: str, action: str) -> Exception:
     if "Cannot connect to the Docker daemon" in text or "Is the docker daemon running" in text:
-        return DockerUnavailable(
-            "cannot reach the Docker daemon (is it running?)",
-            hint="start Docker (e.g. `sudo systemctl start docker`), or set DOCKER_HOST",
-        )
+        return daemon_error(denied=False)
     if "permission denied" in text.lower() and "docker.sock" in text:
-        return DockerUnavailable(
-            "permission denied talking to the Docker daemon",
-            hint="add your user to the 'docker' group (then log in again), or run with sudo",
-        )
+        return daemon_error(denied=True)
     if (
         "variable is not set" in text
         or "required variable" in text

@@ -51,9 +51,10 @@ class ContainerInfo:
         return ((now or datetime.now(UTC)) - self.started_at).total_seconds()
 
 
-def _translate(exc: Exception) -> DockerUnavailable:
-    text = str(exc)
-    if "Permission denied" in text or isinstance(exc, PermissionError):
+def daemon_error(denied: bool) -> DockerUnavailable:
+    """The one wording of "monctl cannot talk to Docker", whoever noticed it
+    (the SDK, the engine API in docker_api.py, or compose's own output)."""
+    if denied:
         return DockerUnavailable(
             "permission denied talking to the Docker daemon",
             hint="add your user to the 'docker' group (then log in again), or run with sudo",
@@ -62,6 +63,11 @@ def _translate(exc: Exception) -> DockerUnavailable:
         "cannot reach the Docker daemon (is it running?)",
         hint="start Docker (e.g. `sudo systemctl start docker`), or set DOCKER_HOST",
     )
+
+
+def translate_error(exc: Exception) -> DockerUnavailable:
+    """A connection failure (SDK, requests or httpx) as the daemon error it means."""
+    return daemon_error("Permission denied" in str(exc) or isinstance(exc, PermissionError))
 
 
 @contextlib.contextmanager
@@ -77,7 +83,7 @@ def docker_errors(action: str) -> Iterator[None]:
     except docker.errors.APIError as exc:
         raise OperationFailed(f"{action}: {exc.explanation or exc}") from None
     except (docker.errors.DockerException, requests.exceptions.ConnectionError) as exc:
-        raise _translate(exc) from None
+        raise translate_error(exc) from None
 
 
 def _parse_time(value: str | None) -> datetime | None:
@@ -202,9 +208,6 @@ class Docker:
         c = self.container(service)
         with docker_errors(f"restarting {service}"):
             c.restart(timeout=timeout)
-
-    def volume_name(self, volume: str) -> str:
-        return f"{self.project}_{volume}"
 
     def network_exists(self, name: str) -> bool:
         with docker_errors("listing networks"):

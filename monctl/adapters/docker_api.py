@@ -21,9 +21,9 @@ import httpx
 from monctl.adapters.docker import (
     PROJECT_LABEL,
     ContainerInfo,
-    _translate,
     container_info,
     newest_by_service,
+    translate_error,
 )
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
@@ -55,7 +55,7 @@ async def inspect_project(
     """
     base, socket_path = _target()
     if socket_path is not None and not os.path.exists(socket_path):
-        return None, _translate(FileNotFoundError(socket_path)).message
+        return None, translate_error(FileNotFoundError(socket_path)).message
     # verify=False everywhere: plain HTTP to the engine, and building a verifying
     # TLS context (the CA bundle) would cost more than the whole inspection.
     transport = httpx.AsyncHTTPTransport(uds=socket_path, verify=False) if socket_path else None
@@ -71,6 +71,6 @@ async def inspect_project(
                 *(api.get(f"/containers/{c['Id']}/json") for c in listing.json())
             )
     except (httpx.HTTPError, OSError, ValueError) as exc:
-        return None, _translate(exc).message
+        return None, translate_error(exc).message
     infos = [container_info(r.json()) for r in inspected if r.status_code == 200]
     return newest_by_service(infos), None

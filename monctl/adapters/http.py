@@ -8,6 +8,7 @@ because there a refused connection is a result ("down"), not an error.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -48,8 +49,8 @@ def body_excerpt(response: httpx.Response, limit: int = 300) -> str:
     return redact(text[:limit] + ("…" if len(text) > limit else ""))
 
 
-def metric_value(text: str, name: str, labels: dict[str, str] | None = None) -> float | None:
-    """The value of sample ``name`` (with ``labels`` among its labels) in Prometheus text."""
+def _samples(text: str, name: str) -> Iterator[tuple[str, float]]:
+    """(label text, value) of every sample of metric ``name`` in Prometheus text."""
     for line in text.splitlines():
         if not line.startswith(name):
             continue
@@ -61,11 +62,21 @@ def metric_value(text: str, name: str, labels: dict[str, str] | None = None) -> 
             label_text = ""
         if metric != name:
             continue
-        if labels and not all(f'{k}="{v}"' in label_text for k, v in labels.items()):
-            continue
         fields = rest.split()  # value, then an optional timestamp
         try:
-            return float(fields[0])
+            yield label_text, float(fields[0])
         except (IndexError, ValueError):
             continue
+
+
+def metric_value(text: str, name: str, labels: dict[str, str] | None = None) -> float | None:
+    """The value of sample ``name`` (with ``labels`` among its labels) in Prometheus text."""
+    for label_text, value in _samples(text, name):
+        if not labels or all(f'{k}="{v}"' in label_text for k, v in labels.items()):
+            return value
     return None
+
+
+def metric_sum(text: str, name: str) -> float:
+    """The sum of every sample of ``name`` (e.g. a counter over all its label sets)."""
+    return sum(value for _, value in _samples(text, name))

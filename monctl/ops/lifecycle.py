@@ -59,10 +59,6 @@ class StatusReport:
     notes: tuple[str, ...] = ()
     health: HealthReport | None = None
 
-    @property
-    def all_running(self) -> bool:
-        return all(s.state == "running" for s in self.services)
-
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
             "project": self.project,

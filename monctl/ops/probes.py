@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import httpx
 
-from monctl.adapters.http import metric_value
+from monctl.adapters.http import metric_sum, metric_value
 from monctl.catalogue import WATCHED_JOBS, ProbeKind
 from monctl.secrets import redact
 
@@ -351,17 +351,6 @@ async def prometheus_deep(client: httpx.AsyncClient, base: str, timeout: float) 
     return DeepResult(tuple(checks), tuple(watched), alerts)
 
 
-def _sum_metric(text: str, name: str) -> float:
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(name) and line[len(name) : len(name) + 1] in ("{", " "):
-            try:
-                total += float(line.rsplit("}", 1)[-1].split()[0])
-            except (IndexError, ValueError):
-                continue
-    return total
-
-
 async def alertmanager_deep(client: httpx.AsyncClient, base: str, timeout: float) -> DeepResult:
     """Last reload, failed notifications (a warning: the receivers live outside the
     stack, and one sample cannot tell old failures from new), firing alerts."""
@@ -373,8 +362,8 @@ async def alertmanager_deep(client: httpx.AsyncClient, base: str, timeout: float
         _reload_check("alertmanager", metrics_f, "alertmanager_config_last_reload_successful")
     ]
     if metrics_f.status == 200:
-        failed = _sum_metric(metrics_f.text, "alertmanager_notifications_failed_total")
-        sent = _sum_metric(metrics_f.text, "alertmanager_notifications_total")
+        failed = metric_sum(metrics_f.text, "alertmanager_notifications_failed_total")
+        sent = metric_sum(metrics_f.text, "alertmanager_notifications_total")
         detail = f"{failed:g} of {sent:g} notifications failed since Alertmanager started"
         checks.append(Check("alertmanager", "notifications", failed == 0, detail, "warning"))
     data, error = _json_data(alerts_f)

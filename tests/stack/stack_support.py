@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import time
+import urllib.error
 from pathlib import Path
 
 import pytest
@@ -100,3 +102,23 @@ def alertmanager_config_copy(tmp: Path) -> Path:
         encoding="utf-8",
     )
     return main
+
+
+def wait_for(predicate, timeout: float, what: str, logs: Path | None = None):  # type: ignore[no-untyped-def]
+    """Call ``predicate`` until it returns something truthy (returned), or fail
+    after ``timeout`` seconds naming ``what``, with the tails of ``logs``/*.log."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+            if last:
+                return last
+        except (OSError, urllib.error.URLError, ValueError, KeyError) as exc:
+            last = exc
+        time.sleep(0.2)
+    tails = "".join(
+        f"\n--- {p.name} ---\n" + p.read_text(errors="replace")[-2000:]
+        for p in (sorted(logs.glob("*.log")) if logs else [])
+    )
+    raise AssertionError(f"timed out waiting for {what}: {last!r}{tails}")

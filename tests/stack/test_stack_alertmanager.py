@@ -13,14 +13,20 @@ import re
 import stat
 import subprocess
 import threading
-import time
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from stack_support import AM_DIR, alertmanager_config_copy, free_port, load_yaml, need_binary
+from stack_support import (
+    AM_DIR,
+    alertmanager_config_copy,
+    free_port,
+    load_yaml,
+    need_binary,
+    wait_for,
+)
 
 ENTRYPOINT = AM_DIR / "entrypoint.sh"
 SECRETS_DIR = "/run/alertmanager-secrets"
@@ -59,50 +65,31 @@ def test_amtool_check_config(tmp_path: Path) -> None:
     assert "1 templates" in out and "SUCCESS" in out, out
 
 
-@pytest.mark.parametrize("severity", sorted(EXPECTED_ROUTES))
-def test_each_severity_reaches_exactly_its_integrations(severity: str) -> None:
+def _route(*labels: str) -> str:
+    """The receivers `amtool config routes test` picks for an alert with ``labels``."""
     amtool = need_binary("amtool")
+    config = f"--config.file={AM_DIR / 'alertmanager.yml'}"
     result = subprocess.run(
-        [
-            amtool,
-            "config",
-            "routes",
-            "test",
-            f"--config.file={AM_DIR / 'alertmanager.yml'}",
-            f"severity={severity}",
-            "alertname=Example",
-            "instance=example:1",
-        ],
+        [amtool, "config", "routes", "test", config, *labels],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    receivers = result.stdout.split()
+    return result.stdout
+
+
+@pytest.mark.parametrize("severity", sorted(EXPECTED_ROUTES))
+def test_each_severity_reaches_exactly_its_integrations(severity: str) -> None:
+    output = _route(f"severity={severity}", "alertname=Example", "instance=example:1")
     receiver, integrations = EXPECTED_ROUTES[severity]
-    assert receivers == [receiver], result.stdout
+    assert output.split() == [receiver], output
     assert _integrations(receiver) == integrations
 
 
 def test_an_alert_without_severity_still_reaches_people() -> None:
-    amtool = need_binary("amtool")
-    result = subprocess.run(
-        [
-            amtool,
-            "config",
-            "routes",
-            "test",
-            f"--config.file={AM_DIR / 'alertmanager.yml'}",
-            "alertname=NoSeverity",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0
-    assert _integrations(result.stdout.strip()) >= {"slack", "email"}
+    assert _integrations(_route("alertname=NoSeverity").strip()) >= {"slack", "email"}
 
 
 def test_warning_delivery_timing_is_within_30_minutes() -> None:
@@ -229,20 +216,6 @@ def _get(url: str) -> object:
         return json.loads(r.read())
 
 
-def _wait(predicate, timeout: float, what: str):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while time.monotonic() < deadline:
-        try:
-            last = predicate()
-            if last:
-                return last
-        except (OSError, urllib.error.URLError, ValueError) as exc:
-            last = exc
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}: {last!r}")
-
-
 def test_real_alertmanager_loads_config_uses_secret_files_and_inhibits(tmp_path: Path) -> None:
     binary = need_binary("prometheus-alertmanager", "alertmanager")
     capture_port, am_port, smtp_port = free_port(), free_port(), free_port()
@@ -286,7 +259,7 @@ def test_real_alertmanager_loads_config_uses_secret_files_and_inhibits(tmp_path:
     )
     base = f"http://127.0.0.1:{am_port}"
     try:
-        status = _wait(lambda: _get(f"{base}/api/v2/status"), 20, "Alertmanager to answer")
+        status = wait_for(lambda: _get(f"{base}/api/v2/status"), 20, "Alertmanager to answer")
         original = status["config"]["original"]
         assert "routing_key_file" in original and "api_url_file" in original
         for secret in ("SECRETHOOK", "pd-routing-key-123", "smtp-secret"):
@@ -332,7 +305,7 @@ def test_real_alertmanager_loads_config_uses_secret_files_and_inhibits(tmp_path:
             }
             return result if "suppressed" in result.values() and len(result) == 6 else None
 
-        result = _wait(states, 20, "inhibitions to be applied")
+        result = wait_for(states, 20, "inhibitions to be applied")
         assert result[("HighLatencyP95", "warning")] == "suppressed"  # APIServiceDown mutes it
         assert result[("PostgreSQLSlowQueries", "warning")] == "suppressed"  # its critical mutes it
         assert result[("PostgreSQLSlowQueries", "critical")] == "active"
@@ -347,7 +320,7 @@ def test_real_alertmanager_loads_config_uses_secret_files_and_inhibits(tmp_path:
                 and sum(p.startswith("/slack") for p in paths) >= 3
             )
 
-        _wait(delivered, 20, "Slack and PagerDuty notifications")
+        wait_for(delivered, 20, "Slack and PagerDuty notifications")
         assert all(
             p == "/slack/T000/SECRETHOOK" for p, _ in _Capture.received if p.startswith("/slack")
         )
@@ -366,7 +339,7 @@ def test_real_alertmanager_loads_config_uses_secret_files_and_inhibits(tmp_path:
             m = re.search(r'alertmanager_notifications_total\{integration="email"\} (\d+)', metrics)
             return bool(m and int(m.group(1)) >= 2)
 
-        _wait(email_attempted, 20, "email notifications to be attempted")
+        wait_for(email_attempted, 20, "email notifications to be attempted")
     finally:
         proc.terminate()
         try:

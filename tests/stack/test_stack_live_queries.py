@@ -50,6 +50,7 @@ from stack_support import (
     load_yaml,
     missing,
     need_binary,
+    wait_for,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -103,24 +104,6 @@ class Live:
 def _postgres_bin(name: str) -> str:
     found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)
     return need_binary(*(found or []), name)
-
-
-def _wait(predicate, timeout: float, what: str, logs: Path):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while time.monotonic() < deadline:
-        try:
-            last = predicate()
-            if last:
-                return last
-        except (OSError, urllib.error.URLError, ValueError, KeyError) as exc:
-            last = exc
-        time.sleep(0.25)
-    tails = "".join(
-        f"\n--- {p.name} ---\n" + p.read_text(errors="replace")[-2000:]
-        for p in sorted(logs.glob("*.log"))
-    )
-    raise AssertionError(f"timed out waiting for {what}: {last!r}{tails}")
 
 
 @pytest.fixture(scope="module")
@@ -182,43 +165,14 @@ def live() -> Iterator[Live]:
                 "fsync=off",
             ],
         )
-        _wait(
-            lambda: (
-                subprocess.run(
-                    [
-                        psql,
-                        "-h",
-                        "127.0.0.1",
-                        "-p",
-                        str(pg_port),
-                        "-U",
-                        "postgres",
-                        "-c",
-                        "select 1",
-                    ],
-                    capture_output=True,
-                ).returncode
-                == 0
-            ),
-            30,
-            "PostgreSQL",
-            logs,
-        )
-        subprocess.run(
-            [
-                psql,
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(pg_port),
-                "-U",
-                "postgres",
-                "-c",
-                "CREATE DATABASE residency_scheduler",
-            ],
-            check=True,
-            capture_output=True,
-        )
+
+        def sql(statement: str) -> subprocess.CompletedProcess[bytes]:
+            argv = [psql, "-h", "127.0.0.1", "-p", str(pg_port), "-U", "postgres"]
+            return subprocess.run([*argv, "-c", statement], capture_output=True, check=False)
+
+        wait_for(lambda: sql("select 1").returncode == 0, 30, "PostgreSQL", logs)
+        created = sql("CREATE DATABASE residency_scheduler")
+        assert created.returncode == 0, created.stderr
 
         ports = {
             n: free_port() for n in ("node", "pg_exporter", "am", "backend", "cadvisor", "prom")
@@ -317,7 +271,7 @@ def live() -> Iterator[Live]:
                 up = {t["labels"]["job"] for t in active if t["health"] == "up"}
                 return wanted <= up
 
-            _wait(all_up, 40, "every reachable scrape target to be up", logs)
+            wait_for(all_up, 40, "every reachable scrape target to be up", logs)
             # enough samples for rate() over $__rate_interval, and rules evaluated
             time.sleep(6)
             yield server
