@@ -277,7 +277,12 @@ def test_down_scrape_targets_named(project: Project, start_prometheus: Start) ->
     self_target = prom.url.removeprefix("http://")
     prom.config.write_text(SCRAPE_SELF.replace("SELF", self_target) + backend_only)
     assert prom.reload().status_code == 200
-    report = poll(project, lambda r: r.stack_ok and not r.targets_ok)
+    # After a reload the self target starts again as "not scraped yet": wait
+    # until Prometheus has scraped it under the new configuration.
+    report = poll(
+        project,
+        lambda r: r.stack_ok and not r.targets_ok and "not scraped" not in scrape_check(r),
+    )
     assert report.exit_code == ExitCode.TARGETS_DOWN, report.summary()
     assert scrape_check(report) == "1 stack targets up"
 
