@@ -1,11 +1,14 @@
-"""The one exception family of monctl and the exit codes it maps to.
+"""The one exception family of monctl, and the exit codes: defined here, once.
 
 Every expected failure is raised as a ``MonctlError`` subclass carrying a
 message (what failed) and a hint (what to try next). The CLI turns it into one
-line on stderr and the class's exit code, in exactly one place
-(``monctl.cli.main``). Anything else is a bug and keeps its traceback.
+line on stderr (or the JSON error document with ``--json``) and the class's
+exit code, in exactly one place (``monctl.cli.main``). Anything else is a bug
+and keeps its traceback.
 
-The README's exit-code table is generated from ``ExitCode``; keep them in step.
+``ExitCode`` carries each code's meaning; the README's exit-code tables and
+every command's ``--help`` epilog are generated from it
+(``monctl.cli.exit_codes``; a test fails when the README differs).
 """
 
 from __future__ import annotations
@@ -16,34 +19,26 @@ import enum
 class ExitCode(enum.IntEnum):
     """Documented process exit codes. Scripts and CI rely on these numbers."""
 
-    OK = 0
-    FAILED = 1  # an operation failed (a reload refused, a backup or restore failed)
-    USAGE = 2  # bad command line (click's own code)
-    UNHEALTHY = 3  # a stack service is down or not ready
-    TARGETS_DOWN = 4  # the stack is fine, but a watched application target is down
-    DOCKER = 5  # Docker daemon unreachable or not permitted, compose missing
-    CONFIG = 6  # no stack at the project dir, malformed .env, invalid configuration
-    START_FAILED = 7  # the stack could not start: a host port taken, an image missing
-    STORAGE = 8  # backup destination unreachable, bad credentials, missing backup
-    LOCKED = 9  # another backup or restore holds the lock
-    INTEGRITY = 10  # an archive is corrupt, truncated, unsafe or has no manifest
-    INTERRUPTED = 130  # Ctrl-C, or a confirmation declined
+    meaning: str
 
+    def __new__(cls, value: int, meaning: str) -> ExitCode:
+        member = int.__new__(cls, value)
+        member._value_ = value
+        member.meaning = meaning
+        return member
 
-EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
-    ExitCode.OK: "success; for health: every check passed",
-    ExitCode.FAILED: "an operation failed (reload refused, backup or restore failed)",
-    ExitCode.USAGE: "invalid command line",
-    ExitCode.UNHEALTHY: "a stack service is down or not ready",
-    ExitCode.TARGETS_DOWN: "stack healthy, but a watched application target is down",
-    ExitCode.DOCKER: "Docker daemon not running or not permitted, or compose missing",
-    ExitCode.CONFIG: "no stack found, malformed .env, or invalid configuration",
-    ExitCode.START_FAILED: "the stack could not start (host port taken, image missing)",
-    ExitCode.STORAGE: "backup storage unreachable, credentials refused, backup not found",
-    ExitCode.LOCKED: "another backup or restore is running",
-    ExitCode.INTEGRITY: "an archive is corrupt, truncated, unsafe or incomplete",
-    ExitCode.INTERRUPTED: "interrupted (Ctrl-C) or confirmation declined",
-}
+    OK = 0, "success (health: every check passed)"
+    FAILED = 1, "an operation failed (reload refused, backup or restore failed)"
+    USAGE = 2, "invalid command line (or an optional extra that is not installed)"
+    UNHEALTHY = 3, "a stack service is down or not ready"
+    TARGETS_DOWN = 4, "stack healthy, but a watched application target is down"
+    DOCKER = 5, "Docker daemon not running or not permitted, compose missing, not a swarm manager"
+    CONFIG = 6, "no stack found, malformed .env, or invalid configuration"
+    START_FAILED = 7, "the stack could not start (host port taken, image missing)"
+    STORAGE = 8, "backup storage unreachable, credentials refused, backup not found"
+    LOCKED = 9, "another backup or restore is running"
+    INTEGRITY = 10, "an archive is corrupt, truncated, unsafe or incomplete"
+    INTERRUPTED = 130, "interrupted (Ctrl-C, SIGTERM, SIGHUP) or confirmation declined"
 
 
 class MonctlError(Exception):
@@ -61,12 +56,8 @@ class OperationFailed(MonctlError):
     exit_code = ExitCode.FAILED
 
 
-class Unhealthy(MonctlError):
-    exit_code = ExitCode.UNHEALTHY
-
-
-class TargetsDown(MonctlError):
-    exit_code = ExitCode.TARGETS_DOWN
+class UsageError(MonctlError):
+    exit_code = ExitCode.USAGE
 
 
 class DockerUnavailable(MonctlError):

@@ -1,25 +1,32 @@
 """The one renderer: rich tables for a person, plain text for a pipe, JSON for a machine.
 
-Operations return report objects (``Report``); commands hand them to
-``Output.emit``. Data goes to stdout; messages, progress and errors to stderr.
+Operations return results (``monctl.result``); the CLI hands them to ``emit``,
+which prints the JSON document or lets the result draw itself with this
+``Output``. Data goes to stdout; messages, progress and errors to stderr.
 With ``--json`` stdout carries exactly one JSON document and nothing else.
+
+Anything that came from outside (member names, paths, ids, server messages)
+is printed as inert text: ``text()`` / ``print_text()`` never interpret rich
+markup, and ``inert`` escapes control bytes, so a name cannot change colours,
+make a link, or send escape sequences to the terminal.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from monctl.secrets import redact
+from monctl.redaction import redact
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
+
+    from monctl.result import Result
 
 # Colour by meaning, so every table reads the same way.
 _STYLES = {
@@ -44,14 +51,6 @@ _STYLES = {
     "missing": "red",
     "refused": "red",
 }
-
-
-class Report(Protocol):
-    """What an operation returns: data for JSON, and a way to draw itself."""
-
-    def to_json(self) -> dict[str, Any]: ...
-
-    def render(self, out: Output) -> None: ...
 
 
 def _plain() -> bool:
@@ -87,15 +86,32 @@ class Output:
         """True when a person watches stderr: progress bars and spinners are welcome."""
         return sys.stderr.isatty() and not self.json_mode and not self.quiet
 
-    def emit(self, report: Report) -> None:
+    def emit(self, command: str, result: Result) -> None:
+        """Print ``result``: its JSON document with ``--json``, else its own drawing."""
         if self.json_mode:
-            text = json.dumps(report.to_json(), indent=2, sort_keys=False, default=str)
-            sys.stdout.write(redact(text) + "\n")
-            sys.stdout.flush()
-        else:
-            report.render(self)
+            from monctl.result import envelope
 
-    def table(self, *columns: str, title: str | None = None) -> Table:
+            self.json(envelope(command, result))
+        else:
+            result.render(self)
+
+    def json(self, doc: dict[str, Any]) -> None:
+        """One JSON document on stdout (secrets masked), nothing else."""
+        text = json.dumps(doc, indent=2, sort_keys=False, default=str)
+        sys.stdout.write(redact(text) + "\n")
+        sys.stdout.flush()
+
+    def text(self, value: str, style: str = "") -> Text:
+        """``value`` as an inert table cell: no markup, control bytes escaped."""
+        from rich.text import Text
+
+        return Text(inert(redact(value)), style=style)
+
+    def print_text(self, value: str, style: str = "") -> None:
+        """A line of data that may hold outside text (stdout)."""
+        self.out.print(self.text(value, style))
+
+    def table(self, *columns: str, title: str | Text | None = None) -> Table:
         from rich import box
         from rich.table import Table
 
@@ -103,39 +119,30 @@ class Output:
             return Table(*columns, title=title, box=box.SIMPLE, show_edge=False, highlight=False)
         return Table(*columns, title=title, box=box.ROUNDED, highlight=False)
 
-    def print(self, renderable: Any = "") -> None:
-        """Data for a person (stdout). Never used in JSON mode."""
-        if isinstance(renderable, str):
-            renderable = redact(renderable)
-        self.out.print(renderable)
+    def print(self, renderable: Any) -> None:
+        """A table (or other rich renderable) for a person (stdout); text goes
+        through ``print_text``. Never used in JSON mode."""
+        self.out.print(self.text(renderable) if isinstance(renderable, str) else renderable)
 
     def info(self, message: str) -> None:
         """A message for a person (stderr); silent with --quiet or --json."""
         if not self.quiet and not self.json_mode:
-            self.err.print(redact(message))
+            self._err_line("", message)
 
     def warn(self, message: str) -> None:
-        self.err.print(f"[yellow]warning:[/yellow] {_escape(redact(message))}")
+        self._err_line("warning: ", message, "yellow")
 
     def error(self, message: str, hint: str | None = None) -> None:
-        self.err.print(f"[red]error:[/red] {_escape(redact(message))}")
+        self._err_line("error: ", message, "red")
         if hint:
-            self.err.print(f"  hint: {_escape(redact(hint))}")
+            self._err_line("  hint: ", hint)
 
+    def _err_line(self, label: str, message: str, style: str = "") -> None:
+        from rich.text import Text
 
-@contextlib.contextmanager
-def status_line(out: Output, first: str) -> Iterator[Callable[[str], None] | None]:
-    """A spinner with a changing line on stderr while something is waited for.
-
-    Yields a function that replaces the line, or None when nobody watches (a
-    pipe, --json, --quiet): progress is for people, never for logs or CI."""
-    if not out.interactive:
-        yield None
-        return
-    from rich.markup import escape
-
-    with out.err.status(escape(first)) as spinner:
-        yield lambda text: spinner.update(escape(text))
+        line = Text(label, style=style)
+        line.append(inert(redact(message)))
+        self.err.print(line)
 
 
 def preload() -> None:
@@ -145,20 +152,41 @@ def preload() -> None:
     import rich.table  # noqa: F401
 
 
-def styled(value: str) -> str:
-    """``value`` wrapped in the colour of its meaning (markup is ignored when plain)."""
-    style = _STYLES.get(value.lower())
-    text = _escape(value)
-    return f"[{style}]{text}[/{style}]" if style else text
+def styled(value: str) -> Text:
+    """``value`` as inert text in the colour of its meaning (none when plain)."""
+    from rich.text import Text
+
+    return Text(inert(value), style=_STYLES.get(value.lower(), ""))
 
 
-def _escape(text: str) -> str:
-    # rich.markup.escape's rule, without importing rich for it: a "[" that
-    # could open a tag gets a backslash.
-    import re
-
-    return re.sub(r"(\\*)(\[[a-z#/@].*?\])", r"\1\1\\\2", text)
+def inert(text: str) -> str:
+    """``text`` with control characters (ESC, CR, BEL, C1 ...) and undecodable
+    bytes shown as escapes; newlines stay (a line break in a cell is not an attack)."""
+    if all(ch.isprintable() or ch == "\n" for ch in text):
+        return text
+    shown = []
+    for ch in text:
+        code = ord(ch)
+        if ch.isprintable() or ch == "\n":
+            shown.append(ch)
+        elif 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8 (surrogateescape)
+            shown.append(f"\\x{code - 0xDC00:02x}")
+        elif code < 0x100:
+            shown.append(f"\\x{code:02x}")
+        else:
+            shown.append(f"\\u{code:04x}")
+    return "".join(shown)
 
 
 def _plain_stderr() -> bool:
     return bool(os.environ.get("NO_COLOR")) or not sys.stderr.isatty()
+
+
+def human_size(n: int) -> str:
+    """``n`` bytes for a person: "512 B", "1.5 MiB"."""
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"  # unreachable; keeps mypy's return analysis simple

@@ -10,9 +10,13 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from monctl import catalogue, secrets
+from monctl import redaction
 from monctl.errors import ConfigError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from monctl.services.model import Service
 
 COMPOSE_FILE = Path("compose") / "docker-compose.monitoring.yml"
 DEFAULT_PROJECT_NAME = "monitoring"
@@ -73,7 +77,7 @@ class Project:
         """A setting: the process environment wins over .env, as in compose."""
         return os.environ.get(name) or self.env.get(name) or default
 
-    def host_port(self, service: catalogue.Service) -> int:
+    def host_port(self, service: Service) -> int:
         value = self.setting(service.port_var, str(service.default_port))
         try:
             return int(value)
@@ -86,8 +90,8 @@ class Project:
         """Read .env (if present) and register its secrets for redaction."""
         if self.env_file.exists():
             self.env = parse_env(self.env_file.read_text(encoding="utf-8"))
-            secrets.register_env(self.env)
-        secrets.register_env(dict(os.environ))
+            redaction.register_env(self.env)
+        redaction.register_env(dict(os.environ))
 
 
 def find_root(explicit: Path | None, start: Path | None = None) -> Path:
@@ -133,7 +137,7 @@ def ensure_env(project: Project) -> Path | None:
     lines = []
     for line in project.env_example.read_text(encoding="utf-8").splitlines():
         if GENERATE_MARKER in line:
-            line = line.replace(GENERATE_MARKER, secrets.generate())
+            line = line.replace(GENERATE_MARKER, redaction.generate())
         lines.append(line)
     fd = os.open(project.env_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:

@@ -12,7 +12,7 @@ import subprocess
 from collections.abc import Sequence
 
 from monctl.errors import MonctlError, OperationFailed
-from monctl.secrets import redact
+from monctl.redaction import redact
 
 log = logging.getLogger(__name__)
 

@@ -1,73 +1,29 @@
-"""Shared fixtures. The Docker ones run the real compose file on a real engine with the
-images from tests/images/build.sh (Grafana, Loki, Promtail and cAdvisor are stand-ins).
+"""Fixtures every test gets. The helpers they use are the package tests/support.
 
-Without an engine or the images these tests are skipped on a laptop, but fail under
-CI (``CI=true``): see ``docker_support.require``.
+Docker fixtures (a real engine, the real compose file, locally built images) are
+in tests/e2e/conftest.py; they skip on a laptop without an engine and fail under
+CI (``CI=true``): see ``support.require``.
 """
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from support import CURRENT
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from docker_support import (
-    Stack,
-    engine_problem,
-    load_test_images,
-    make_stack,
-    require,
-    require_binary,
-)
-
-__all__ = ["Stack", "require", "require_binary"]
-
-# The stack's own wait (`monctl up --timeout`) for the session stack.
-UP_TIMEOUT = int(os.environ.get("MONCTL_TEST_UP_TIMEOUT", "240"))
+from monctl import redaction
 
 
-@pytest.fixture(scope="session")
-def docker_engine() -> dict[str, str]:
-    """A working Docker engine, compose v2 and the locally built test images.
-    Returns the image settings (VAR -> image) from tests/images/images.env."""
-    problem = engine_problem()
-    require(problem is None, problem or "")
-    return load_test_images()
+@pytest.fixture(autouse=True)
+def _current_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Let the prerequisite checks see the running test's markers."""
+    token = CURRENT.set(request.node)
+    yield
+    CURRENT.reset(token)
 
 
-@pytest.fixture
-def stack_dir(docker_engine: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
-    """A fresh copy of the stack in a temp dir, not started. Teardown always removes the
-    project's containers, volumes and networks (with `docker compose down -v` directly)."""
-    stack = make_stack(tmp_path / "stack")
-    try:
-        yield stack
-    finally:
-        stack.teardown()
-
-
-@pytest.fixture(scope="session")
-def running_stack(
-    docker_engine: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
-    """One stack started once with `monctl up` for the whole session (health, reload and
-    backup tests share it); torn down at the end of the session. Tests must leave it
-    running and ready (restart what they stop)."""
-    stack = make_stack(tmp_path_factory.mktemp("running") / "stack")
-    try:
-        result = stack.monctl("up", "--timeout", str(UP_TIMEOUT), timeout=UP_TIMEOUT + 120)
-        if result.code != 0:
-            logs = stack.compose("logs", "--tail", "30").out
-            pytest.fail(
-                f"`monctl up` of the session stack exited {result.code}\n"
-                f"stdout:\n{result.out}\nstderr:\n{result.err}\ncompose logs:\n{logs[-4000:]}",
-                pytrace=False,
-            )
-        yield stack
-    finally:
-        stack.teardown()
+@pytest.fixture(autouse=True)
+def _no_secrets_from_other_tests(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with an empty registry of secrets to mask."""
+    monkeypatch.setattr(redaction, "_known", set())

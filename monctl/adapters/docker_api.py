@@ -2,12 +2,12 @@
 
 `monctl health` should cost about as much as its slowest probe. The Docker SDK
 costs ~0.15 s to import, and a thread running it competes with the probes for
-the interpreter. Reading the project's containers takes two kinds of GET, which
-go straight to the engine's API over its socket with httpx, concurrently with
-the probes. Everything that changes something (pause, exec, archives, start,
-stop) stays with the SDK in ``monctl.adapters.docker``, and so does any
-DOCKER_HOST this module does not speak (TLS, ssh): ``inspect_project`` raises
-``Unsupported`` and the caller falls back to the SDK.
+the interpreter. Reading a set of containers takes two kinds of GET, which go
+straight to the engine's API over its socket with httpx, concurrently with the
+probes. Everything that changes something (pause, exec, archives, start, stop)
+stays with the SDK in ``monctl.adapters.docker``, and so does any DOCKER_HOST
+this module does not speak (TLS, ssh): the functions raise ``Unsupported`` and
+the caller falls back to the SDK.
 """
 
 from __future__ import annotations
@@ -15,16 +15,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from typing import Any
 
 import httpx
 
-from monctl.adapters.docker import (
-    PROJECT_LABEL,
-    ContainerInfo,
-    container_info,
-    newest_by_service,
-    translate_error,
-)
+from monctl.adapters.docker import translate_error
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 
@@ -45,32 +40,28 @@ def _target() -> tuple[str, str | None]:
     raise Unsupported(host)
 
 
-async def inspect_project(
-    project_name: str, timeout: float = 10.0
-) -> tuple[dict[str, ContainerInfo] | None, str | None]:
-    """The project's containers by service, or (None, why) when the engine can't be asked.
-
-    The same answer as ``Docker.inspect_all`` (both parse the inspect document
-    with ``container_info``). Raise Unsupported for a DOCKER_HOST it doesn't speak.
-    """
+async def inspect_containers(
+    labels: list[str], timeout: float = 10.0
+) -> tuple[list[dict[str, Any]] | None, str | None]:
+    """Inspect documents of every container carrying ``labels``, or (None, why)
+    when the engine can't be asked. Raise Unsupported for a DOCKER_HOST it doesn't speak."""
     base, socket_path = _target()
     if socket_path is not None and not os.path.exists(socket_path):
         return None, translate_error(FileNotFoundError(socket_path)).message
     # verify=False everywhere: plain HTTP to the engine, and building a verifying
     # TLS context (the CA bundle) would cost more than the whole inspection.
     transport = httpx.AsyncHTTPTransport(uds=socket_path, verify=False) if socket_path else None
-    labels = json.dumps({"label": [f"{PROJECT_LABEL}={project_name}"]})
+    filters = json.dumps({"label": labels})
     try:
         client = httpx.AsyncClient(
             base_url=base, transport=transport, timeout=timeout, verify=False
         )
         async with client as api:
-            listing = await api.get("/containers/json", params={"all": "true", "filters": labels})
+            listing = await api.get("/containers/json", params={"all": "true", "filters": filters})
             listing.raise_for_status()
             inspected = await asyncio.gather(
                 *(api.get(f"/containers/{c['Id']}/json") for c in listing.json())
             )
+        return [r.json() for r in inspected if r.status_code == 200], None
     except (httpx.HTTPError, OSError, ValueError) as exc:
         return None, translate_error(exc).message
-    infos = [container_info(r.json()) for r in inspected if r.status_code == 200]
-    return newest_by_service(infos), None

@@ -1,4 +1,4 @@
-"""Host ports: is one free, and who holds it (for the "port taken" message)."""
+"""Host ports: is one free, who holds it (for the "port taken" message), and URLs to them."""
 
 from __future__ import annotations
 
@@ -6,6 +6,15 @@ import errno
 import os
 import socket
 from pathlib import Path
+
+
+def url_host(address: str) -> str:
+    """A bind address as the host part of a URL: a wildcard is reached on loopback."""
+    if address in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if address == "::":
+        return "[::1]"
+    return f"[{address}]" if ":" in address else address
 
 
 def is_free(address: str, port: int) -> bool:

@@ -1,7 +1,9 @@
 """monctl's command line: the main group, global options and the one error boundary.
 
-Commands live in sibling modules and are imported only when invoked, so
-`monctl --version` and `--help` stay fast (no rich, docker or boto3 import).
+Commands are thin: they parse options, call one operation, and hand its
+result to ``common.finish`` (print it, exit with its code). They live in
+sibling modules imported only when invoked, so ``monctl --version`` and
+``--help`` stay fast (no rich, docker or boto3 import).
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ import click
 from monctl import __version__
 
 if TYPE_CHECKING:  # pragma: no cover
+    from monctl.errors import MonctlError
     from monctl.project import Project
+    from monctl.runtime import Runtime
 
 # name -> "module:function". One line per command; the module is imported on use.
 COMMANDS: dict[str, str] = {
@@ -28,8 +32,8 @@ COMMANDS: dict[str, str] = {
     "logs": "monctl.cli.stack:logs",
     "init": "monctl.cli.stack:init",
     "health": "monctl.cli.health:health",
-    "reload": "monctl.cli.reload:reload",
-    "validate": "monctl.cli.reload:validate",
+    "reload": "monctl.cli.config:reload",
+    "validate": "monctl.cli.config:validate",
     "backup": "monctl.cli.backup:backup",
     "restore": "monctl.cli.backup:restore",
 }
@@ -67,12 +71,13 @@ class LazyGroup(click.Group):
 
 
 class AppContext:
-    """What every command receives: where the stack is, and how to find it."""
+    """What every command receives: where the stack is, and how it runs."""
 
     def __init__(self, project_dir: Path | None, project_name: str | None) -> None:
         self.project_dir = project_dir
         self.project_name = project_name
         self._project: Project | None = None
+        self._runtime: Runtime | None = None
 
     @property
     def project(self) -> Project:
@@ -82,6 +87,26 @@ class AppContext:
 
             self._project = project.load(self.project_dir, self.project_name)
         return self._project
+
+    @property
+    def runtime(self) -> Runtime:
+        """The runtime of the project's stack (nothing is contacted until it is used)."""
+        if self._runtime is None:
+            from monctl.runtime import open_runtime
+
+            self._runtime = open_runtime(self.project)
+        return self._runtime
+
+
+class Invocation:
+    """What the error boundary must know about the running command: its name,
+    and whether ``--json`` asked for a JSON document even on failure."""
+
+    command = ""
+    json = False
+
+
+INVOCATION = Invocation()
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -104,12 +129,15 @@ def cli(
 ) -> None:
     """monctl: run, check, reload and back up the Residency Scheduler monitoring stack.
 
-    Exit codes are listed in the README (and in `monctl.errors.ExitCode`).
+    Exit codes are listed in the README and in each command's --help.
     """
     level = logging.WARNING - 10 * verbose
     logging.basicConfig(
         level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    from monctl.redaction import install_log_filter
+
+    install_log_filter()
     ctx.obj = AppContext(project_dir, project_name)
 
 
@@ -128,22 +156,24 @@ def main(argv: list[str] | None = None) -> None:
 
 def _run(argv: list[str] | None) -> int:
     """Run the CLI and return the exit code; the one place errors become codes."""
-    from monctl.errors import ExitCode, Interrupted, MonctlError
+    from monctl.errors import ExitCode, MonctlError
 
+    args = list(sys.argv[1:] if argv is None else argv)
+    INVOCATION.json = "--json" in args
+    INVOCATION.command = _command_of(args)
     try:
         # standalone_mode=False: click returns Exit codes instead of exiting, and
         # lets MonctlError through to this one place.
-        code = cli.main(args=argv, prog_name="monctl", standalone_mode=False)
+        code = cli.main(args=args, prog_name="monctl", standalone_mode=False)
     except MonctlError as exc:
-        _report(exc.message, exc.hint)
-        code = int(exc.exit_code)
+        code = _fail(exc.message, exc, int(exc.exit_code))
     except click.exceptions.Abort:
-        _report("aborted", None)
-        code = int(Interrupted.exit_code)
+        code = _fail("aborted", None, int(ExitCode.INTERRUPTED))
     except KeyboardInterrupt:
-        _report("interrupted", None)
-        code = int(ExitCode.INTERRUPTED)
+        code = _fail("interrupted", None, int(ExitCode.INTERRUPTED))
     except click.ClickException as exc:
+        if INVOCATION.json:
+            _json_error(exc.format_message(), None, exc.exit_code)
         exc.show()
         code = exc.exit_code
     # The interpreter's final garbage collections walk every object the
@@ -152,7 +182,42 @@ def _run(argv: list[str] | None) -> int:
     return code if isinstance(code, int) else 0
 
 
-def _report(message: str, hint: str | None) -> None:
+def _command_of(args: list[str]) -> str:
+    """The command's name ("backup list") from the command line, for the JSON document."""
+    words: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+            continue
+        if arg in ("--project-dir", "--project-name"):
+            skip = True
+            continue
+        if arg.startswith("-"):
+            if words:
+                break
+            continue
+        if not words and arg in COMMANDS:
+            words.append(arg)
+        elif words == ["backup"] and arg in ("list", "verify", "prune", "test"):
+            words.append(arg)
+            break
+        elif words:
+            break
+    return " ".join(words)
+
+
+def _fail(message: str, error: MonctlError | None, code: int) -> int:
     from monctl.output import Output
 
-    Output().error(message, hint)
+    if INVOCATION.json:
+        _json_error(message, error, code)
+    Output().error(message, error.hint if error else None)
+    return code
+
+
+def _json_error(message: str, error: MonctlError | None, code: int) -> None:
+    from monctl.output import Output
+    from monctl.result import error_envelope
+
+    Output(json_mode=True).json(error_envelope(INVOCATION.command, error, code, message))

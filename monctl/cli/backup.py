@@ -1,126 +1,38 @@
-"""backup (+ list, verify, prune) and restore: thin commands over the backup operations."""
+"""backup (+ list, verify, prune) and restore: thin commands over ``monctl.backup``."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import click
 
-from monctl import catalogue
 from monctl.cli import AppContext
-from monctl.cli.common import finish, json_option, quiet_option
-from monctl.errors import ExitCode, Interrupted
+from monctl.cli.common import (
+    ServiceChoice,
+    epilog,
+    finish,
+    json_option,
+    output,
+    quiet_option,
+)
+from monctl.errors import Interrupted
 
 if TYPE_CHECKING:  # pragma: no cover
-    from monctl.adapters.storage import Storage
-    from monctl.output import Output
-    from monctl.project import Project
+    from monctl.cli.progress import CliProgress
 
-DEFAULT_DEST = "backups"  # relative to the project root
+DEST_HELP = "Directory or s3://bucket/prefix [default: MONCTL_BACKUP_DEST, else <project>/backups]."
 
-
-def destination(project: Project, given: str | None) -> str:
-    """DEST from the option, else MONCTL_BACKUP_DEST, else <root>/backups.
-    A relative directory is relative to the project root, not the working directory."""
-    dest = given or project.setting("MONCTL_BACKUP_DEST", "") or DEFAULT_DEST
-    if "://" in dest:
-        return dest
-    path = Path(dest).expanduser()
-    return str(path if path.is_absolute() else project.root / path)
+dest_from = click.option("--from", "source", metavar="DEST", help=DEST_HELP)
 
 
-def open_dest(
-    project: Project,
-    given: str | None,
-    sse: str | None = None,
-    kms_key_id: str | None = None,
-    storage_class: str | None = None,
-) -> Storage:
-    from monctl.adapters.storage import S3Options, open_storage
-
-    options = S3Options(
-        sse=sse or project.setting("MONCTL_BACKUP_SSE", "") or None,
-        kms_key_id=kms_key_id or project.setting("MONCTL_BACKUP_SSE_KMS_KEY_ID", "") or None,
-        storage_class=storage_class or project.setting("MONCTL_BACKUP_STORAGE_CLASS", "") or None,
-    )
-    return open_storage(destination(project, given), s3_options=options)
-
-
-class _Bytes:
-    """A bytes-read progress display on stderr, one line per name (rich)."""
-
-    def __init__(self, out: Output, label: str) -> None:
-        from rich.progress import (
-            DownloadColumn,
-            Progress,
-            SpinnerColumn,
-            TextColumn,
-            TimeElapsedColumn,
-            TransferSpeedColumn,
-        )
-
-        self.label = label
-        self.tasks: dict[str, Any] = {}
-        self.progress = Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            TimeElapsedColumn(),
-            console=out.err,
-            transient=True,
-        )
-
-    def advance(self, name: str, n: int) -> None:
-        if name not in self.tasks:
-            self.tasks[name] = self.progress.add_task(f"{self.label} {name}", total=None)
-        self.progress.advance(self.tasks[name], n)
-
-    def stop(self) -> None:
-        self.progress.stop()
-
-
-@contextlib.contextmanager
-def _progress(out: Output, label: str) -> Iterator[_Bytes | None]:
-    """Progress only when a person watches (a terminal, not --json/-q); else None."""
-    if not out.interactive:
-        yield None
-        return
-    bar = _Bytes(out, label)
-    bar.progress.start()
-    try:
-        yield bar
-    finally:
-        bar.stop()
-
-
-def _counter(bar: _Bytes | None, name: str) -> Callable[[int], None] | None:
-    return (lambda n: bar.advance(name, n)) if bar is not None else None
-
-
-dest_from = click.option(
-    "--from",
-    "source",
-    metavar="DEST",
-    help="Directory or s3://bucket/prefix [default: MONCTL_BACKUP_DEST, else <project>/backups].",
-)
-
-
-@click.group(invoke_without_command=True)
-@click.option(
-    "--to",
-    "dest",
-    metavar="DEST",
-    help="Directory or s3://bucket/prefix [default: MONCTL_BACKUP_DEST, else <project>/backups].",
-)
+@click.group(invoke_without_command=True, epilog=epilog("backup"))
+@click.option("--to", "dest", metavar="DEST", help=DEST_HELP)
 @click.option(
     "--service",
     "services",
     multiple=True,
-    type=click.Choice([s.name for s in catalogue.BACKED_UP]),
+    type=ServiceChoice(with_data=True),
     help="Back up only this service (repeatable) [default: all with data].",
 )
 @click.option(
@@ -130,7 +42,9 @@ dest_from = click.option(
     show_default=True,
 )
 @click.option("--keep-last", type=click.IntRange(min=1), help="After success: keep N newest.")
-@click.option("--keep-days", type=click.IntRange(min=0), help="After success: keep D days.")
+@click.option(
+    "--keep-days", type=click.IntRange(min=0, max=36500), help="After success: keep D days."
+)
 @click.option("--sse", type=click.Choice(["AES256", "aws:kms"]), help="S3 server-side encryption.")
 @click.option("--sse-kms-key-id", metavar="ID", help="KMS key for --sse aws:kms.")
 @click.option("--storage-class", metavar="CLASS", help="S3 storage class, e.g. STANDARD_IA.")
@@ -155,55 +69,51 @@ def backup(
     Each service is copied consistently (Prometheus: TSDB snapshot; Grafana and
     Alertmanager: paused for the copy; Loki: flushed, then paused), streamed
     through zstd/gzip and sha256, and written atomically. The manifest is
-    written last; if any service fails, nothing of the run is kept (exit 1).
-    Exit codes: 0 ok, 1 failed, 8 storage, 9 another backup/restore runs,
-    130 interrupted.
+    written last; if any service fails, nothing of the run is kept.
     """
     if ctx.invoked_subcommand is not None:
         return
-    from monctl.ops import backup as op
-    from monctl.output import Output
+    from monctl.backup import create
+    from monctl.backup.destination import open_destination
+    from monctl.cli.progress import CliProgress
 
     app: AppContext = ctx.obj
-    out = Output(json_mode=as_json, quiet=quiet)
+    out = output(as_json, quiet)
     project = app.project
-    selected = op.backed_up_services(services)
-    storage = open_dest(project, dest, sse, sse_kms_key_id, storage_class)
-    with _progress(out, "backing up") as bar:
-        report = op.run(
+    selected = create.services_to_back_up(services)
+    storage = open_destination(
+        project, dest, sse=sse, kms_key_id=sse_kms_key_id, storage_class=storage_class
+    )
+    with CliProgress(out, "backing up") as progress:
+        report = create.run(
             project,
+            app.runtime,
             storage,
             selected,
             compression=compression,
             keep_last=keep_last,
             keep_days=keep_days,
-            on_bytes=bar.advance if bar else None,
+            progress=progress,
         )
-    out.emit(report)
-    if report.error is not None:
-        raise report.error
-    if report.prune_error is not None:
-        raise report.prune_error
-    if report.prune is not None and report.prune.errors:
-        finish(ExitCode.STORAGE)
+    finish(out, report)
 
 
-@backup.command("list")
+@backup.command("list", epilog=epilog("backup list"))
 @dest_from
 @json_option
 @click.pass_obj
 def list_(app: AppContext, source: str | None, as_json: bool) -> None:
     """List the backups in DEST, newest first (incomplete ones say why)."""
-    from monctl.ops import backups
-    from monctl.output import Output
+    from monctl.backup import repository
+    from monctl.backup.destination import open_destination
 
-    storage = open_dest(app.project, source)
-    Output(json_mode=as_json).emit(
-        backups.BackupList(storage.location, backups.list_backups(storage))
+    storage = open_destination(app.project, source)
+    finish(
+        output(as_json), repository.BackupList(storage.location, repository.list_backups(storage))
     )
 
 
-@backup.command()
+@backup.command(epilog=epilog("backup verify"))
 @click.argument("backup_id", metavar="ID")
 @dest_from
 @click.option("--service", "services", multiple=True, help="Verify only this service's archive.")
@@ -212,32 +122,30 @@ def list_(app: AppContext, source: str | None, as_json: bool) -> None:
 def verify(
     app: AppContext, backup_id: str, source: str | None, services: tuple[str, ...], as_json: bool
 ) -> None:
-    """Re-hash every archive of backup ID against its manifest and check each tar.
+    """Re-hash every archive of backup ID against its manifest and check each tar."""
+    from monctl.backup import repository
+    from monctl.backup.destination import open_destination
+    from monctl.cli.progress import CliProgress
 
-    Exit 0 when all match, 10 when any is corrupt, truncated, unsafe or the
-    backup has no manifest, 8 when the backup or destination is missing.
-    """
-    from monctl.ops import backups
-    from monctl.output import Output
-
-    out = Output(json_mode=as_json)
-    storage = open_dest(app.project, source)
-    with _progress(out, "verifying") as bar:
-        report = backups.verify(
+    out = output(as_json)
+    storage = open_destination(app.project, source)
+    with CliProgress(out, "verifying") as progress:
+        report = repository.verify(
             storage,
             backup_id,
             list(services) or None,
             check=False,
-            on_bytes=_counter(bar, backup_id),
+            on_bytes=lambda n: progress.moved(backup_id, n),
         )
-    out.emit(report)
-    report.raise_if_failed()
+    finish(out, report)
 
 
-@backup.command()
+@backup.command(epilog=epilog("backup prune"))
 @dest_from
 @click.option("--keep-last", type=click.IntRange(min=1), help="Keep the N newest backups.")
-@click.option("--keep-days", type=click.IntRange(min=0), help="Keep backups newer than D days.")
+@click.option(
+    "--keep-days", type=click.IntRange(min=0, max=36500), help="Keep backups newer than D days."
+)
 @click.option("--dry-run", is_flag=True, help="Only show what would be deleted.")
 @json_option
 @click.pass_obj
@@ -254,26 +162,23 @@ def prune(
     The newest complete backup is never deleted; names that are not monctl
     backup ids are never touched.
     """
-    from monctl.ops import backups
-    from monctl.output import Output
+    from monctl.backup import repository
+    from monctl.backup.destination import open_destination
 
     if keep_last is None and keep_days is None:
         raise click.UsageError("give --keep-last N and/or --keep-days D")
-    storage = open_dest(app.project, source)
-    report = backups.prune(storage, keep_last, keep_days, dry_run)
-    Output(json_mode=as_json).emit(report)
-    if report.errors:
-        finish(ExitCode.STORAGE)
+    storage = open_destination(app.project, source)
+    finish(output(as_json), repository.prune(storage, keep_last, keep_days, dry_run))
 
 
-@click.command()
+@click.command(epilog=epilog("restore"))
 @click.argument("backup_id", metavar="ID")
 @dest_from
 @click.option(
     "--service",
     "services",
     multiple=True,
-    type=click.Choice([s.name for s in catalogue.BACKED_UP]),
+    type=ServiceChoice(with_data=True),
     help="Restore only this service (repeatable) [default: all in the backup].",
 )
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before overwriting the volumes.")
@@ -290,39 +195,36 @@ def restore(
     """Restore backup ID into the stack's volumes (verified first; asks unless --yes).
 
     Every archive is checked against the manifest before anything is touched.
-    Then per service: stop, replace the volume's contents, start, wait until
-    ready. Exit 0 when every service is back and ready, 1 when one is not,
-    10 when the backup fails verification, 8 when it is missing, 9 when a
-    backup or restore runs, 130 when not confirmed.
+    Then per service: the data is staged in a fresh volume (checked again as it
+    is written), the service is stopped, its volume replaced, and it is started
+    and waited for.
     """
-    from monctl.ops import restore as op
-    from monctl.output import Output
+    from monctl.backup import restore as op
+    from monctl.backup.destination import open_destination
+    from monctl.cli.progress import CliProgress
 
-    out = Output(json_mode=as_json)
-    storage = open_dest(app.project, source)
-
-    with _progress(out, "verifying") as bar:
+    out = output(as_json)
+    storage = open_destination(app.project, source)
+    with CliProgress(out, "verifying") as progress:
         report = op.run(
             app.project,
+            app.runtime,
             storage,
             backup_id,
             services,
-            confirm=_confirmer(yes, bar),
-            on_bytes=_counter(bar, backup_id),
+            confirm=_confirmer(yes, progress),
+            progress=progress,
         )
-    out.emit(report)
-    if not report.ok:
-        finish(ExitCode.FAILED)
+    finish(out, report)
 
 
-def _confirmer(yes: bool, bar: _Bytes | None) -> Callable[[str], bool]:
+def _confirmer(yes: bool, progress: CliProgress) -> Callable[[str], bool]:
     """Ask on the terminal (stderr) unless --yes; with stdin closed, refuse (exit 130)."""
 
     def confirm(question: str) -> bool:
         if yes:
             return True
-        if bar is not None:
-            bar.stop()  # the question must not fight the progress display
+        progress.stop()  # the question must not fight the progress display
         try:
             return click.confirm(question, default=False, err=True)
         except click.exceptions.Abort:  # stdin closed: nobody to ask

@@ -1,57 +1,43 @@
-"""``monctl health``: the CI gate (a thin layer over monctl.ops.health)."""
+"""``monctl health``: the CI gate (a thin layer over ``monctl.health``)."""
 
 from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
 from monctl.cli import AppContext
-from monctl.cli.common import finish, json_option, services_argument
+from monctl.cli.common import epilog, finish, json_option, output, services_argument
 
-if TYPE_CHECKING:  # pragma: no cover
-    from monctl.catalogue import Service
-    from monctl.ops.health import HealthReport
-    from monctl.output import Output
-    from monctl.project import Project
-
-EPILOG = """\b
-Exit codes:
-  0  every service healthy and every watched target up
-  3  a stack service is down, not ready or unhealthy, or a deep check of the
-     stack failed (scrape target of a stack service down, rule failing, last
-     reload failed); with --strict also when a watched target is down
-  4  the stack is healthy but a watched application target (the backend's
-     scrape jobs, the database behind postgres-exporter) is down; 0 with
-     --ignore-targets
-  6  no stack found, or a malformed .env
-Docker being unreachable is not an error: container state shows "unknown" and
-URLs come from MONCTL_<SERVICE>_URL or the ports in .env.
+NOTE = """
+The engine being unreachable is not an error: container state shows "unknown"
+and URLs come from MONCTL_<SERVICE>_URL or the ports in .env. A watched target
+down (the application: the backend's scrape jobs, the database behind
+postgres-exporter) is exit 4, 3 with --strict, 0 with --ignore-targets.
 """
 
 
-@click.command(epilog=EPILOG)
+@click.command(epilog=epilog("health") + "\n" + NOTE)
 @services_argument
 @click.option("--wait", "wait_", is_flag=True, help="Poll until ready or --timeout passes.")
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0),
+    type=click.FloatRange(min=0, max=86400),
     default=120.0,
     show_default=True,
     help="With --wait: give up after this many seconds.",
 )
 @click.option(
     "--interval",
-    type=click.FloatRange(min=0.1),
+    type=click.FloatRange(min=0.1, max=3600),
     default=2.0,
     show_default=True,
     help="With --wait: seconds between rounds.",
 )
 @click.option(
     "--probe-timeout",
-    type=click.FloatRange(min=0.1),
+    type=click.FloatRange(min=0.1, max=600),
     default=5.0,
     show_default=True,
     help="Seconds each probe may take (no answer in time = down).",
@@ -85,15 +71,16 @@ def health(
     targets (the application the stack monitors) are reported apart from the
     stack's own services, with their own exit code.
     """
-    from monctl import catalogue
-    from monctl.ops import health as ops
-    from monctl.output import Output, preload
+    from monctl import services as declared
+    from monctl.cli.progress import CliProgress
+    from monctl.health import check
+    from monctl.output import preload
 
     if strict and ignore_targets:
         raise click.UsageError("--strict and --ignore-targets contradict each other")
-    out = Output(json_mode=as_json)
-    project = app.project
-    selected = catalogue.select(services)
+    out = output(as_json)
+    project, runtime = app.project, app.runtime
+    selected = declared.select(services)
     if not as_json:
         # Import the table's code (rich, ~50 ms) while the probes wait on the
         # network. Started a moment later: sooner, it competes with sending
@@ -103,41 +90,26 @@ def health(
         importer.daemon = True
         importer.start()
     if wait_:
-        report = _wait(
-            out, project, selected, timeout, interval, not no_deep, probe_timeout, strict
-        )
+        with CliProgress(out) as progress:
+            progress.status("checking the stack…")
+            report = check.wait(
+                project,
+                runtime,
+                selected,
+                timeout=timeout,
+                interval=interval,
+                deep=not no_deep,
+                probe_timeout=probe_timeout,
+                progress=progress,
+                strict=strict,
+            )
     else:
-        report = ops.check(project, selected, deep=not no_deep, probe_timeout=probe_timeout)
+        report = check.check(
+            project, runtime, selected, deep=not no_deep, probe_timeout=probe_timeout
+        )
     report = report.with_policy(strict=strict, ignore_targets=ignore_targets)
     if junit is not None:
-        from monctl.ops import junit as junit_xml
+        from monctl.health import junit as junit_xml
 
         junit_xml.write(report, junit)
-    out.emit(report)
-    finish(report.exit_code)
-
-
-def _wait(
-    out: Output,
-    project: Project,
-    selected: tuple[Service, ...],
-    timeout: float,
-    interval: float,
-    deep: bool,
-    probe_timeout: float,
-    strict: bool,
-) -> HealthReport:
-    from monctl.ops import health as ops
-    from monctl.output import status_line
-
-    with status_line(out, "checking the stack…") as show:
-        return ops.wait(
-            project,
-            selected,
-            timeout=timeout,
-            interval=interval,
-            deep=deep,
-            probe_timeout=probe_timeout,
-            progress=ops.progress_line(show, timeout),
-            strict=strict,
-        )
+    finish(out, report)

@@ -1,4 +1,4 @@
-"""up, down, status, logs, init: the stack's lifecycle."""
+"""up, down, status, logs, init: the stack's lifecycle (thin commands over ``monctl.lifecycle``)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,12 @@ from pathlib import Path
 
 import click
 
-from monctl import catalogue
 from monctl.cli import AppContext
-from monctl.cli.common import finish, json_option, services_argument
-from monctl.errors import ExitCode, Interrupted
+from monctl.cli.common import epilog, finish, json_option, output, services_argument
+from monctl.errors import Interrupted
 
 
-@click.command()
+@click.command(epilog=epilog("up"))
 @services_argument
 @click.option("--timeout", default=180.0, show_default=True, help="Seconds to wait for ready.")
 @click.option("--no-wait", is_flag=True, help="Return once containers are started.")
@@ -25,83 +24,84 @@ def up(
     """Start the stack (or SERVICEs) and wait until every service is ready.
 
     Creates .env from .env.example on first run (fresh secrets, mode 0600) and
-    the application's external network if missing. Exit 0 when the stack's
-    services are ready in time; 3 when not; a missing application is reported,
-    not fatal.
+    the application's external network if missing. A missing application is
+    reported, not fatal.
     """
-    from monctl.ops import lifecycle
-    from monctl.output import Output
+    from monctl import lifecycle
+    from monctl import services as declared
+    from monctl.cli.progress import CliProgress
 
-    out = Output(json_mode=as_json)
-    project = app.project
-    result = lifecycle.up(
-        project, catalogue.select(services), timeout=timeout, wait=not no_wait, out=out
-    )
-    out.emit(result.report)
-    finish(result.exit_code)
+    out = output(as_json)
+    with CliProgress(out) as progress:
+        result = lifecycle.up(
+            app.project,
+            app.runtime,
+            declared.select(services) if services else (),
+            timeout=timeout,
+            wait=not no_wait,
+            progress=progress,
+        )
+    finish(out, result)
 
 
-@click.command()
+@click.command(epilog=epilog("down"))
 @click.option("--volumes", is_flag=True, help="Also delete the stack's data volumes.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before deleting data.")
+@json_option
 @click.pass_obj
-def down(app: AppContext, volumes: bool, yes: bool) -> None:
+def down(app: AppContext, volumes: bool, yes: bool, as_json: bool) -> None:
     """Stop and remove the stack's containers (--volumes: and its data)."""
-    from monctl.ops import lifecycle
-    from monctl.output import Output
+    from monctl import lifecycle
 
-    out = Output()
-    project = app.project
+    project, runtime = app.project, app.runtime
     if volumes and not yes:
+        # No terminal to ask: refuse rather than delete data unasked.
         if not sys.stdin.isatty():
             raise Interrupted(
                 "deleting volumes needs a confirmation and there is no one to ask",
                 hint="run it on a terminal, or pass --yes",
             )
-        names = lifecycle.volumes(project)
+        names = runtime.volumes()
         listing = ", ".join(names) if names else "(none exist)"
-        # No terminal to ask: refuse rather than delete data unasked.
         click.confirm(
             f"This deletes the volumes {listing} of project {project.name!r}: all metrics, "
             "dashboards, logs and silences. Continue?",
             abort=True,
             err=True,
         )
-    lifecycle.down(project, volumes)
-    out.info(f"stack {project.name!r} stopped" + (" and its volumes deleted" if volumes else ""))
+    finish(output(as_json), lifecycle.down(project, runtime, volumes))
 
 
-@click.command()
+@click.command(epilog=epilog("status"))
 @json_option
 @click.pass_obj
 def status(app: AppContext, as_json: bool) -> None:
     """One row per service: container state, Docker health, uptime, image, version, URLs."""
-    from monctl.ops import lifecycle
-    from monctl.output import Output
+    from monctl import lifecycle
 
-    Output(json_mode=as_json).emit(lifecycle.status(app.project))
+    finish(output(as_json), lifecycle.status(app.project, app.runtime))
 
 
-@click.command(context_settings={"ignore_unknown_options": False})
+@click.command(epilog=epilog("logs"))
 @services_argument
 @click.option("-f", "--follow", is_flag=True, help="Keep following the logs.")
 @click.option("--tail", metavar="N", help="Only the last N lines of each service.")
 @click.pass_obj
 def logs(app: AppContext, services: tuple[str, ...], follow: bool, tail: str | None) -> None:
     """Show the services' logs (passes through to `docker compose logs`)."""
-    from monctl.adapters import compose
+    from monctl import services as declared
 
-    finish(compose.logs(app.project, services, follow, tail))
+    selected = declared.select(services) if services else ()
+    code = app.runtime.logs(selected, follow, tail)
+    raise click.exceptions.Exit(code)
 
 
-@click.command()
+@click.command(epilog=epilog("init"))
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Overwrite the stack files of an existing copy.")
 def init(directory: Path, force: bool) -> None:
     """Write an editable copy of the stack (compose/, config/, .env.example) to DIRECTORY."""
     from monctl import project
-    from monctl.output import Output
 
     target = project.init(directory, force=force)
-    Output().info(f"wrote the stack to {target}; next: cd {target} && monctl up")
-    finish(ExitCode.OK)
+    output().info(f"wrote the stack to {target}; next: cd {target} && monctl up")

@@ -1,35 +1,39 @@
-"""How backup chooses what to do: a strategy for every backup kind the catalogue uses,
-services without data refused, and where DEST points by default."""
+"""How backup chooses what to do: every service with data has a copy method,
+services without data are refused, and where DEST points by default."""
 
 from __future__ import annotations
 
-import typing
 from pathlib import Path
 
 import pytest
 
-from monctl import catalogue
-from monctl.catalogue import BackupKind
-from monctl.cli.backup import destination
-from monctl.errors import ConfigError
-from monctl.ops import backup
+from monctl import services
+from monctl.backup import create
+from monctl.backup.destination import destination
+from monctl.errors import ExitCode, UsageError
 from monctl.project import Project
+from monctl.services.model import Pause, Snapshot
 
 
-def test_every_backup_kind_has_a_strategy() -> None:
-    assert set(backup.STRATEGIES) == set(typing.get_args(BackupKind))
-    for service in catalogue.BACKED_UP:
-        assert service.data is not None and service.data.backup in backup.STRATEGIES
+def test_every_service_with_data_has_a_copy_method() -> None:
+    assert services.with_data(), "no service keeps data"
+    for service in services.with_data():
+        assert service.data is not None
+        assert isinstance(service.data.copy, Snapshot | Pause)
+        assert service.data.strategy in ("snapshot", "pause", "flush-pause")
 
 
 def test_services_without_data_are_refused() -> None:
-    with pytest.raises(ConfigError, match="node-exporter"):
-        backup.backed_up_services(["grafana", "node-exporter"])
-    assert backup.backed_up_services([]) == catalogue.BACKED_UP
-    assert [s.name for s in backup.backed_up_services(["loki"])] == ["loki"]
+    with pytest.raises(UsageError, match="node-exporter") as caught:
+        create.services_to_back_up(["grafana", "node-exporter"])
+    assert caught.value.exit_code == ExitCode.USAGE
+    assert create.services_to_back_up([]) == services.with_data()
+    assert [s.name for s in create.services_to_back_up(["loki"])] == ["loki"]
 
 
-def test_destination_defaults_and_relative_paths(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_destination_defaults_and_relative_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("MONCTL_BACKUP_DEST", raising=False)
     project = Project(root=tmp_path)
     assert destination(project, None) == str(tmp_path / "backups")

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from monctl.backup import lock
 from monctl.errors import ExitCode, LockHeld
-from monctl.ops import lock
 
 HOLD = (
     "import sys, time\n"
     "from pathlib import Path\n"
-    "from monctl.ops import lock\n"
+    "from monctl.backup import lock\n"
     "with lock.hold(Path(sys.argv[1]), 'backup'):\n"
     "    print('held', flush=True)\n"
     "    time.sleep(60)\n"

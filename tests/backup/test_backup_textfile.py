@@ -3,16 +3,14 @@ promtool), merged across runs, and a failed attempt keeps the last success."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
-from monctl.ops import textfile
-from monctl.ops.textfile import Attempt
+import pytest
+from support import require_binary
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from docker_support import require
+from monctl.backup import textfile
+from monctl.backup.textfile import Attempt
 
 
 def _samples(directory: Path) -> dict[str, dict[str, float]]:
@@ -35,9 +33,9 @@ def test_failure_keeps_the_last_success_and_other_services(tmp_path: Path) -> No
     assert (tmp_path / textfile.FILE_NAME).stat().st_mode & 0o444 == 0o444
 
 
+@pytest.mark.binaries
 def test_promtool_accepts_the_file(tmp_path: Path) -> None:
-    promtool = shutil.which("promtool")
-    require(promtool, "promtool is not installed (Debian package prometheus)")
+    promtool = require_binary("promtool")
     textfile.publish(tmp_path, [Attempt("loki", 1.5, True, 0.25, 10), Attempt("x", 2, False, 0)])
     text = (tmp_path / textfile.FILE_NAME).read_text()
     done = subprocess.run([str(promtool), "check", "metrics"], input=text, capture_output=True,
@@ -45,7 +43,7 @@ def test_promtool_accepts_the_file(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_directory_from_settings(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_directory_from_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from monctl.project import Project
 
     monkeypatch.delenv("MONCTL_TEXTFILE_DIR", raising=False)

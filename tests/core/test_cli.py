@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from monctl import catalogue
-from monctl.cli import COMMANDS, SHORT_HELP, cli
-from monctl.errors import EXIT_CODE_MEANINGS, ExitCode
+from monctl import services
+from monctl.cli import COMMANDS, SHORT_HELP, cli, exit_codes
+from monctl.errors import ExitCode
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -54,11 +54,25 @@ def test_every_command_has_help_text(name: str) -> None:
     assert command is not None and (command.help or "").strip(), f"{name} has no docstring"
 
 
-def test_every_exit_code_is_documented_in_code_and_readme() -> None:
-    assert set(EXIT_CODE_MEANINGS) == set(ExitCode)
+def test_every_exit_code_table_in_the_readme_is_the_generated_one() -> None:
     readme = (REPO / "README.md").read_text()
-    for code in ExitCode:
-        assert f"| {int(code)} " in readme, f"exit code {int(code)} missing from README table"
+    blocks = exit_codes.blocks(readme)
+    assert "all" in blocks, "the README lost its exit-code table"
+    for name, found in blocks.items():
+        assert found == exit_codes.table(name), (
+            f"the README's exit codes for {name!r} differ from monctl.errors.ExitCode: "
+            "run `python -m monctl.cli.exit_codes README.md`"
+        )
+    assert exit_codes.rewrite(readme) == readme
+
+
+@pytest.mark.parametrize("name", sorted(exit_codes.COMMAND_CODES))
+def test_every_help_lists_the_exit_codes_of_its_command(name: str) -> None:
+    result = CliRunner().invoke(cli, [*name.split(), "--help"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    for code in exit_codes.codes_of(name):
+        assert f"{int(code)} {code.meaning}" in text, (name, code)
 
 
 def test_no_stack_gives_config_error_without_traceback(tmp_path: Path) -> None:
@@ -84,7 +98,12 @@ def test_unreachable_docker_gives_docker_exit_code_and_no_json_garbage(tmp_path:
     assert result.returncode == ExitCode.DOCKER, result.stderr
     assert "cannot reach the Docker daemon" in result.stderr
     assert "Traceback" not in result.stderr
-    assert result.stdout == ""  # with --json, stdout holds a document or nothing
+    # With --json, stdout holds exactly one document, also on failure.
+    doc = json.loads(result.stdout)
+    assert doc["command"] == "status" and doc["ok"] is False
+    assert doc["exit_code"] == ExitCode.DOCKER
+    assert "cannot reach the Docker daemon" in doc["error"]["message"]
+    assert doc["error"]["hint"]
 
 
 def test_malformed_env_is_a_config_error_that_hides_the_line(tmp_path: Path) -> None:
@@ -106,15 +125,25 @@ def test_unknown_service_is_a_usage_error() -> None:
 
 def test_status_json_is_one_document(monkeypatch: pytest.MonkeyPatch) -> None:
     """The renderer writes exactly one JSON document to stdout in JSON mode."""
-    from monctl.ops.lifecycle import ServiceStatus, StatusReport
+    from monctl.lifecycle import ServiceStatus, StatusReport
     from monctl.output import Output
 
     rows = tuple(
         ServiceStatus(s.name, "running", "healthy", 12.0, "img:1", "1", ("http://127.0.0.1:1",))
-        for s in catalogue.SERVICES
+        for s in services.SERVICES
     )
     captured: list[str] = []
     monkeypatch.setattr(sys.stdout, "write", lambda text: captured.append(text) or len(text))
-    Output(json_mode=True).emit(StatusReport("monitoring", rows))
+    Output(json_mode=True).emit("status", StatusReport("monitoring", "compose", rows))
     doc = json.loads("".join(captured))
-    assert [s["name"] for s in doc["services"]] == list(catalogue.NAMES)
+    assert list(doc)[:3] == ["command", "ok", "exit_code"]
+    assert (doc["command"], doc["ok"], doc["exit_code"]) == ("status", True, 0)
+    assert [s["name"] for s in doc["services"]] == list(services.names())
+
+
+def test_a_usage_error_with_json_is_still_one_document(tmp_path: Path) -> None:
+    result = monctl("health", "--json", "--strict", "--ignore-targets", cwd=tmp_path)
+    assert result.returncode == ExitCode.USAGE
+    doc = json.loads(result.stdout)
+    assert (doc["command"], doc["ok"], doc["exit_code"]) == ("health", False, 2)
+    assert "contradict" in doc["error"]["message"]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import socket
 
-from monctl.adapters import compose, ports
+from monctl.adapters import compose_cli as compose
+from monctl.adapters import ports
 from monctl.errors import ConfigError, DockerUnavailable, PortInUse, StartFailed
 
 

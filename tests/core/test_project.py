@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from monctl import project, secrets
+from monctl import project, redaction
 from monctl.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -60,7 +60,7 @@ def test_ensure_env_generates_secrets_with_mode_0600(tmp_path: Path) -> None:
     assert password not in ("admin", "__GENERATE__", "")
     assert len(password) >= 20
     # Loading registered the generated password for redaction.
-    assert password not in secrets.redact(f"password is {password}")
+    assert password not in redaction.redact(f"password is {password}")
     # A second run leaves the operator's file alone.
     assert project.ensure_env(proj) is None
     assert proj.env["GRAFANA_ADMIN_PASSWORD"] == password

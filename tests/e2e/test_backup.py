@@ -22,7 +22,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from backup.helpers import (
+from support import free_ports, require
+from support.data import (
     explain,
     http_json,
     in_volume,
@@ -30,22 +31,14 @@ from backup.helpers import (
     no_paused,
     prom_query,
     sh,
-    shared_data_stack,
     snapshots,
+    volume_file,
     wait_ready,
     wipe,
 )
-from docker_support import Stack, free_ports, require
+from support.engine import Stack
 
 pytestmark = pytest.mark.docker
-
-
-@pytest.fixture(scope="session")
-def data_stack(
-    docker_engine: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
-    """The backup tests' own stack (they wipe volumes; never the shared running_stack)."""
-    yield from shared_data_stack(tmp_path_factory)
 
 
 def _backup_json(stack: Stack, *args: str, env: dict[str, str] | None = None) -> dict:
@@ -130,7 +123,7 @@ def test_round_trip_every_service_restores_the_same_data(data_stack: Stack, tmp_
               "'/var/lib/grafana/grafana.db').execute(\\\"SELECT value FROM standin_info "
               "WHERE key='marker'\\\").fetchone()[0])\"")  # fmt: skip
     assert rows.strip() == marker
-    assert line in sh(stack, "loki", "cat /loki/chunks/* 2>/dev/null || true")
+    assert line in volume_file(stack, "loki", "/target/chunks/*")
     owners = {"prometheus": "65534", "alertmanager": "65534", "grafana": "472", "loki": "10001"}
     for service, uid in owners.items():
         found = in_volume(stack, service, f"find /target ! -user {uid} | head -3").out.strip()

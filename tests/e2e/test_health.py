@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from docker_support import Result, Stack, docker
+from support.engine import Result, Stack, docker
 
-from monctl import catalogue
+from monctl import services
 
 pytestmark = pytest.mark.docker
 
@@ -50,7 +50,7 @@ def assert_stack_green(result: Result, doc: dict[str, Any], stack: Stack) -> Non
     assert doc["stack_ok"] is True and doc["targets_ok"] is False and doc["ok"] is False
     assert doc["docker"] == "reachable"
     by_name = {s["name"]: s for s in doc["services"]}
-    assert list(by_name) == list(catalogue.NAMES)
+    assert list(by_name) == list(services.names())
     for name, s in by_name.items():
         assert s["state"] == "running", s
         assert s["live"] is True, s

@@ -15,9 +15,9 @@ import stat
 from collections.abc import Iterator
 
 import pytest
-from docker_support import Result, Stack
+from support.engine import Result, Stack
 
-from monctl import catalogue
+from monctl import services
 
 pytestmark = pytest.mark.docker
 
@@ -85,7 +85,7 @@ def test_up_from_nothing_to_ready_then_down(stack_dir: Stack) -> None:
     assert str(env_file) in up.err or ".env" in up.err, "up did not say where it wrote .env"
 
     running = stack_dir.containers(all_states=False)
-    assert len(running) == len(catalogue.SERVICES), explain(stack_dir, up)
+    assert len(running) == len(services.SERVICES), explain(stack_dir, up)
 
     # status --json: exactly one JSON document on stdout, one item per catalogue service
     status = stack_dir.monctl("status", "--json", env=env)
@@ -93,8 +93,8 @@ def test_up_from_nothing_to_ready_then_down(stack_dir: Stack) -> None:
     doc = json.loads(status.out)  # fails on anything but one JSON document
     assert doc["project"] == stack_dir.project_name
     by_name = {item["name"]: item for item in doc["services"]}
-    assert list(by_name) == list(catalogue.NAMES)
-    for service in catalogue.SERVICES:
+    assert list(by_name) == list(services.names())
+    for service in services.SERVICES:
         item = by_name[service.name]
         assert item["state"] == "running", item
         assert item["health"] in HEALTH_VALUES, item
@@ -115,7 +115,7 @@ def test_up_from_nothing_to_ready_then_down(stack_dir: Stack) -> None:
     assert down.code == 0, explain(stack_dir, down)
     assert stack_dir.containers() == [], "down left containers behind"
     volumes = stack_dir.volumes()
-    for service in catalogue.BACKED_UP:
+    for service in services.with_data():
         assert service.data is not None
         assert f"{stack_dir.project_name}_{service.data.volume}" in volumes, volumes
 
@@ -145,8 +145,9 @@ def test_port_conflict_names_the_port(stack_dir: Stack, held_port: int) -> None:
 def test_port_conflict_json_keeps_stdout_clean(stack_dir: Stack, held_port: int) -> None:
     result = stack_dir.monctl("up", "--json", "--timeout", "60", timeout=240)
     assert_clean_error(result, 7)
-    if result.out.strip():  # nothing, or exactly one JSON document
-        json.loads(result.out)
+    doc = json.loads(result.out)  # exactly one JSON document, also on failure
+    assert (doc["command"], doc["ok"], doc["exit_code"]) == ("up", False, 7)
+    assert "already in use" in doc["error"]["message"]
 
 
 @pytest.mark.parametrize(
@@ -157,8 +158,10 @@ def test_docker_daemon_unreachable(stack_dir: Stack, args: tuple[str, ...]) -> N
     result = stack_dir.monctl(*args, env=env, timeout=120)
     line = assert_clean_error(result, 5)
     assert re.search(r"docker", line, re.I), line
-    if "--json" in args:
-        assert result.out.strip() == "", "an error must not print a JSON document"
+    if "--json" in args:  # exactly one document, also on failure
+        doc = json.loads(result.out)
+        assert (doc["command"], doc["ok"], doc["exit_code"]) == (args[0], False, 5)
+        assert re.search(r"docker", doc["error"]["message"], re.I), doc
     assert not stack_dir.containers(), "a command started containers on the real engine"
 
 

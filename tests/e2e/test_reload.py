@@ -14,10 +14,10 @@ import time
 
 import httpx
 import pytest
-from docker_support import Result, Stack
+from support.engine import Result, Stack
 
-from monctl import catalogue
-from monctl.adapters.http import metric_value
+from monctl import services
+from monctl.services.answers import metric_value
 
 pytestmark = pytest.mark.docker
 
@@ -73,7 +73,7 @@ def test_reload_all_reports_every_service_in_one_table(running_stack: Stack) -> 
     result = running_stack.monctl("reload", "all", timeout=400)
     assert result.code == 0, explain(running_stack, result)
     rows = {line.split()[0]: line for line in result.out.splitlines() if line.strip()}
-    for service in catalogue.SERVICES:
+    for service in services.SERVICES:
         assert service.name in rows, result.out
     assert "confirmed" in rows["prometheus"]
     assert "unchanged" in rows["alertmanager"] or "confirmed" in rows["alertmanager"]

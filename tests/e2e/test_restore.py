@@ -12,23 +12,15 @@ import io
 import json
 import shutil
 import tarfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import zstandard
-from backup.helpers import explain, fingerprint, inspect, shared_data_stack
-from docker_support import Stack
+from support.data import explain, fingerprint, inspect
+from support.engine import Stack
 
 pytestmark = pytest.mark.docker
-
-
-@pytest.fixture(scope="session")
-def data_stack(
-    docker_engine: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
-    """The backup tests' own stack (they wipe volumes; never the shared running_stack)."""
-    yield from shared_data_stack(tmp_path_factory)
 
 
 def _flip_byte(d: Path) -> None:

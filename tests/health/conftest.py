@@ -4,18 +4,14 @@
 from __future__ import annotations
 
 import secrets
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import respx
+from support.health_fakes import HEALTHY, FakeStack
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from health_fakes import HEALTHY, FakeStack
-
-from monctl import catalogue
+from monctl import services
 from monctl.project import COMPOSE_FILE, Project
 
 
@@ -26,7 +22,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
     (root / COMPOSE_FILE).parent.mkdir(parents=True)
     (root / COMPOSE_FILE).write_text("services: {}\n", encoding="utf-8")
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker-here.sock")
-    for service in catalogue.SERVICES:
+    for service in services.SERVICES:
         monkeypatch.delenv(service.url_var, raising=False)
         monkeypatch.delenv(service.port_var, raising=False)
     monkeypatch.delenv("MONITORING_BIND_ADDRESS", raising=False)
@@ -38,7 +34,7 @@ def fake_stack(project: Project, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fa
     with respx.mock(assert_all_called=False, assert_all_mocked=True) as router:
         stack = FakeStack(router)
         for service, answers in HEALTHY.items():
-            monkeypatch.setenv(catalogue.get(service).url_var, stack.url(service))
+            monkeypatch.setenv(services.get(service).url_var, stack.url(service))
             for path, response in answers.items():
                 stack.answer(service, path, response)
         yield stack

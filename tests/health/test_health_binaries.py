@@ -18,13 +18,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from docker_support import free_ports, require_binary
+from support import free_ports, require_binary
 
-from monctl import catalogue
+from monctl import services
 from monctl.errors import ExitCode
-from monctl.ops import health
-from monctl.ops.health import HealthReport
+from monctl.health import check as health
+from monctl.health.report import HealthReport
 from monctl.project import Project
+from monctl.runtime.compose import ComposeRuntime
 
 pytestmark = pytest.mark.binaries
 
@@ -151,7 +152,9 @@ scrape_configs:
 
 
 def check(project: Project, names: tuple[str, ...] = PROMETHEUS) -> HealthReport:
-    return health.check(project, catalogue.select(list(names)), probe_timeout=5)
+    return health.check(
+        project, ComposeRuntime(project), services.select(list(names)), probe_timeout=5
+    )
 
 
 def poll(
@@ -235,7 +238,9 @@ def test_readiness_503_while_prometheus_starts(
     statuses: list[tuple[str, str]] = []
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        row = health.check(project, (catalogue.get("prometheus"),), deep=False).services[0]
+        row = health.check(
+            project, ComposeRuntime(project), (services.get("prometheus"),), deep=False
+        ).services[0]
         if not statuses or statuses[-1] != (row.status, row.detail):
             statuses.append((row.status, row.detail))
         if row.status == "healthy":

@@ -1,7 +1,7 @@
-"""What Docker says about containers, combined with the probes.
+"""What the runtime says about containers, combined with the probes.
 
-Docker is replaced at its boundary (``health._containers``, which returns what
-``Docker.inspect_all`` would); the end-to-end tests use the real engine.
+The engine is replaced at the runtime seam (``Runtime.states_async``, which
+returns what the engine's inspection would); the end-to-end tests use the real engine.
 """
 
 from __future__ import annotations
@@ -10,35 +10,41 @@ import json
 
 import pytest
 import respx
-from health_fakes import HEALTHY
+from support.health_fakes import HEALTHY
 
-from monctl import catalogue
-from monctl.adapters.docker import ContainerInfo, PublishedPort
+from monctl import services
 from monctl.errors import ExitCode
-from monctl.ops import health
+from monctl.health import check as health
 from monctl.project import Project
+from monctl.runtime import PublishedPort, ServiceState
+from monctl.runtime.compose import ComposeRuntime
 
 
 def info(
     service: str, state: str = "running", health_: str | None = None, port: int = 0
-) -> ContainerInfo:
-    c = catalogue.get(service)
+) -> ServiceState:
+    c = services.get(service)
     ports = (PublishedPort(c.container_port, "127.0.0.1", port),) if port else ()
-    return ContainerInfo(service, f"x-{service}-1", "id", state, health_, None, "img", None, ports)
+    return ServiceState(service, f"x-{service}-1", "id", state, health_, None, "img", None, ports)
+
+
+class Seen(ComposeRuntime):
+    """The compose runtime, with the engine's answer given by the test."""
+
+    found: dict[str, ServiceState] = {}
+
+    async def states_async(self) -> tuple[dict[str, ServiceState] | None, str | None]:
+        return self.found, None
 
 
 @pytest.fixture
-def containers(monkeypatch: pytest.MonkeyPatch) -> dict[str, ContainerInfo]:
-    found: dict[str, ContainerInfo] = {}
-
-    async def fake(project: Project) -> tuple[dict[str, ContainerInfo], None]:
-        return found, None
-
-    monkeypatch.setattr(health, "_containers", fake)
+def containers(monkeypatch: pytest.MonkeyPatch) -> dict[str, ServiceState]:
+    found: dict[str, ServiceState] = {}
+    monkeypatch.setattr(Seen, "found", found)
     return found
 
 
-def test_container_states(project: Project, containers: dict[str, ContainerInfo]) -> None:
+def test_container_states(project: Project, containers: dict[str, ServiceState]) -> None:
     containers["prometheus"] = info("prometheus", "exited")
     containers["grafana"] = info("grafana", "running")  # its port is not published
     containers["loki"] = info("loki", "running", port=19400)
@@ -50,7 +56,7 @@ def test_container_states(project: Project, containers: dict[str, ContainerInfo]
             return_value=HEALTHY["cadvisor"]["/healthz"]
         )
         names = ["prometheus", "grafana", "loki", "cadvisor", "node-exporter"]
-        report = health.check(project, catalogue.select(names))
+        report = health.check(project, Seen(project), services.select(names))
     rows = {s.name: (s.status, s.state, s.detail) for s in report.services}
     assert rows == {
         "prometheus": ("down", "exited", "container exited"),
@@ -66,7 +72,7 @@ def test_container_states(project: Project, containers: dict[str, ContainerInfo]
 
 
 def test_override_url_keeps_the_container_state(
-    project: Project, containers: dict[str, ContainerInfo], monkeypatch: pytest.MonkeyPatch
+    project: Project, containers: dict[str, ServiceState], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     containers["cadvisor"] = info("cadvisor", "running", "healthy", port=19402)
     containers["node-exporter"] = info("node-exporter", "running", port=19403)
@@ -79,7 +85,9 @@ def test_override_url_keeps_the_container_state(
         router.get("http://remote.test:9100/metrics").mock(
             return_value=HEALTHY["node-exporter"]["/metrics"]
         )
-        report = health.check(project, catalogue.select(["cadvisor", "node-exporter"]))
+        report = health.check(
+            project, Seen(project), services.select(["cadvisor", "node-exporter"])
+        )
     rows = {s.name: (s.status, s.state, s.health, s.url) for s in report.services}
     assert rows == {
         "cadvisor": ("healthy", "running", "healthy", "http://cadvisor.test"),

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import httpx
-from health_fakes import AM_METRICS, FakeStack, as_json, prom_targets, text
+from support.health_fakes import AM_METRICS, FakeStack, as_json, prom_targets, text
 
-from monctl import catalogue
+from monctl import services
 from monctl.errors import ExitCode
-from monctl.ops import health
-from monctl.ops.health import HealthReport
-from monctl.ops.probes import Check
+from monctl.health import check as health
+from monctl.health.report import HealthReport
 from monctl.project import Project
+from monctl.runtime.compose import ComposeRuntime
+from monctl.services.answers import Check
 
 
 def run(project: Project, *names: str, deep: bool = True) -> HealthReport:
-    return health.check(project, catalogue.select(list(names)), deep=deep, probe_timeout=5)
+    return health.check(
+        project, ComposeRuntime(project), services.select(list(names)), deep=deep, probe_timeout=5
+    )
 
 
 def check_named(report: HealthReport, service: str, name: str) -> Check:

@@ -7,17 +7,24 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
-from health_fakes import HEALTHY, FakeStack, as_json, text
+from support.health_fakes import HEALTHY, FakeStack, as_json, text
 
-from monctl import catalogue
+from monctl import services
 from monctl.errors import ExitCode
-from monctl.ops import health
-from monctl.ops.health import HealthReport, ServiceHealth
+from monctl.health import check as health
+from monctl.health.report import HealthReport, ServiceHealth
 from monctl.project import Project
+from monctl.runtime.compose import ComposeRuntime
 
 
 def run(project: Project, *names: str, deep: bool = True, timeout: float = 5.0) -> HealthReport:
-    return health.check(project, catalogue.select(list(names)), deep=deep, probe_timeout=timeout)
+    return health.check(
+        project,
+        ComposeRuntime(project),
+        services.select(list(names)),
+        deep=deep,
+        probe_timeout=timeout,
+    )
 
 
 def row(report: HealthReport, name: str) -> ServiceHealth:
@@ -27,7 +34,7 @@ def row(report: HealthReport, name: str) -> ServiceHealth:
 
 def test_every_service_healthy(project: Project, fake_stack: FakeStack) -> None:
     report = run(project)
-    assert [s.name for s in report.services] == list(catalogue.NAMES)
+    assert [s.name for s in report.services] == list(services.names())
     assert {s.status for s in report.services} == {"healthy"}
     assert all(s.live for s in report.services)
     assert report.ok and report.stack_ok and report.targets_ok
@@ -41,7 +48,7 @@ def test_every_service_healthy(project: Project, fake_stack: FakeStack) -> None:
     assert report.docker is not None
 
 
-@pytest.mark.parametrize("name", catalogue.NAMES)
+@pytest.mark.parametrize("name", services.names())
 def test_refused_is_down_never_skipped(project: Project, fake_stack: FakeStack, name: str) -> None:
     fake_stack.refuse(name)
     report = run(project)
@@ -97,14 +104,14 @@ def test_all_probes_are_in_flight_at_once(project: Project, fake_stack: FakeStac
 
         return slow
 
-    for name in catalogue.NAMES:
-        path = catalogue.get(name).liveness.path
+    for name in services.names():
+        path = services.get(name).liveness.path
         fake_stack.fail(name, path, slowly(HEALTHY[name][path]))
     report = run(project, deep=False)
     assert report.stack_ok
     # One liveness request per service, all waiting at the same time: the check
     # costs the slowest probe, not the sum.
-    assert most == len(catalogue.NAMES)
+    assert most == len(services.names())
 
 
 def test_postgres_exporter_metrics_fetched_once(project: Project, fake_stack: FakeStack) -> None:

@@ -7,12 +7,13 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from support import Recorded
 
-from monctl import catalogue
+from monctl import services
 from monctl.errors import ExitCode
-from monctl.ops import health
-from monctl.ops.health import HealthReport
+from monctl.health import check as health
 from monctl.project import Project
+from monctl.runtime.compose import ComposeRuntime
 
 Answer = Callable[[str], tuple[int, bytes]]
 
@@ -74,25 +75,38 @@ def test_wait_until_ready(
     project: Project, serve: Callable[[Answer], Server], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MONCTL_LOKI_URL", serve(LateLoki(ready_after=3)).url)
-    seen: list[HealthReport] = []
+    seen = Recorded()
     report = health.wait(
-        project, (catalogue.get("loki"),), timeout=60, interval=0.05, progress=seen.append
+        project,
+        ComposeRuntime(project),
+        (services.get("loki"),),
+        timeout=60,
+        interval=0.05,
+        progress=seen,
     )
     assert report.ok and report.exit_code == ExitCode.OK
-    assert [r.services[0].status for r in seen] == ["not ready"] * 3 + ["healthy"]
-    assert seen[-1] is report
+    rounds = [text.split(": ", 1)[1] for text in seen.statuses]
+    assert rounds == ["UNHEALTHY: loki not ready (exit 3)"] * 3 + [
+        "HEALTHY: 1 services ready (exit 0)"
+    ]
+    assert seen.statuses[-1].endswith(report.summary())
 
 
 def test_wait_gives_up_with_the_last_report(
     project: Project, serve: Callable[[Answer], Server], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MONCTL_LOKI_URL", serve(LateLoki(ready_after=10**9)).url)
-    seen: list[HealthReport] = []
+    seen = Recorded()
     report = health.wait(
-        project, (catalogue.get("loki"),), timeout=2, interval=0.05, progress=seen.append
+        project,
+        ComposeRuntime(project),
+        (services.get("loki"),),
+        timeout=2,
+        interval=0.05,
+        progress=seen,
     )
-    assert len(seen) >= 2  # it did poll
-    assert report is seen[-1]
+    assert len(seen.statuses) >= 2  # it did poll
+    assert seen.statuses[-1].endswith(report.summary())
     assert report.services[0].status == "not ready"
     assert report.exit_code == ExitCode.UNHEALTHY
 
@@ -102,12 +116,13 @@ def test_a_watched_target_holds_wait_only_when_strict(
 ) -> None:
     pg_zero = serve(lambda path: (200, b"# TYPE pg_up gauge\npg_up 0\n"))
     monkeypatch.setenv("MONCTL_POSTGRES_EXPORTER_URL", pg_zero.url)
-    services = (catalogue.get("postgres-exporter"),)
-    seen: list[HealthReport] = []
-    report = health.wait(project, services, timeout=30, interval=0.05, progress=seen.append)
-    assert len(seen) == 1 and report.exit_code == ExitCode.TARGETS_DOWN
-    seen.clear()
+    exporter = (services.get("postgres-exporter"),)
+    runtime = ComposeRuntime(project)
+    seen = Recorded()
+    report = health.wait(project, runtime, exporter, timeout=30, interval=0.05, progress=seen)
+    assert len(seen.statuses) == 1 and report.exit_code == ExitCode.TARGETS_DOWN
+    seen = Recorded()
     report = health.wait(
-        project, services, timeout=2, interval=0.05, progress=seen.append, strict=True
+        project, runtime, exporter, timeout=2, interval=0.05, progress=seen, strict=True
     )
-    assert len(seen) >= 2 and report.exit_code == ExitCode.UNHEALTHY
+    assert len(seen.statuses) >= 2 and report.exit_code == ExitCode.UNHEALTHY

@@ -19,14 +19,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from stack_support import (
-    AM_DIR,
-    alertmanager_config_copy,
-    free_port,
-    load_yaml,
-    need_binary,
-    wait_for,
-)
+from support import free_ports, require_binary, wait_for
+from support.stack_files import AM_DIR, alertmanager_config_copy, load_yaml
 
 ENTRYPOINT = AM_DIR / "entrypoint.sh"
 SECRETS_DIR = "/run/alertmanager-secrets"
@@ -54,8 +48,9 @@ def _integrations(receiver: str) -> set[str]:
     raise AssertionError(f"no receiver {receiver}")
 
 
+@pytest.mark.binaries
 def test_amtool_check_config(tmp_path: Path) -> None:
-    amtool = need_binary("amtool")
+    amtool = require_binary("amtool")
     main = alertmanager_config_copy(tmp_path)  # templates resolved in the copy
     result = subprocess.run(
         [amtool, "check-config", str(main)], capture_output=True, text=True, timeout=60, check=False
@@ -67,7 +62,7 @@ def test_amtool_check_config(tmp_path: Path) -> None:
 
 def _route(*labels: str) -> str:
     """The receivers `amtool config routes test` picks for an alert with ``labels``."""
-    amtool = need_binary("amtool")
+    amtool = require_binary("amtool")
     config = f"--config.file={AM_DIR / 'alertmanager.yml'}"
     result = subprocess.run(
         [amtool, "config", "routes", "test", config, *labels],
@@ -80,6 +75,7 @@ def _route(*labels: str) -> str:
     return result.stdout
 
 
+@pytest.mark.binaries
 @pytest.mark.parametrize("severity", sorted(EXPECTED_ROUTES))
 def test_each_severity_reaches_exactly_its_integrations(severity: str) -> None:
     output = _route(f"severity={severity}", "alertname=Example", "instance=example:1")
@@ -88,6 +84,7 @@ def test_each_severity_reaches_exactly_its_integrations(severity: str) -> None:
     assert _integrations(receiver) == integrations
 
 
+@pytest.mark.binaries
 def test_an_alert_without_severity_still_reaches_people() -> None:
     assert _integrations(_route("alertname=NoSeverity").strip()) >= {"slack", "email"}
 
@@ -216,9 +213,10 @@ def _get(url: str) -> object:
         return json.loads(r.read())
 
 
+@pytest.mark.binaries
 def test_real_alertmanager_loads_config_uses_secret_files_and_inhibits(tmp_path: Path) -> None:
-    binary = need_binary("prometheus-alertmanager", "alertmanager")
-    capture_port, am_port, smtp_port = free_port(), free_port(), free_port()
+    binary = require_binary("prometheus-alertmanager", "alertmanager")
+    capture_port, am_port, smtp_port = free_ports()[0], free_ports()[0], free_ports()[0]
     _Capture.received = []
     server = http.server.ThreadingHTTPServer(("127.0.0.1", capture_port), _Capture)
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -1,18 +1,19 @@
 """compose/docker-compose.monitoring.yml and .env.example against the fixed
-contract (monctl/catalogue.py): services, pinned overridable images, ports,
+contract (the declarations in monctl/services/): services, pinned overridable images, ports,
 volumes, networks, healthchecks; and `docker compose config` accepts it."""
 
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from stack_support import COMPOSE_FILE, ENV_EXAMPLE, ROOT, load_yaml, missing
+from support import require, require_binary
+from support.stack_files import COMPOSE_FILE, ENV_EXAMPLE, ROOT, load_yaml
 
-from monctl import catalogue
+from monctl import services
+from monctl.services.model import Service
 
 
 def _compose() -> dict:
@@ -30,17 +31,17 @@ def _env_example() -> dict[str, str]:
     return env
 
 
-def test_services_are_the_catalogue() -> None:
+def test_services_are_the_declared_ones() -> None:
     compose = _compose()
-    assert set(compose["services"]) == set(catalogue.NAMES)
+    assert set(compose["services"]) == set(services.names())
     assert "version" not in compose
     for name, svc in compose["services"].items():
         assert "container_name" not in svc, name
         assert svc.get("restart") == "unless-stopped", name
 
 
-@pytest.mark.parametrize("service", catalogue.SERVICES, ids=lambda s: s.name)
-def test_image_port_and_volume_follow_the_catalogue(service: catalogue.Service) -> None:
+@pytest.mark.parametrize("service", services.SERVICES, ids=lambda s: s.name)
+def test_image_port_and_volume_follow_the_declarations(service: Service) -> None:
     svc = _compose()["services"][service.name]
     image = re.fullmatch(rf"\$\{{{service.image_var}:-([^}}]+)\}}", svc["image"])
     assert image, f"{service.name}: image must be ${{{service.image_var}:-<pinned image>}}"
@@ -126,17 +127,16 @@ def test_env_example_documents_every_variable() -> None:
 
 
 def _docker_compose() -> list[str]:
-    docker = shutil.which("docker")
-    if docker is None:
-        missing("the docker CLI is not installed")
+    docker = require_binary("docker")
     probe = subprocess.run(
         [docker, "compose", "version"], capture_output=True, text=True, check=False
     )
     if probe.returncode != 0:
-        missing("docker compose v2 is not available")
+        require(False, "docker compose v2 is not available")
     return [docker, "compose"]
 
 
+@pytest.mark.binaries
 @pytest.mark.parametrize("style", ["monctl", "plain"])
 def test_docker_compose_config_accepts_the_file(style: str, tmp_path: Path) -> None:
     compose = _docker_compose()
@@ -192,6 +192,7 @@ def test_docker_compose_config_accepts_the_file(style: str, tmp_path: Path) -> N
     assert textfile["source"] == str(ROOT / "var" / "textfile")
 
 
+@pytest.mark.binaries
 def test_docker_compose_refuses_to_start_without_grafana_password(tmp_path: Path) -> None:
     compose = _docker_compose()
     env = tmp_path / ".env"

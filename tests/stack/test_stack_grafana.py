@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from stack_support import GRAFANA_DIR, load_yaml
+from support.stack_files import GRAFANA_DIR, load_yaml
 
 DASHBOARDS = GRAFANA_DIR / "dashboards"
 EXPECTED_DASHBOARDS = {"overview", "application-metrics", "system-metrics", "database-metrics"}

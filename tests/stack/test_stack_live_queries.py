@@ -35,24 +35,16 @@ from pathlib import Path
 
 import pytest
 import yaml
-from stack_exporters import (
+from support import free_ports, require, require_binary, wait_for
+from support.stack_exporters import (
     FixtureServer,
     backend_export_metrics,
     backend_metrics,
     cadvisor_metrics,
 )
-from stack_support import (
-    AM_DIR,
-    GRAFANA_DIR,
-    PROM_DIR,
-    alerting_rules,
-    free_port,
-    load_yaml,
-    missing,
-    need_binary,
-    wait_for,
-)
+from support.stack_files import AM_DIR, GRAFANA_DIR, PROM_DIR, alerting_rules, load_yaml
 
+pytestmark = pytest.mark.binaries
 HERE = Path(__file__).resolve().parent
 SCRAPE = "1s"
 # Grafana's variables, as Grafana would fill them for a short time range with
@@ -103,15 +95,15 @@ class Live:
 
 def _postgres_bin(name: str) -> str:
     found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)
-    return need_binary(*(found or []), name)
+    return require_binary(*(found or []), name)
 
 
 @pytest.fixture(scope="module")
 def live() -> Iterator[Live]:
-    prometheus = need_binary("/usr/bin/prometheus", "prometheus")
-    node_exporter = need_binary("prometheus-node-exporter", "node_exporter")
-    pg_exporter = need_binary("prometheus-postgres-exporter", "postgres_exporter")
-    alertmanager = need_binary("prometheus-alertmanager", "alertmanager")
+    prometheus = require_binary("/usr/bin/prometheus", "prometheus")
+    node_exporter = require_binary("prometheus-node-exporter", "node_exporter")
+    pg_exporter = require_binary("prometheus-postgres-exporter", "postgres_exporter")
+    alertmanager = require_binary("prometheus-alertmanager", "alertmanager")
     initdb, postgres = _postgres_bin("initdb"), _postgres_bin("postgres")
     psql = _postgres_bin("psql")
 
@@ -135,12 +127,12 @@ def live() -> Iterator[Live]:
         try:
             pw = pwd.getpwnam("postgres")
         except KeyError:
-            missing("running as root and there is no postgres user for PostgreSQL")
-        as_user = [need_binary("runuser"), "-u", "postgres", "--"]
+            require(False, "running as root and there is no postgres user for PostgreSQL")
+        as_user = [require_binary("runuser"), "-u", "postgres", "--"]
         os.chmod(work, 0o755)
         pgdata.mkdir(mode=0o700)
         os.chown(pgdata, pw.pw_uid, pw.pw_gid)
-    pg_port = free_port()
+    pg_port = free_ports()[0]
     try:
         subprocess.run(
             [*as_user, initdb, "-D", str(pgdata), "-U", "postgres", "--auth=trust", "--no-sync"],
@@ -175,7 +167,7 @@ def live() -> Iterator[Live]:
         assert created.returncode == 0, created.stderr
 
         ports = {
-            n: free_port() for n in ("node", "pg_exporter", "am", "backend", "cadvisor", "prom")
+            n: free_ports()[0] for n in ("node", "pg_exporter", "am", "backend", "cadvisor", "prom")
         }
         textfile = work / "textfile"
         textfile.mkdir()
@@ -225,7 +217,7 @@ def live() -> Iterator[Live]:
         config["alerting"]["alertmanagers"][0]["static_configs"] = [
             {"targets": [f"127.0.0.1:{ports['am']}"]}
         ]
-        closed = f"127.0.0.1:{free_port()}"  # grafana, loki, promtail: stand-ins only, not here
+        closed = f"127.0.0.1:{free_ports()[0]}"  # grafana, loki, promtail: stand-ins only, not here
         targets = {
             "backend": ports["backend"],
             "backend-export": ports["backend"],

@@ -9,26 +9,28 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from stack_support import (
+from support import require_binary
+from support.stack_files import (
     PROM_DIR,
     ROOT,
     alerting_rules,
     load_yaml,
-    need_binary,
     prometheus_config_copy,
     rule_files,
     rule_test_files,
 )
 
-from monctl import catalogue
+from monctl import services
+from monctl.services import application
 
 
 def run(argv: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
 
 
+@pytest.mark.binaries
 def test_promtool_check_config(tmp_path: Path) -> None:
-    promtool = need_binary("promtool")
+    promtool = require_binary("promtool")
     main = prometheus_config_copy(tmp_path)
     result = run([promtool, "check", "config", str(main)])
     assert result.returncode == 0, result.stdout + result.stderr
@@ -37,15 +39,17 @@ def test_promtool_check_config(tmp_path: Path) -> None:
         assert path.name in result.stdout, result.stdout
 
 
+@pytest.mark.binaries
 def test_promtool_check_rules() -> None:
-    promtool = need_binary("promtool")
+    promtool = require_binary("promtool")
     result = run([promtool, "check", "rules", *map(str, rule_files())])
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.binaries
 @pytest.mark.parametrize("test_file", rule_test_files(), ids=lambda p: p.name)
 def test_promtool_test_rules(test_file: Path) -> None:
-    promtool = need_binary("promtool")
+    promtool = require_binary("promtool")
     result = run([promtool, "test", "rules", test_file.name], cwd=test_file.parent)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
@@ -130,13 +134,13 @@ def test_alerts_from_backend_metrics_are_muted_by_api_service_down() -> None:
     assert not wrong, f"backend-derived alerts without source=backend: {wrong}"
 
 
-def test_scrape_jobs_match_the_catalogue_and_never_scrape_health() -> None:
+def test_scrape_jobs_match_the_declarations_and_never_scrape_health() -> None:
     config = load_yaml(PROM_DIR / "prometheus.yml")
     assert isinstance(config, dict)
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    expected = set(catalogue.NAMES) | set(catalogue.WATCHED_JOBS)
+    expected = set(services.names()) | set(application.WATCHED_JOBS)
     assert set(jobs) == expected
-    for service in catalogue.SERVICES:
+    for service in services.SERVICES:
         targets = [t for sc in jobs[service.name]["static_configs"] for t in sc["targets"]]
         assert targets == [f"{service.name}:{service.container_port}"], service.name
     assert jobs["backend"].get("metrics_path", "/metrics") == "/metrics"

@@ -10,20 +10,15 @@ from __future__ import annotations
 
 import json
 import secrets
-import sys
 import urllib.request
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from support.storage_proxy import FaultProxy
 
 from monctl.adapters.storage import MiB, S3Options
 from monctl.adapters.storage.s3 import S3Storage
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from storage_proxy import FaultProxy
 
 # S3 (and moto) refuse multipart parts below 5 MiB, except the last one.
 TEST_PART = 5 * MiB

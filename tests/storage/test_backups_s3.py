@@ -3,21 +3,16 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
+from support.backup_factory import days_ago, make_backup
 
 from monctl.adapters.storage.s3 import S3Storage
+from monctl.backup.repository import list_backups, prune, verify
 from monctl.errors import IntegrityError, StorageError
-from monctl.ops.backups import list_backups, prune, verify
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "archive"))
-
-from backup_factory import days_ago, make_backup
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 

@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from storage_proxy import FaultProxy
+from support.storage_proxy import FaultProxy
 
-from monctl import secrets
+from monctl import redaction
 from monctl.adapters.storage import MiB, S3Options, open_storage
 from monctl.adapters.storage.s3 import S3Storage, base_part_size, part_size_for
 from monctl.errors import StorageError
@@ -183,7 +183,7 @@ def test_wrong_access_key_is_a_clear_error_without_the_secret(
         assert "S3 refused the credentials (InvalidAccessKeyId)" in err.value.message
         assert "AWS_ACCESS_KEY_ID" in (err.value.hint or "")
         assert secret not in text
-    assert secrets.redact(f"x {secret} y") == "x **** y"
+    assert redaction.redact(f"x {secret} y") == "x **** y"
 
 
 def test_wrong_secret_and_missing_permission(

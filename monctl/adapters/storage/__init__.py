@@ -8,7 +8,8 @@ refused credentials, missing bucket or directory, missing key) is raised as
 secret key.
 
 ``open_storage`` picks the implementation from the destination string. The S3
-module (and boto3) is imported only when an ``s3://`` destination is opened.
+module (and boto3, the optional extra ``monctl[s3]``) is imported only when an
+``s3://`` destination is opened.
 """
 
 from __future__ import annotations
@@ -186,6 +187,15 @@ def open_storage(dest: str, *, s3_options: S3Options | None = None) -> Storage:
     operation does. Raise StorageError for a malformed S3 URL.
     """
     if dest.startswith("s3://"):
+        import importlib.util
+
+        if importlib.util.find_spec("boto3") is None:
+            from monctl.errors import UsageError
+
+            raise UsageError(
+                "an s3:// destination needs the S3 extra, which is not installed",
+                hint="pip install 'monctl[s3]'",
+            )
         from monctl.adapters.storage.s3 import S3Storage
 
         return S3Storage.from_url(dest, s3_options or S3Options())

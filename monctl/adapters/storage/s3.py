@@ -32,7 +32,7 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO, TypeVar
 
-from monctl import secrets
+from monctl import redaction
 from monctl.adapters.storage import MiB, ObjectInfo, S3Options, check_key, s3_errors
 from monctl.adapters.storage.s3_reader import S3Reader, reading
 from monctl.errors import MonctlError, StorageError
@@ -105,8 +105,8 @@ class S3Storage:
             if creds is not None:
                 # Whatever boto3 found must never reach the output or a log.
                 frozen = creds.get_frozen_credentials()
-                secrets.register(frozen.secret_key or "")
-                secrets.register(frozen.token or "")
+                redaction.register(frozen.secret_key or "")
+                redaction.register(frozen.token or "")
             config = Config(
                 retries={"total_max_attempts": 1, "mode": "standard"},
                 connect_timeout=self.options.connect_timeout,

@@ -1,0 +1,157 @@
+"""Holding a service's data consistent while it is copied: what the declaration's ``copy`` says.
+
+``hold(ctx, service)`` opens a ``Source`` (the data as a tar stream from the
+runtime) while the data is held consistent, and lets go when the block ends,
+however it ends (an error, Ctrl-C, a signal):
+
+- ``Snapshot``: the service makes a consistent copy itself (Prometheus' TSDB
+  snapshot: hard links, instant); the copy is streamed and ALWAYS deleted
+  afterwards (the service never deletes it, and each one would grow the volume);
+- ``Pause``: the container is paused for exactly the length of the copy, after
+  an optional flush of in-memory data (Loki's /flush); always resumed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import posixpath
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from monctl.adapters import http
+from monctl.errors import MonctlError, OperationFailed
+from monctl.services.model import DataVolume, Pause, Service, Snapshot
+
+if TYPE_CHECKING:  # pragma: no cover
+    from monctl.project import Project
+    from monctl.runtime import Runtime, ServiceState
+
+# A snapshot name is refused unless it is a plain name, before it reaches a
+# deletion inside the container (Prometheus names them "<YYYYMMDDTHHMMSSZ>-<hex>").
+_SNAPSHOT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,200}$")
+SNAPSHOT_TIMEOUT = 300.0  # a snapshot of a large head block takes a while
+
+
+@dataclass
+class Source:
+    """A service's data as a tar stream, while it is held consistent."""
+
+    chunks: Iterator[bytes]
+    data_root: str  # the tar's top-level directory (the archive API names it after the path)
+    notes: list[str] = field(default_factory=list)  # filled in as the hold ends
+
+    def close(self) -> None:
+        """End the stream (and the archive request) whether or not it was read to
+        the end: a container cannot be resumed while an archive request is open."""
+        close = getattr(self.chunks, "close", None)
+        if close is not None:
+            close()
+
+
+@dataclass
+class Context:
+    """What holding data needs: the project, its runtime, and the services' states."""
+
+    project: Project
+    runtime: Runtime
+    states: dict[str, ServiceState]
+    warnings: list[str] = field(default_factory=list)
+
+    def url(self, service: Service) -> str:
+        from monctl.health.endpoints import discover
+
+        endpoint = discover(self.project, self.runtime, (service,), self.states)[service.name]
+        if endpoint.url is None:
+            raise OperationFailed(
+                f"{service.name} publishes no port, so monctl cannot reach its API",
+                hint=f"publish {service.container_port} in the compose file or set "
+                f"{service.url_var}",
+            )
+        return endpoint.url
+
+
+def hold(ctx: Context, service: Service) -> contextlib.AbstractContextManager[Source]:
+    """The service's data as a consistent tar stream, for the length of the block."""
+    assert service.data is not None
+    data = service.data
+    if isinstance(data.copy, Snapshot):
+        return _snapshot(ctx, service, data, data.copy)
+    return _paused(ctx, service, data, data.copy)
+
+
+@contextlib.contextmanager
+def _snapshot(ctx: Context, service: Service, data: DataVolume, spec: Snapshot) -> Iterator[Source]:
+    url = ctx.url(service)
+    response = http.call(
+        "POST",
+        f"{url}{spec.create}",
+        what=f"taking a snapshot of {service.name}",
+        timeout=SNAPSHOT_TIMEOUT,
+    )
+    if response.status_code != 200:
+        hint = spec.off_hint if response.status_code == spec.off_status else None
+        raise OperationFailed(
+            f"{service.name} refused the snapshot: HTTP {response.status_code} "
+            f"{http.body_excerpt(response)}",
+            hint=hint or None,
+        )
+    try:
+        name = str(response.json()["data"]["name"])
+    except (ValueError, KeyError, TypeError):
+        raise OperationFailed(
+            f"{service.name} answered the snapshot request with {http.body_excerpt(response)}"
+        ) from None
+    if not _SNAPSHOT_NAME.match(name) or name in (".", ".."):
+        raise OperationFailed(
+            f"{service.name} named its snapshot {name[:80]!r}, refusing to use it"
+        )
+    path = posixpath.join(data.path, spec.directory, name)
+    source = Source(ctx.runtime.read_data(service, path), data_root=name)
+    try:
+        yield source
+    finally:
+        source.close()
+        _delete_snapshot(ctx, service, path, source)
+
+
+def _delete_snapshot(ctx: Context, service: Service, path: str, source: Source) -> None:
+    try:
+        code, output = ctx.runtime.exec(service, ["rm", "-rf", path])
+    except MonctlError as exc:
+        code, output = 1, exc.message
+    if code == 0:
+        source.notes.append("snapshot deleted")
+    else:
+        ctx.warnings.append(
+            f"could not delete the snapshot {path} in {service.name}: {output.strip()[:300]} "
+            f"(delete it by hand: docker exec <container> rm -rf {path})"
+        )
+
+
+@contextlib.contextmanager
+def _paused(ctx: Context, service: Service, data: DataVolume, spec: Pause) -> Iterator[Source]:
+    if spec.flush:
+        response = http.call(
+            "POST", f"{ctx.url(service)}{spec.flush}", what=f"flushing {service.name}", timeout=120
+        )
+        if response.status_code >= 300:
+            raise OperationFailed(
+                f"{service.name} refused {spec.flush}: HTTP {response.status_code} "
+                f"{http.body_excerpt(response)}"
+            )
+    started = time.monotonic()
+    with ctx.runtime.paused(service):
+        source = Source(
+            ctx.runtime.read_data(service, data.path),
+            data_root=posixpath.basename(data.path.rstrip("/")),
+        )
+        if spec.flush:
+            source.notes.append("flushed")
+        try:
+            yield source
+        finally:
+            source.close()
+            source.notes.append(f"paused {time.monotonic() - started:.1f} s")

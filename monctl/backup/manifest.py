@@ -1,0 +1,262 @@
+"""Backup ids, the layout of a backup in its destination, and its manifest.
+
+Layout under the destination root::
+
+    <backup_id>/<service><ext>      one archive per service (ext from archive.EXTENSIONS)
+    <backup_id>/manifest.json       written LAST: its presence marks a complete backup
+
+A backup id is the UTC start time, "YYYYMMDDTHHMMSSZ" (20261126T020000Z).
+Names under the destination that are not backup ids are not monctl's and are
+never touched.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from monctl.backup.archive import COMPRESSIONS, EXTENSIONS
+from monctl.errors import IntegrityError, StorageError
+
+if TYPE_CHECKING:
+    from monctl.adapters.storage import Storage
+
+FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+BACKUP_ID_RE = re.compile(r"^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$")
+_ID_FORMAT = "%Y%m%dT%H%M%SZ"
+_SERVICE_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+# A manifest is a few KiB; refuse to read anything absurd into memory.
+MAX_MANIFEST_BYTES = 1024 * 1024
+
+
+def new_backup_id(now: datetime | None = None) -> str:
+    """The backup id for a backup started at ``now`` (default: the current time).
+
+    Aware datetimes are converted to UTC; naive ones are taken as UTC.
+    """
+    now = now or datetime.now(UTC)
+    if now.tzinfo is not None:
+        now = now.astimezone(UTC)
+    return now.strftime(_ID_FORMAT)
+
+
+def is_backup_id(s: str) -> bool:
+    """True when ``s`` names a monctl backup (a valid date and time, too)."""
+    try:
+        parse_backup_id(s)
+    except ValueError:
+        return False
+    return True
+
+
+def parse_backup_id(s: str) -> datetime:
+    """The aware UTC start time named by backup id ``s``; ValueError if it is not one."""
+    if not BACKUP_ID_RE.match(s):
+        raise ValueError(f"not a backup id (YYYYMMDDTHHMMSSZ): {s!r}")
+    return datetime.strptime(s, _ID_FORMAT).replace(tzinfo=UTC)
+
+
+def archive_name(service: str, compression: str) -> str:
+    """The archive's file name inside its backup directory, e.g. "prometheus.tar.zst"."""
+    return f"{service}{EXTENSIONS[compression]}"
+
+
+def archive_key(backup_id: str, service: str, compression: str) -> str:
+    return f"{backup_id}/{archive_name(service, compression)}"
+
+
+def manifest_key(backup_id: str) -> str:
+    return f"{backup_id}/{MANIFEST_NAME}"
+
+
+@dataclass(frozen=True)
+class ServiceEntry:
+    """One service's archive in a backup."""
+
+    archive: str  # file name inside the backup directory ("prometheus.tar.zst")
+    image: str  # image reference the service ran ("prom/prometheus:v2.42.0")
+    version: str | None  # the version the service reported, if it did
+    size: int  # stored (compressed) bytes
+    raw_size: int  # bytes of the tar stream
+    sha256: str  # of the stored bytes
+    strategy: str  # how it was made consistent ("snapshot", "pause", "flush-pause")
+    data_root: str = ""  # top directory of the members in the tar ("" = any); see check_tar
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "archive": self.archive,
+            "image": self.image,
+            "version": self.version,
+            "size": self.size,
+            "raw_size": self.raw_size,
+            "sha256": self.sha256,
+            "strategy": self.strategy,
+            "data_root": self.data_root,
+        }
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What a complete backup holds. ``to_json``/``from_json`` round-trip exactly."""
+
+    backup_id: str
+    monctl_version: str
+    started_at: datetime
+    finished_at: datetime
+    compression: str
+    services: dict[str, ServiceEntry] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def total_size(self) -> int:
+        return sum(e.size for e in self.services.values())
+
+    def key_of(self, service: str) -> str:
+        """The storage key of ``service``'s archive."""
+        return f"{self.backup_id}/{self.services[service].archive}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format_version": self.format_version,
+            "backup_id": self.backup_id,
+            "monctl_version": self.monctl_version,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat(),
+            "compression": self.compression,
+            "services": {name: e.to_json() for name, e in self.services.items()},
+        }
+
+    def dumps(self) -> bytes:
+        return (json.dumps(self.to_json(), indent=2) + "\n").encode()
+
+    @classmethod
+    def from_json(cls, data: str | bytes | Mapping[str, Any]) -> Manifest:
+        """Parse and validate a manifest; raise IntegrityError saying what is wrong."""
+        try:
+            obj = json.loads(data) if isinstance(data, str | bytes) else data
+        except (ValueError, UnicodeDecodeError) as e:
+            raise IntegrityError(f"the manifest is not valid JSON: {e}") from None
+        try:
+            return _parse(obj)
+        except (KeyError, TypeError, ValueError) as e:
+            raise IntegrityError(f"the manifest is malformed: {e}") from None
+
+
+def _parse(obj: Any) -> Manifest:
+    if not isinstance(obj, Mapping):
+        raise TypeError("not a JSON object")
+    version = obj["format_version"]
+    if not isinstance(version, int) or version < 1:
+        raise ValueError(f"bad format_version {version!r}")
+    if version > FORMAT_VERSION:
+        raise IntegrityError(
+            f"the manifest has format version {version}, newer than this monctl reads",
+            hint="upgrade monctl to restore this backup",
+        )
+    backup_id = _str(obj, "backup_id")
+    parse_backup_id(backup_id)
+    compression = _str(obj, "compression")
+    if compression not in COMPRESSIONS:
+        raise ValueError(f"unknown compression {compression!r}")
+    services_obj = obj["services"]
+    if not isinstance(services_obj, Mapping):
+        raise TypeError("services is not an object")
+    services: dict[str, ServiceEntry] = {}
+    for name, e in services_obj.items():
+        if not isinstance(name, str) or not _SERVICE_RE.match(name):
+            raise ValueError(f"bad service name {name!r}")
+        if not isinstance(e, Mapping):
+            raise TypeError(f"service {name}: not an object")
+        entry = ServiceEntry(
+            archive=_str(e, "archive"),
+            image=_str(e, "image"),
+            version=_opt_str(e, "version"),
+            size=_count(e, "size"),
+            raw_size=_count(e, "raw_size"),
+            sha256=_str(e, "sha256"),
+            strategy=_str(e, "strategy"),
+            data_root=_opt_str(e, "data_root") or "",
+        )
+        if entry.archive != archive_name(name, compression):
+            raise ValueError(f"service {name}: unexpected archive name {entry.archive!r}")
+        if not _SHA256_RE.match(entry.sha256):
+            raise ValueError(f"service {name}: bad sha256 {entry.sha256!r}")
+        services[name] = entry
+    return Manifest(
+        format_version=version,
+        backup_id=backup_id,
+        monctl_version=_str(obj, "monctl_version"),
+        started_at=_time(obj, "started_at"),
+        finished_at=_time(obj, "finished_at"),
+        compression=compression,
+        services=services,
+    )
+
+
+def _str(obj: Mapping[str, Any], key: str) -> str:
+    value = obj[key]
+    if not isinstance(value, str):
+        raise TypeError(f"{key} is not a string")
+    return value
+
+
+def _opt_str(obj: Mapping[str, Any], key: str) -> str | None:
+    value = obj.get(key)
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{key} is not a string")
+    return value
+
+
+def _count(obj: Mapping[str, Any], key: str) -> int:
+    value = obj[key]
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{key} is not a non-negative integer")
+    return value
+
+
+def _time(obj: Mapping[str, Any], key: str) -> datetime:
+    value = datetime.fromisoformat(_str(obj, key))
+    if value.tzinfo is None:
+        raise ValueError(f"{key} has no time zone")
+    return value
+
+
+def write_manifest(storage: Storage, manifest: Manifest) -> None:
+    """Write the manifest (call it LAST, after every archive was put)."""
+    data = manifest.dumps()
+    storage.put(manifest_key(manifest.backup_id), [data], size_hint=len(data))
+
+
+def read_manifest(storage: Storage, backup_id: str) -> Manifest:
+    """The manifest of ``backup_id``.
+
+    Raise StorageError when the destination holds no backup of that id at all,
+    IntegrityError when it exists but has no manifest (incomplete: a failed or
+    still running backup) or the manifest is malformed or names another id.
+    """
+    key = manifest_key(backup_id)
+    if not storage.exists(key):
+        if not storage.list(f"{backup_id}/"):
+            raise StorageError(
+                f"no backup {backup_id} in {storage.location}",
+                hint="`monctl backup list` shows the backups there",
+            )
+        raise IntegrityError(
+            f"backup {backup_id} in {storage.location} has no manifest: it is incomplete "
+            "(a backup that failed or is still running)",
+            hint="choose a complete backup from `monctl backup list`",
+        )
+    with storage.open(key) as f:
+        data = f.read(MAX_MANIFEST_BYTES + 1)
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise IntegrityError(f"the manifest of backup {backup_id} is implausibly large")
+    manifest = Manifest.from_json(data)
+    if manifest.backup_id != backup_id:
+        raise IntegrityError(f"the manifest in {backup_id}/ belongs to backup {manifest.backup_id}")
+    return manifest

@@ -1,0 +1,151 @@
+"""What ``monctl backup`` reports: per-service results, the run's report, and its metrics.
+
+``create.run`` fills in a ``BackupReport`` as it goes (one ``ServiceResult``
+per service, warnings, the retention result) and returns it; the CLI emits it
+as a table or JSON. ``publish_metrics`` turns the same report into
+node-exporter textfile metrics after every run, failed or not. Kept apart from
+``create`` so the flow reads without the presentation.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from monctl.backup import repository, textfile
+from monctl.errors import ExitCode
+from monctl.output import Output, human_size, styled
+from monctl.project import Project
+from monctl.result import Failure
+from monctl.services.model import Service
+
+
+@dataclass(frozen=True)
+class ServiceResult:
+    service: str
+    status: str  # ok, failed, discarded (ok, but the run failed), not started
+    key: str | None = None
+    size: int = 0
+    raw_size: int = 0
+    sha256: str = ""
+    seconds: float = 0.0
+    strategy: str = ""
+    notes: tuple[str, ...] = ()
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "service": self.service,
+            "status": self.status,
+            "archive": self.key,
+            "bytes": self.size,
+            "raw_bytes": self.raw_size,
+            "sha256": self.sha256 or None,
+            "seconds": round(self.seconds, 3),
+            "strategy": self.strategy,
+            "notes": list(self.notes),
+            "error": self.error,
+        }
+
+
+@dataclass
+class BackupReport:
+    backup_id: str
+    location: str
+    compression: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    services: list[ServiceResult] = field(default_factory=list)
+    error: Failure | None = None  # why the backup failed; None when complete
+    prune: repository.PruneReport | None = None
+    prune_error: Failure | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """The backup's failure, else retention's, else STORAGE when a prune deletion failed."""
+        if self.error is not None:
+            return self.error.exit_code
+        if self.prune_error is not None:
+            return self.prune_error.exit_code
+        if self.prune is not None:
+            return self.prune.exit_code
+        return ExitCode.OK
+
+    @property
+    def duration(self) -> float:
+        end = self.finished_at or datetime.now(UTC)
+        return (end - self.started_at).total_seconds()
+
+    def to_json(self) -> dict[str, Any]:
+        error = self.error or self.prune_error
+        return {
+            "id": self.backup_id,
+            "location": self.location,
+            "compression": self.compression,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "duration_seconds": round(self.duration, 3),
+            "bytes": sum(s.size for s in self.services if s.status == "ok"),
+            "services": [s.to_json() for s in self.services],
+            "prune": self.prune.to_json() if self.prune else None,
+            "warnings": self.warnings,
+            "error": error.to_json() if error else None,
+        }
+
+    def render(self, out: Output) -> None:
+        for warning in self.warnings:
+            out.warn(warning)
+        error = self.error or self.prune_error
+        if error is not None:
+            out.error(error.message, error.hint)
+        if out.quiet:
+            return
+        table = out.table("SERVICE", "RESULT", "SIZE", "SHA256", "TIME", "NOTES")
+        for s in self.services:
+            table.add_row(
+                s.service,
+                styled(s.status),
+                human_size(s.size) if s.size else "",
+                s.sha256[:16],
+                f"{s.seconds:.1f} s",
+                out.text(s.error or ", ".join(s.notes)),
+            )
+        out.print(table)
+        if self.ok:
+            out.print_text(
+                f"backup {self.backup_id} complete in {self.duration:.1f} s: {self.location}"
+            )
+        else:
+            out.print_text(f"backup {self.backup_id} FAILED; nothing of it was kept")
+        if self.prune is not None:
+            self.prune.render(out)
+
+
+def publish_metrics(project: Project, report: BackupReport, services: tuple[Service, ...]) -> None:
+    """Write the textfile metrics; a failure here is a warning, never a failed backup."""
+    now = time.time()
+    by_name = {r.service: r for r in report.services}
+    attempts = []
+    for s in services:
+        r = by_name.get(s.name)
+        ok = report.ok and r is not None and r.status == "ok"
+        attempts.append(
+            textfile.Attempt(
+                service=s.name,
+                finished_at=now,
+                success=ok,
+                duration_seconds=r.seconds if r else 0.0,
+                size_bytes=r.size if ok and r else None,
+            )
+        )
+    try:
+        textfile.publish(textfile.textfile_dir(project), attempts)
+    except OSError as exc:
+        report.warnings.append(f"could not write the backup metrics: {exc}")

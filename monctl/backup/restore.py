@@ -1,0 +1,262 @@
+"""``monctl restore``: put a verified backup back into the stack's volumes.
+
+Order of events, each step a guarantee:
+
+1. Every selected archive is verified against the manifest (size, sha256,
+   every tar member safe) BEFORE anything is touched; a bad backup is refused
+   and the live volumes stay as they were.
+2. The operator confirms, told which volumes will be overwritten.
+3. Per service: the archive is streamed into a fresh staging volume through a
+   container of the service's own image that is never started (the runtime's
+   ``stage``), while the service keeps running. The stream that is extracted
+   is the stream that is checked: every member is judged again as it passes
+   (``tar_safety``), names are moved under the data directory and owners set
+   to the image's user, and the stored bytes are hashed on the way; a member
+   that fails, or a hash that differs from the manifest (the archive changed
+   since step 1), discards the stage and leaves the live volume untouched.
+   Only then does the runtime swap the staged data in (``swap_in``: the
+   service is stopped, its volume replaced, and it is ALWAYS started again),
+   and the service is waited for until ready.
+
+Nothing runs inside any image: no shell, no helper image, so the distroless
+upstream images restore like the others. A Prometheus backup is a TSDB
+snapshot: its blocks become the data directory (no WAL from before the
+restore survives).
+"""
+
+from __future__ import annotations
+
+import io
+import posixpath
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from monctl import services as declared
+from monctl.backup import lock, repository
+from monctl.backup.archive import HashingReader, decompress_stream
+from monctl.backup.manifest import Manifest, read_manifest
+from monctl.backup.tar_safety import check_member
+from monctl.backup.tar_stream import Member, end_marker, header, members
+from monctl.errors import ExitCode, IntegrityError, Interrupted, MonctlError, StorageError
+from monctl.output import Output, styled
+from monctl.result import SILENT, Progress
+from monctl.services.model import DataVolume, Service
+
+if TYPE_CHECKING:  # pragma: no cover
+    from monctl.adapters.storage import Storage
+    from monctl.project import Project
+    from monctl.runtime import Runtime
+
+READY_TIMEOUT = 180.0
+
+
+@dataclass(frozen=True)
+class ServiceRestore:
+    service: str
+    volume: str
+    status: str  # restored, failed
+    state: str  # the service afterwards: "running, ready", "running, not ready: …", "stopped"
+    seconds: float
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "service": self.service,
+            "volume": self.volume,
+            "status": self.status,
+            "state": self.state,
+            "seconds": round(self.seconds, 3),
+            "error": self.error,
+        }
+
+
+@dataclass
+class RestoreReport:
+    backup_id: str
+    location: str
+    verified: repository.VerifyReport | None = None
+    services: list[ServiceRestore] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(s.status == "restored" and s.state == "running, ready" for s in self.services)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.OK if self.ok else ExitCode.FAILED
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.backup_id,
+            "location": self.location,
+            "verified": self.verified.to_json() if self.verified else None,
+            "services": [s.to_json() for s in self.services],
+        }
+
+    def render(self, out: Output) -> None:
+        table = out.table("SERVICE", "VOLUME", "RESULT", "STATE NOW", "TIME", "ERROR")
+        for s in self.services:
+            table.add_row(
+                s.service,
+                out.text(s.volume),
+                styled(s.status),
+                out.text(s.state),
+                f"{s.seconds:.1f} s",
+                out.text(s.error or ""),
+            )
+        out.print(table)
+        verdict = "restored" if self.ok else "restore FAILED or incomplete"
+        out.print_text(f"backup {self.backup_id} from {self.location}: {verdict}")
+
+
+def _selected(manifest: Manifest, names: tuple[str, ...]) -> tuple[Service, ...]:
+    """The services to restore: those named, else every one in the backup, in declaration order."""
+    chosen = declared.select(names) if names else tuple(declared.SERVICES)
+    if names:
+        missing = [s.name for s in chosen if s.name not in manifest.services]
+        if missing:
+            raise StorageError(
+                f"backup {manifest.backup_id} holds no archive for {', '.join(missing)}",
+                hint=f"it holds: {', '.join(sorted(manifest.services)) or 'nothing'}",
+            )
+    result = tuple(s for s in chosen if s.name in manifest.services and s.data is not None)
+    if not result:
+        raise IntegrityError(f"backup {manifest.backup_id} holds nothing to restore")
+    return result
+
+
+def describe(targets: list[tuple[Service, str]], backup_id: str) -> str:
+    """The confirmation question: exactly what will be overwritten."""
+    lines = [f"Restoring backup {backup_id} REPLACES the whole contents of:"]
+    for service, volume in targets:
+        assert service.data is not None
+        lines.append(f"  - volume {volume} ({service.name}: {service.data.path})")
+    lines.append("Each service is stopped while its volume is replaced, then started again.")
+    lines.append("Continue?")
+    return "\n".join(lines)
+
+
+def run(
+    project: Project,
+    runtime: Runtime,
+    storage: Storage,
+    backup_id: str,
+    names: tuple[str, ...],
+    *,
+    confirm: Callable[[str], bool],
+    progress: Progress = SILENT,
+    ready_timeout: float = READY_TIMEOUT,
+) -> RestoreReport:
+    """Verify, confirm, then restore ``names`` (default: all in the backup) from ``backup_id``.
+
+    Raise IntegrityError (bad or incomplete backup) or StorageError (no such
+    backup, destination failing) before any volume is touched; Interrupted when
+    ``confirm`` declines; LockHeld when a backup or restore runs. Failures of
+    single services are in the report (the others are still restored).
+    """
+    with lock.hold(lock.lock_path(project), f"restore {backup_id}"):
+        manifest = read_manifest(storage, backup_id)
+        services = _selected(manifest, names)
+        report = RestoreReport(backup_id, storage.location)
+        report.verified = repository.verify(
+            storage,
+            backup_id,
+            [s.name for s in services],
+            check=True,
+            on_bytes=lambda n: progress.moved(backup_id, n),
+        )
+        targets = [(s, runtime.data_volume(s)) for s in services]
+        if not confirm(describe(targets, backup_id)):
+            raise Interrupted("restore declined; nothing was changed")
+        for service, volume in targets:
+            report.services.append(
+                _restore_one(project, runtime, storage, manifest, service, volume, ready_timeout)
+            )
+        return report
+
+
+def extracted(tar: BinaryIO, data_root: str, data: DataVolume) -> Iterator[bytes]:
+    """The tar stream as it is extracted: every member checked again, moved from
+    ``data_root`` to the basename of the data path, owned by the image's user.
+
+    The root directory comes first with that owner, so the volume's own root
+    belongs to the service even when the archive does not name it.
+    """
+    base = posixpath.basename(data.path.rstrip("/"))
+    root = Member(base, b"5", 0, 0o755, data.uid, data.gid, time.time())
+    yield header(root)
+    for member, body in members(tar):
+        check_member(member, data_root)
+        name = base + posixpath.normpath(member.name)[len(posixpath.normpath(data_root)) :]
+        link = member.linkname
+        if member.islnk():
+            link = base + posixpath.normpath(link)[len(posixpath.normpath(data_root)) :]
+        mode = member.mode & 0o1777  # no setuid/setgid bits from an archive
+        yield header(
+            Member(name, member.type, member.size, mode, data.uid, data.gid, member.mtime, link)
+        )
+        while chunk := body.read():
+            yield chunk
+        if member.size % 512:
+            yield b"\0" * (512 - member.size % 512)
+    yield end_marker()
+
+
+def _restore_one(
+    project: Project,
+    runtime: Runtime,
+    storage: Storage,
+    manifest: Manifest,
+    service: Service,
+    volume: str,
+    ready_timeout: float,
+) -> ServiceRestore:
+    assert service.data is not None
+    entry = manifest.services[service.name]
+    started = time.monotonic()
+    name = service.name
+    try:
+        with runtime.stage(service) as stage:
+            with storage.open(manifest.key_of(name)) as stored:
+                hashing = HashingReader(stored)
+                tar = decompress_stream(io.BufferedReader(hashing), manifest.compression)
+                stage.write(extracted(tar, entry.data_root, service.data))
+                hashing.drain()
+            if hashing.size != entry.size or hashing.sha256 != entry.sha256:
+                raise IntegrityError(
+                    f"{entry.archive} changed since it was verified (sha256 "
+                    f"{hashing.sha256[:16]}…, the manifest says {entry.sha256[:16]}…); "
+                    "the live data was not touched"
+                )
+            state = runtime.swap_in(service, stage)
+    except MonctlError as exc:
+        return ServiceRestore(
+            name,
+            volume,
+            "failed",
+            _state_now(runtime, service),
+            time.monotonic() - started,
+            exc.message,
+        )
+    if state == "running":
+        state = _wait_ready(project, runtime, service, ready_timeout)
+    return ServiceRestore(name, volume, "restored", state, time.monotonic() - started)
+
+
+def _state_now(runtime: Runtime, service: Service) -> str:
+    try:
+        state = runtime.states().get(service.name)
+    except MonctlError:
+        return "unknown"
+    return state.state if state else "missing"
+
+
+def _wait_ready(project: Project, runtime: Runtime, service: Service, timeout: float) -> str:
+    from monctl.health.check import ready_or_why
+
+    why_not = ready_or_why(project, runtime, service, timeout)
+    if why_not is None:
+        return "running, ready"
+    return f"running, not ready after {timeout:.0f} s ({why_not})"

@@ -1,0 +1,155 @@
+"""What ``monctl health`` found, and the exit code it means.
+
+- ``OK`` (0): every service healthy, every watched target up;
+- ``UNHEALTHY`` (3): a stack service is down, not ready or unhealthy, or a deep
+  check of the stack failed (a stack scrape target down, a rule failing, a
+  reload failed); with ``strict`` also when a watched target is down;
+- ``TARGETS_DOWN`` (4): the stack is fine but something it watches (the
+  backend's scrape jobs, the database behind postgres-exporter) is down;
+  ``ignore_targets`` turns this into 0.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from monctl.errors import ExitCode
+from monctl.output import Output, styled
+from monctl.services.answers import Check, Target
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rich.text import Text
+
+Status = Literal["healthy", "degraded", "not ready", "unhealthy", "down"]
+GOOD: tuple[Status, ...] = ("healthy", "degraded")  # degraded: works, with a note
+
+
+@dataclass(frozen=True)
+class ServiceHealth:
+    name: str
+    status: Status
+    state: str  # container state; "unknown" when Docker could not be asked
+    health: str | None  # Docker's healthcheck status, None without one
+    live: bool | None  # None: not probed (nothing to probe)
+    ready: bool | None
+    latency_ms: float | None
+    detail: str
+    url: str | None
+    has_readiness: bool = True
+
+    @property
+    def ok(self) -> bool:
+        return self.status in GOOD
+
+    def to_json(self) -> dict[str, Any]:
+        doc = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        doc.pop("has_readiness")
+        return doc
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    services: tuple[ServiceHealth, ...]
+    checks: tuple[Check, ...] = ()
+    targets: tuple[Target, ...] = ()
+    alerts: dict[str, int] | None = None
+    docker: str | None = None  # why Docker could not be asked; None when it answered
+    checked_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    strict: bool = False  # a watched target down counts as a stack failure
+    ignore_targets: bool = False  # a watched target down does not change the exit code
+
+    @property
+    def stack_ok(self) -> bool:
+        return all(s.ok for s in self.services) and all(
+            c.ok for c in self.checks if c.severity == "stack"
+        )
+
+    @property
+    def targets_ok(self) -> bool:
+        return not any(t.state == "down" for t in self.targets)
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == ExitCode.OK
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if not self.stack_ok or (self.strict and not self.targets_ok):
+            return ExitCode.UNHEALTHY
+        if not self.targets_ok and not self.ignore_targets:
+            return ExitCode.TARGETS_DOWN
+        return ExitCode.OK
+
+    def with_policy(self, *, strict: bool = False, ignore_targets: bool = False) -> HealthReport:
+        """The same findings judged with ``--strict`` / ``--ignore-targets``."""
+        return dataclasses.replace(self, strict=strict, ignore_targets=ignore_targets)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stack_ok": self.stack_ok,
+            "targets_ok": self.targets_ok,
+            "services": [s.to_json() for s in self.services],
+            "checks": [c.to_json() for c in self.checks],
+            "targets": [t.to_json() for t in self.targets],
+            "alerts": self.alerts,
+            "docker": self.docker or "reachable",
+            "checked_at": self.checked_at.isoformat(timespec="seconds"),
+        }
+
+    def summary(self) -> str:
+        """One line: the verdict and, when not healthy, what is wrong."""
+        bad = [f"{s.name} {s.status}" for s in self.services if not s.ok]
+        bad += [f"{c.service} {c.name}" for c in self.checks if c.severity == "stack" and not c.ok]
+        down = [t.name for t in self.targets if t.state == "down"]
+        code = f"(exit {int(self.exit_code)})"
+        if not self.stack_ok:
+            return f"UNHEALTHY: {', '.join(bad)} {code}"
+        if down and self.strict:
+            return f"UNHEALTHY (--strict): watched targets down: {', '.join(down)} {code}"
+        if down:
+            return f"STACK HEALTHY, watched targets down: {', '.join(down)} {code}"
+        return f"HEALTHY: {len(self.services)} services ready {code}"
+
+    def render(self, out: Output) -> None:
+        table = out.table("service", "status", "state", "live", "ready", "latency", "detail")
+        table.columns[0].no_wrap = True
+        for s in self.services:
+            state = f"{s.state} ({s.health})" if s.health else s.state
+            table.add_row(
+                s.name,
+                styled(s.status),
+                styled(state) if not s.health else out.text(state),
+                _yes_no(s.live, "up", "down"),
+                _yes_no(s.ready, "ready", "not ready"),
+                f"{s.latency_ms:.0f} ms" if s.latency_ms is not None else "-",
+                out.text(s.detail),
+            )
+        out.print(table)
+        if self.checks:
+            checks = out.table("deep check", "result", "detail")
+            for c in self.checks:
+                result = "ok" if c.ok else ("failed" if c.severity == "stack" else "warning")
+                checks.add_row(f"{c.service}: {c.name}", styled(result), out.text(c.detail))
+            out.print(checks)
+        if self.targets:
+            targets = out.table("watched target", "state", "seen by", "detail")
+            for t in self.targets:
+                name = f"{t.name} ({t.instance})" if t.instance else t.name
+                targets.add_row(out.text(name), styled(t.state), t.source, out.text(t.detail))
+            out.print(targets)
+        if self.alerts is not None:
+            counts = ", ".join(f"{n} {sev}" for sev, n in self.alerts.items())
+            out.print_text(f"firing alerts: {counts}")
+        if self.docker:
+            out.print_text(f"Docker not reachable ({self.docker}): container state unknown")
+        style = "green" if self.exit_code == ExitCode.OK else "red"
+        if self.exit_code == ExitCode.TARGETS_DOWN:
+            style = "yellow"
+        out.print_text(self.summary(), style=style)
+
+
+def _yes_no(value: bool | None, yes: str, no: str) -> str | Text:
+    return "-" if value is None else styled(yes if value else no)

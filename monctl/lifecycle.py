@@ -1,0 +1,227 @@
+"""Starting, stopping and describing the stack: the operations behind up, down and status.
+
+Each returns a result with its exit code (``monctl.result``); none draws
+anything: ``up`` reports what it does through ``progress``. The runtime
+(``monctl.runtime``) does the starting and stopping; this module decides what
+to start, waits for it with the health check, and describes the outcome.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from monctl import services as declared
+from monctl.errors import ExitCode
+from monctl.output import Output, styled
+from monctl.project import Project, ensure_env
+from monctl.result import SILENT, Progress
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rich.text import Text
+
+    from monctl.health.report import HealthReport
+    from monctl.runtime import Runtime, ServiceState
+    from monctl.services.model import Service
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    state: str  # running, paused, exited, restarting, created, dead, missing
+    health: str | None
+    uptime_seconds: float | None
+    image: str | None
+    version: str | None
+    urls: tuple[str, ...]
+    tasks: str | None = None  # Swarm: "running/desired"
+    problems: tuple[str, ...] = ()  # Swarm: nodes where a task is missing or failing
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "state": self.state,
+            "health": self.health,
+            "uptime_seconds": None if self.uptime_seconds is None else round(self.uptime_seconds),
+            "image": self.image,
+            "version": self.version,
+            "urls": list(self.urls),
+            "tasks": self.tasks,
+            "problems": list(self.problems),
+        }
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    project: str
+    runtime: str
+    services: tuple[ServiceStatus, ...]
+    notes: tuple[str, ...] = ()
+    health: HealthReport | None = None
+    code: ExitCode = ExitCode.OK
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return self.code
+
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "project": self.project,
+            "runtime": self.runtime,
+            "services": [s.to_json() for s in self.services],
+            "notes": list(self.notes),
+        }
+        if self.health is not None:
+            doc["health"] = self.health.to_json()
+        return doc
+
+    def render(self, out: Output) -> None:
+        swarm = any(s.tasks is not None for s in self.services)
+        columns = ["service", "state", "health", "uptime", "image", "version", "url"]
+        if swarm:
+            columns.insert(2, "tasks")
+        table = out.table(*columns)
+        for s in self.services:
+            row: list[str | Text] = [
+                s.name,
+                styled(s.state),
+                styled(s.health or "-"),
+                _duration(s.uptime_seconds),
+                out.text(s.image or "-"),
+                out.text(s.version or "-"),
+                out.text("\n".join(s.urls) or "-"),
+            ]
+            if swarm:
+                row.insert(2, out.text(s.tasks or "-"))
+            table.add_row(*row)
+        out.print(table)
+        for s in self.services:
+            for problem in s.problems:
+                out.print_text(f"{s.name}: {problem}")
+        for note in self.notes:
+            out.print_text(note)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    days, rest = divmod(int(seconds), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours}h"
+    if hours:
+        return f"{hours}h{minutes}m"
+    return f"{minutes}m{secs}s" if minutes else f"{secs}s"
+
+
+def service_status(runtime: Runtime, service: Service, state: ServiceState | None) -> ServiceStatus:
+    if state is None:
+        return ServiceStatus(service.name, "missing", None, None, None, None, ())
+    tasks = None if state.desired is None else f"{state.running or 0}/{state.desired}"
+    problems = tuple(
+        f"task on node {t.node}: {t.state}" + (f" ({t.error})" if t.error else "")
+        for t in state.nodes
+        if t.state != "running"
+    )
+    return ServiceStatus(
+        name=service.name,
+        state=state.state,
+        health=state.health,
+        uptime_seconds=state.uptime_seconds(datetime.now(UTC)),
+        image=state.image,
+        version=state.version,
+        urls=tuple(runtime.host_urls(service, state)),
+        tasks=tasks,
+        problems=problems,
+    )
+
+
+def status(project: Project, runtime: Runtime) -> StatusReport:
+    """One row per declared service. Raise DockerUnavailable when Docker can't be reached."""
+    states = runtime.states()
+    rows = tuple(service_status(runtime, s, states.get(s.name)) for s in declared.SERVICES)
+    return StatusReport(project.name, runtime.kind, rows)
+
+
+def unset_secrets(project: Project) -> list[str]:
+    """One line per start secret (a notification channel) that is not set yet."""
+    return [
+        f"{secret.channel}: not configured (set {secret.var} in .env to enable it)"
+        for service in declared.SERVICES
+        for secret in service.start_secrets
+        if not project.setting(secret.var)
+    ]
+
+
+def up(
+    project: Project,
+    runtime: Runtime,
+    services: tuple[Service, ...],
+    *,
+    timeout: float,
+    wait: bool,
+    progress: Progress = SILENT,
+) -> StatusReport:
+    """Start ``services`` (all when empty) and wait until they are ready.
+
+    Exit code OK only when the stack's own services are ready in time; a missing
+    application (backend or database) is reported in the notes, not fatal.
+    """
+    from monctl.backup import textfile
+
+    written = ensure_env(project)
+    if written is not None:
+        progress.note(f"created {written} (mode 0600) with freshly generated secrets")
+    # node-exporter mounts this directory; made here, it belongs to the operator
+    # who runs `monctl backup`, not to root (what Docker would create).
+    textfile.textfile_dir(project).mkdir(parents=True, exist_ok=True)
+    selected = services or tuple(declared.SERVICES)
+    progress.note(f"starting {', '.join(s.name for s in selected)} …")
+    runtime.up(services, progress)
+
+    notes = unset_secrets(project)
+    health_report = None
+    code = ExitCode.OK
+    if wait:
+        from monctl.health import check
+
+        health_report = check.wait(
+            project, runtime, selected, timeout=timeout, deep=True, progress=progress
+        )
+        if not health_report.stack_ok:
+            code = ExitCode.UNHEALTHY
+            notes.append(f"not ready within {timeout:.0f}s: see `monctl health` for details")
+        if not health_report.targets_ok:
+            notes.append(
+                "the application is not reachable yet (backend or database down): "
+                "reported, not fatal — start it and check with `monctl health`"
+            )
+    report = status(project, runtime)
+    return StatusReport(
+        report.project, report.runtime, report.services, tuple(notes), health_report, code
+    )
+
+
+@dataclass(frozen=True)
+class DownReport:
+    project: str
+    volumes_deleted: bool
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.OK
+
+    def to_json(self) -> dict[str, Any]:
+        return {"project": self.project, "volumes_deleted": self.volumes_deleted}
+
+    def render(self, out: Output) -> None:
+        deleted = " and its volumes deleted" if self.volumes_deleted else ""
+        out.info(f"stack {self.project!r} stopped{deleted}")
+
+
+def down(project: Project, runtime: Runtime, volumes: bool) -> DownReport:
+    """Stop and remove the stack's containers; with ``volumes`` also its data."""
+    runtime.down(volumes)
+    return DownReport(project.name, volumes)

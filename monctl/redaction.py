@@ -1,0 +1,100 @@
+"""Keeping secrets out of output, logs and error messages (and generating new ones).
+
+Values of secret-looking ``.env`` variables are registered here when the
+project is loaded; every path that prints something an outside program said
+(subprocess output, HTTP bodies, exception text) goes through ``redact``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+# A variable is secret when its name says so. Checked on names, never on values.
+_SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|WEBHOOK|ROUTING_KEY|API_KEY|_KEY$|DSN)")
+_MASK = "****"
+_known: set[str] = set()
+
+
+def is_secret_name(name: str) -> bool:
+    return bool(_SECRET_NAME.search(name.upper()))
+
+
+def register(value: str) -> None:
+    """Remember ``value`` as secret. Very short values are skipped: masking "a"
+    everywhere would make output unreadable and hides nothing worth hiding."""
+    if value and len(value) >= 4:
+        _known.add(value)
+
+
+def register_env(env: dict[str, str]) -> None:
+    for name, value in env.items():
+        if is_secret_name(name):
+            register(value)
+
+
+# Secrets by their shape, for what libraries log (botocore's debug log prints
+# request headers and presigned URLs): the value after each of these names.
+# An Authorization value runs to its quote or the line's end ("AWS4-HMAC-SHA256
+# Credential=..., Signature=..."); the others end at a quote, space, & , or }.
+_SHAPES = re.compile(
+    r"""(?ix)
+    (?:
+      (authorization) (['"]?\s*[:=]\s*b?['"]?) ([^'"\n]+)
+    | ( x-amz-security-token | x-amz-signature | x-amz-credential | signature
+      | aws_secret_access_key | secret_?access_?key | aws_session_token | session_?token
+      | password | passwd | token )
+      (['"]?\s*[:=]\s*b?['"]?) ([^'"\s&,}]+)
+    )
+    """
+)
+
+
+def _mask(match: re.Match[str]) -> str:
+    name, sep = match.group(1) or match.group(4), match.group(2) or match.group(5)
+    return f"{name}{sep}{_MASK}"
+
+
+def redact(text: str) -> str:
+    """``text`` with every registered secret, and every value of a secret-shaped
+    field (Authorization, session tokens, signatures), masked."""
+    # Longest first, so a secret containing another is masked whole.
+    for value in sorted(_known, key=len, reverse=True):
+        if value in text:
+            text = text.replace(value, _MASK)
+    if any(word in text.lower() for word in _HINTS):
+        text = _SHAPES.sub(_mask, text)
+    return text
+
+
+_HINTS = ("authorization", "token", "signature", "secret", "credential", "passw")
+
+
+class _RedactingFilter(logging.Filter):
+    """Masks secrets in every record a handler emits, whichever library logged it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a library's broken format string: keep the raw text
+            message = str(record.msg)
+        record.msg = redact(message)
+        record.args = None
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True
+
+
+def install_log_filter() -> None:
+    """Put the redacting filter on every handler of the root logger (idempotent)."""
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _RedactingFilter) for f in handler.filters):
+            handler.addFilter(_RedactingFilter())
+
+
+def generate(length: int = 32) -> str:
+    """A fresh random secret made of URL- and shell-safe characters."""
+    import secrets  # the stdlib module (hashlib, hmac...): only .env creation needs it
+
+    return secrets.token_urlsafe(length)[:length]

@@ -1,0 +1,200 @@
+"""What a service answered, and the verdicts monctl draws from it.
+
+The vocabulary shared by the service declarations (which say how each answer
+is read) and the health operation (which asks and reports): ``Fetched`` is one
+HTTP answer or the reason there was none; a probe's interpreter turns it into a
+``Verdict``; a deep check returns ``Check``s, watched ``Target``s and firing
+alerts in a ``DeepResult``. Pure data and pure functions: no network here
+(the asking is done by ``monctl.health.probes``), so declarations stay cheap
+to import.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from monctl.redaction import redact
+
+Outcome = Literal["ok", "degraded", "not ready", "unhealthy", "down"]
+Role = Literal["liveness", "readiness"]
+TargetState = Literal["up", "down", "unknown"]
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """What one request got: a response, or the reason there was none (``error``)."""
+
+    url: str
+    status: int | None
+    text: str = ""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    latency_ms: float = 0.0
+    error: str | None = None
+
+    def excerpt(self, limit: int = 160) -> str:
+        text = " ".join(self.text.split())
+        return redact(text[:limit] + ("…" if len(text) > limit else ""))
+
+
+@dataclass(frozen=True)
+class Target:
+    """Something the stack watches (not a stack service): a backend job, the database."""
+
+    name: str
+    state: TargetState
+    detail: str = ""
+    job: str = ""
+    instance: str = ""
+    source: str = ""  # who told us: "prometheus" or "postgres-exporter (pg_up)"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "state": self.state,
+            "job": self.job,
+            "instance": self.instance,
+            "source": self.source,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: Outcome
+    detail: str = ""
+    targets: tuple[Target, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome in ("ok", "degraded")
+
+
+@dataclass(frozen=True)
+class Check:
+    """One deep check. ``severity`` "stack" failures make the stack unhealthy;
+    "warning" ones are shown (and written to JUnit output) but do not gate."""
+
+    service: str
+    name: str
+    ok: bool
+    detail: str = ""
+    severity: Literal["stack", "warning"] = "stack"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "service": self.service,
+            "name": self.name,
+            "ok": self.ok,
+            "severity": self.severity,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True)
+class DeepResult:
+    checks: tuple[Check, ...] = ()
+    targets: tuple[Target, ...] = ()
+    alerts: dict[str, int] | None = None  # firing alerts by severity; None: not asked
+    # Which service's count of firing alerts to show when several give one: the
+    # highest rank wins (Alertmanager sees alerts after routing and inhibition).
+    alerts_rank: int = 0
+
+
+# How an answer is read (a probe's interpreter), and how a deep check asks.
+Interpreter = Callable[[Fetched, Role], Verdict]
+Fetch = Callable[[str], Awaitable[Fetched]]  # GET one URL, within the probe timeout
+DeepCheck = Callable[[Fetch, str], Awaitable[DeepResult]]  # (fetch, base URL)
+
+
+# -- reading answers -------------------------------------------------------------
+
+
+def not_ok(role: Role, detail: str) -> Verdict:
+    """A liveness endpoint answering wrongly is a broken service; a readiness one
+    answering wrongly means it is up but not ready (yet)."""
+    return Verdict("unhealthy" if role == "liveness" else "not ready", detail)
+
+
+def status_200(f: Fetched, role: Role) -> Verdict:
+    """Any 200 is good; anything else is reported with its body."""
+    if f.status == 200:
+        return Verdict("ok")
+    return not_ok(role, f"{role} answered {f.status}: {f.excerpt()}".rstrip(": "))
+
+
+def json_data(f: Fetched) -> tuple[Any, str | None]:
+    """``data`` of a Prometheus-style API answer, or why it could not be read."""
+    if f.status is None:
+        return None, f"{f.url}: {f.error}"
+    if f.status != 200:
+        return None, f"{f.url} answered {f.status}: {f.excerpt()}"
+    try:
+        doc = json.loads(f.text)
+    except ValueError:
+        return None, f"{f.url} answered malformed JSON"
+    if isinstance(doc, dict) and "data" in doc:
+        return doc["data"], None
+    return doc, None
+
+
+def count_severity(labels_list: list[dict[str, Any]]) -> dict[str, int]:
+    """Firing alerts by their ``severity`` label (critical, warning, info, others)."""
+    counts = {"critical": 0, "warning": 0, "info": 0}
+    for labels in labels_list:
+        severity = str(labels.get("severity") or "none")
+        counts[severity] = counts.get(severity, 0) + 1
+    return counts
+
+
+def reload_check(service: str, f: Fetched, metric: str) -> Check:
+    """Whether the service's last configuration reload succeeded, read off ``metric``."""
+    if f.status != 200:
+        error = f"{f.url}: {f.error or f'answered {f.status}'}"
+        return Check(service, "config reload", False, f"cannot tell: {error}")
+    value = metric_value(f.text, metric)
+    if value is None:
+        return Check(service, "config reload", False, f"cannot tell: {metric} missing from {f.url}")
+    if value == 1:
+        return Check(service, "config reload", True, "last reload successful")
+    return Check(
+        service, "config reload", False, "last reload FAILED: still running the old config"
+    )
+
+
+# -- Prometheus text format ---------------------------------------------------------
+
+
+def _samples(text: str, name: str) -> Iterator[tuple[str, float]]:
+    """(label text, value) of every sample of metric ``name`` in Prometheus text."""
+    for line in text.splitlines():
+        if not line.startswith(name):
+            continue
+        if "}" in line:
+            head, _, rest = line.partition("}")
+            metric, _, label_text = head.partition("{")
+        else:
+            metric, _, rest = line.partition(" ")
+            label_text = ""
+        if metric != name:
+            continue
+        fields = rest.split()  # value, then an optional timestamp
+        try:
+            yield label_text, float(fields[0])
+        except (IndexError, ValueError):
+            continue
+
+
+def metric_value(text: str, name: str, labels: dict[str, str] | None = None) -> float | None:
+    """The value of sample ``name`` (with ``labels`` among its labels) in Prometheus text."""
+    for label_text, value in _samples(text, name):
+        if not labels or all(f'{k}="{v}"' in label_text for k, v in labels.items()):
+            return value
+    return None
+
+
+def metric_sum(text: str, name: str) -> float:
+    """The sum of every sample of ``name`` (e.g. a counter over all its label sets)."""
+    return sum(value for _, value in _samples(text, name))

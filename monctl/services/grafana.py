@@ -1,0 +1,159 @@
+"""Grafana: dashboards. Everything monctl knows about it.
+
+Readiness: ``/api/health`` is JSON with ``database`` "ok" (503 when its
+database fails). Reload: the provisioning API (dashboards, datasources,
+alerting) with the admin credentials from ``.env`` — which apply only when
+Grafana first starts on an empty volume. Grafana ships no offline checker for
+its provisioning files, so the checks here stand in for one (``validate``
+reports them; ``reload`` refuses while one fails). Backup: paused for the copy
+(Grafana's own advice: a live copy of ``grafana.db`` can be torn). Runs as 472.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from monctl.config.problems import Problem, line_of, relative_name
+from monctl.services.answers import Fetched, Role, Verdict
+from monctl.services.model import (
+    ConfigMount,
+    DataVolume,
+    HostCheck,
+    Pause,
+    Probe,
+    ProvisioningReload,
+    Service,
+)
+
+
+def read_health(f: Fetched, role: Role) -> Verdict:
+    """JSON ``{"database": "ok"|...}``; 503 when the database fails."""
+    try:
+        doc = json.loads(f.text)
+    except ValueError:
+        doc = None
+    if not isinstance(doc, dict):
+        if f.status == 503:
+            return Verdict("unhealthy", f"/api/health answered 503: {f.excerpt()}")
+        return Verdict("unhealthy", f"/api/health answered {f.status} without JSON: {f.excerpt()}")
+    database = doc.get("database")
+    if database != "ok" or f.status != 200:
+        return Verdict("unhealthy", f"database: {database or 'not reported'} ({f.status})")
+    version = doc.get("version")
+    return Verdict("ok", f"version {version}" if version else "")
+
+
+GRAFANA_PROVISIONING = "config/grafana/provisioning"
+GRAFANA_DASHBOARDS = "config/grafana/dashboards"
+
+
+def check_dashboards(root: Path) -> tuple[list[Problem], int]:
+    """(problems, files read): each dashboard is a JSON object; uids are unique."""
+    problems: list[Problem] = []
+    seen: dict[str, str] = {}
+    files = sorted((root / GRAFANA_DASHBOARDS).rglob("*.json"))
+    for path in files:
+        rel = relative_name(path, root)
+        text = path.read_text(encoding="utf-8", errors="replace")
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as exc:
+            problems.append(
+                Problem(rel, exc.lineno, f"invalid JSON: {exc.msg} (column {exc.colno})")
+            )
+            continue
+        if not isinstance(doc, dict):
+            problems.append(Problem(rel, 1, "a dashboard must be a JSON object"))
+            continue
+        uid = doc.get("uid")
+        if isinstance(uid, str) and uid:
+            if uid in seen:
+                problems.append(
+                    Problem(
+                        rel, line_of(text, "uid", uid), f"uid {uid!r} is also used by {seen[uid]}"
+                    )
+                )
+            seen.setdefault(uid, rel)
+    return problems, len(files)
+
+
+def check_provisioning(root: Path) -> tuple[list[Problem], int]:
+    """(problems, files read): YAML syntax; unique datasource uids; exactly one default."""
+    import yaml
+
+    problems: list[Problem] = []
+    defaults: list[tuple[str, int | None, str]] = []
+    uids: dict[str, str] = {}
+    files = sorted(
+        p for p in (root / GRAFANA_PROVISIONING).rglob("*") if p.suffix in (".yml", ".yaml")
+    )
+    datasources = 0
+    for path in files:
+        rel = relative_name(path, root)
+        text = path.read_text(encoding="utf-8", errors="replace")
+        try:
+            doc = yaml.safe_load(text)
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            problems.append(
+                Problem(rel, mark.line + 1 if mark else None, f"invalid YAML: {exc.problem}")
+            )
+            continue
+        except yaml.YAMLError as exc:
+            problems.append(Problem(rel, None, f"invalid YAML: {exc}"))
+            continue
+        entries = doc.get("datasources") if isinstance(doc, dict) else None
+        for ds in entries if isinstance(entries, list) else []:
+            if not isinstance(ds, dict):
+                continue
+            datasources += 1
+            name = str(ds.get("name", "?"))
+            if ds.get("isDefault") is True:
+                defaults.append((rel, line_of(text, "name", name), name))
+            uid = ds.get("uid")
+            if isinstance(uid, str) and uid:
+                if uid in uids:
+                    line = line_of(text, "uid", uid)
+                    problems.append(
+                        Problem(rel, line, f"datasource uid {uid!r} is also used in {uids[uid]}")
+                    )
+                uids.setdefault(uid, rel)
+    if datasources and len(defaults) != 1:
+        if defaults:
+            for rel, line, name in defaults[1:]:
+                problems.append(
+                    Problem(rel, line, f"datasource {name!r} is a second default (isDefault: true)")
+                )
+        else:
+            problems.append(
+                Problem(None, None, "no datasource has isDefault: true (exactly one must)")
+            )
+    return problems, len(files)
+
+
+SERVICE = Service(
+    name="grafana",
+    title="Grafana",
+    role="dashboards",
+    container_port=3000,
+    port_var="GRAFANA_PORT",
+    default_port=3001,
+    image_var="GRAFANA_IMAGE",
+    liveness=Probe("/healthz"),
+    readiness=Probe("/api/health", read_health),
+    config=ConfigMount("config/grafana", "/etc/grafana"),
+    checks=(
+        HostCheck("provisioning", check_provisioning),
+        HostCheck("dashboards", check_dashboards),
+    ),
+    reload=ProvisioningReload(
+        "/api/admin/provisioning/{part}/reload",
+        ("dashboards", "datasources", "alerting"),
+        user_var="GRAFANA_ADMIN_USER",
+        password_var="GRAFANA_ADMIN_PASSWORD",
+        credentials_hint="set GRAFANA_ADMIN_PASSWORD in .env to Grafana's current admin password "
+        "(or reset it with `grafana cli admin reset-admin-password`)",
+    ),
+    data=DataVolume("grafana_data", "/var/lib/grafana", 472, 0, Pause()),
+)

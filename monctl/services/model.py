@@ -1,0 +1,232 @@
+"""The shape of a service declaration: everything monctl knows about one service.
+
+Each module of ``monctl.services`` fills one ``Service`` with these pieces;
+operations read them and never name a service. What each piece means to the
+operation that reads it:
+
+- ``liveness``/``readiness`` (``Probe``): the path, and the function that reads
+  the answer (``monctl.health``);
+- ``deep``: deeper questions asked of a live service (``monctl.health``);
+- ``config`` and ``checks``: where the configuration is mounted and how it is
+  validated: a tool in the service's image (``ToolCheck``) or a check on the
+  host (``HostCheck``) (``monctl.config.validate``, and ``reload`` before it
+  touches anything);
+- ``reload``: how new configuration is applied and confirmed
+  (``monctl.config.reload``);
+- ``data``: where the data lives, who owns it and how a consistent copy is
+  taken (``monctl.backup``);
+- ``start_secrets``: secrets the container reads only when it starts
+  (``up`` reports unset ones, ``reload`` says when a restart is needed);
+- ``placement``: one task for the stack, or one on every node (Swarm).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from monctl.services.answers import DeepCheck, Interpreter, status_200
+
+if TYPE_CHECKING:  # pragma: no cover
+    from monctl.config.problems import Problem
+
+
+@dataclass(frozen=True)
+class Probe:
+    path: str
+    read: Interpreter = status_200  # how the answer is judged
+
+
+# -- configuration: validation -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConfigMount:
+    """Where the compose file mounts the service's configuration directory."""
+
+    host: str  # relative to the project root, e.g. "config/prometheus"
+    container: str  # e.g. "/etc/prometheus"
+
+
+@dataclass(frozen=True)
+class ToolCheck:
+    """A checking program in the service's own image: ``argv`` plus the files ``files`` matches.
+
+    ``files`` is a glob relative to the project root, inside the service's
+    ``config`` mount; each match is passed as the container sees it, through
+    ``file_arg`` ("{}" alone, or "-config.file={}"). ``ran`` are texts the tool
+    prints whenever it ran at all: a failure without one of them means the tool
+    could not run, not that the files are invalid. ``local_argv`` replaces
+    ``argv`` for ``validate --local``, where paths a config names are container
+    paths that mean something else on the host. ``gates_reload``: ``reload``
+    runs this check inside the running container and refuses on failure.
+    """
+
+    name: str
+    argv: tuple[str, ...]
+    files: str
+    ran: tuple[str, ...]
+    file_arg: str = "{}"
+    local_argv: tuple[str, ...] | None = None
+    gates_reload: bool = False
+
+    @property
+    def program(self) -> str:
+        """The program's name on a host PATH (``validate --local``)."""
+        return self.argv[0].rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class HostCheck:
+    """A check of configuration files run on the host, with Python (no program
+    exists for it). ``run(root)`` returns the problems found and how many files it read."""
+
+    name: str
+    run: Callable[[Path], tuple[list[Problem], int]]
+
+
+ConfigCheck = ToolCheck | HostCheck
+
+
+# -- configuration: reload ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReloadMetrics:
+    """Metrics that confirm a reload: a success flag, a success timestamp that
+    must grow, and optionally a hash of the loaded file (changes when it did)."""
+
+    ok: str
+    timestamp: str
+    hash: str | None = None
+
+
+@dataclass(frozen=True)
+class HttpReload:
+    """``POST path`` applies the configuration.
+
+    ``confirm``: metrics read before and after (None: the answer is the
+    confirmation). ``off_status``/``off_reason``/``off_hint``: the answer when
+    the reload API is switched off, what that means, and how to switch it on.
+    ``missing_restarts``: a 404 means runtime reload is off, so restart instead.
+    ``unchanged``: a text in an error answer that means "nothing changed" (a success).
+    """
+
+    path: str
+    confirm: ReloadMetrics | None = None
+    off_status: int | None = None
+    off_reason: str = "its reload API is off"
+    off_hint: str = ""
+    missing_restarts: bool = False
+    unchanged: str | None = None
+
+
+@dataclass(frozen=True)
+class ProvisioningReload:
+    """Reload provisioned parts through an admin API with credentials from ``.env``."""
+
+    path: str  # with "{part}"
+    parts: tuple[str, ...]
+    user_var: str
+    password_var: str
+    default_user: str = "admin"
+    credentials_hint: str = ""
+
+
+@dataclass(frozen=True)
+class RestartReload:
+    """No reload API upstream: restart the container and wait until ready."""
+
+    why: str
+
+
+@dataclass(frozen=True)
+class NoReload:
+    why: str = "configured by flags only"
+
+
+Reload = HttpReload | ProvisioningReload | RestartReload | NoReload
+
+
+# -- data ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A consistent copy made by the service itself (Prometheus' TSDB snapshot):
+    ``POST create`` answers ``{"data": {"name": N}}``; the copy is
+    ``<data path>/<directory>/N``, deleted afterwards (the service never does)."""
+
+    create: str
+    directory: str
+    off_status: int | None = None
+    off_hint: str = ""
+
+
+@dataclass(frozen=True)
+class Pause:
+    """The container is paused for exactly the length of the copy; ``flush`` is
+    POSTed first to write in-memory data out (Loki's /flush)."""
+
+    flush: str | None = None
+
+
+CopyMethod = Snapshot | Pause
+
+
+@dataclass(frozen=True)
+class DataVolume:
+    volume: str  # compose volume key; Docker's name is "<project>_<volume>"
+    path: str  # mount point inside the container
+    uid: int  # the image's user: restored files must belong to it
+    gid: int
+    copy: CopyMethod
+
+    @property
+    def strategy(self) -> str:
+        """The copy method as manifests name it: "snapshot", "pause" or "flush-pause"."""
+        if isinstance(self.copy, Snapshot):
+            return "snapshot"
+        return "flush-pause" if self.copy.flush else "pause"
+
+
+@dataclass(frozen=True)
+class StartSecret:
+    """A secret from ``.env`` the container reads only when it starts."""
+
+    var: str
+    channel: str  # what it switches on ("slack"); empty value: not configured
+
+
+# -- the declaration ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str  # the compose service name, also the name on monctl's command line
+    title: str
+    role: str  # one line: what the service does in the stack
+    container_port: int
+    port_var: str  # .env variable holding the host port
+    default_port: int
+    image_var: str  # .env variable overriding the image (mirrors, tests)
+    liveness: Probe
+    readiness: Probe | None = None
+    deep: DeepCheck | None = None
+    config: ConfigMount | None = None
+    checks: tuple[ConfigCheck, ...] = ()
+    reload: Reload = NoReload()
+    data: DataVolume | None = None
+    start_secrets: tuple[StartSecret, ...] = ()
+    placement: Literal["single", "every-node"] = "single"
+    url_var: str = field(init=False)  # MONCTL_<SERVICE>_URL overrides discovery
+
+    def __post_init__(self) -> None:
+        env_name = self.name.upper().replace("-", "_")
+        object.__setattr__(self, "url_var", f"MONCTL_{env_name}_URL")
+
+    @property
+    def tool_checks(self) -> tuple[ToolCheck, ...]:
+        return tuple(c for c in self.checks if isinstance(c, ToolCheck))

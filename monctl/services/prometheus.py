@@ -1,0 +1,198 @@
+"""Prometheus: the metrics store and rule evaluator. Everything monctl knows about it.
+
+Readiness: ``/-/ready`` answers 503 while Prometheus starts or stops (the
+``X-Prometheus-Stopping`` header tells which). Deep checks: its scrape targets
+(split into the application it watches and the stack itself), rule
+evaluation, the last config reload, and the alerts firing. Reload:
+``promtool check`` first, then ``POST /-/reload`` (needs
+``--web.enable-lifecycle``), confirmed by its reload metrics. Backup: a TSDB
+snapshot (needs ``--web.enable-admin-api``), which is hard links inside the
+volume and must be deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from monctl.services import application
+from monctl.services.answers import (
+    Check,
+    DeepResult,
+    Fetch,
+    Fetched,
+    Role,
+    Target,
+    TargetState,
+    Verdict,
+    count_severity,
+    json_data,
+    reload_check,
+    status_200,
+)
+from monctl.services.model import (
+    ConfigMount,
+    DataVolume,
+    HttpReload,
+    Probe,
+    ReloadMetrics,
+    Service,
+    Snapshot,
+    ToolCheck,
+)
+
+RELOAD_METRICS = ReloadMetrics(
+    ok="prometheus_config_last_reload_successful",
+    timestamp="prometheus_config_last_reload_success_timestamp_seconds",
+)
+
+
+def read_ready(f: Fetched, role: Role) -> Verdict:
+    """200 ready; 503 = starting or stopping (not ready), with the phase."""
+    if f.status == 200:
+        return Verdict("ok")
+    if f.status == 503:
+        phase = "stopping" if "x-prometheus-stopping" in f.headers else "starting"
+        return Verdict("not ready", f"{phase} (503 {f.excerpt()})".replace(" )", ")"))
+    return status_200(f, role)
+
+
+def split_targets(data: object) -> tuple[list[Target], list[Target]]:
+    """Prometheus' active targets split into (watched application targets, stack targets)."""
+    from monctl.redaction import redact
+
+    watched: list[Target] = []
+    stack: list[Target] = []
+    active = data.get("activeTargets", []) if isinstance(data, dict) else []
+    for t in active if isinstance(active, list) else []:
+        if not isinstance(t, dict):
+            continue
+        labels = t.get("labels") or {}
+        job = str(labels.get("job") or t.get("scrapePool") or "?")
+        instance = str(labels.get("instance") or t.get("scrapeUrl") or "?")
+        health = t.get("health")
+        state: TargetState = health if health in ("up", "down") else "unknown"
+        detail = redact(str(t.get("lastError") or "")) if state == "down" else ""
+        if state == "unknown":
+            detail = "not scraped yet"
+        target = Target(job, state, detail, job, instance, "prometheus")
+        (watched if job in application.WATCHED_JOBS else stack).append(target)
+    return watched, stack
+
+
+def _targets_check(f: Fetched) -> tuple[Check, list[Target]]:
+    data, error = json_data(f)
+    watched, stack = split_targets(data)
+    if error:
+        return Check("prometheus", "scrape targets", False, f"cannot tell: {error}"), watched
+    down = [t for t in stack if t.state == "down"]
+    if down:
+        named = "; ".join(f"{t.job} ({t.instance}: {t.detail or 'down'})" for t in down)
+        return Check("prometheus", "scrape targets", False, f"down: {named}"), watched
+    pending = sum(t.state == "unknown" for t in stack)
+    note = f", {pending} not scraped yet" if pending else ""
+    detail = f"{len(stack) - pending} stack targets up{note}"
+    return Check("prometheus", "scrape targets", True, detail), watched
+
+
+def _rules_check(f: Fetched) -> Check:
+    from monctl.redaction import redact
+
+    data, error = json_data(f)
+    if error:
+        return Check("prometheus", "rule evaluation", False, f"cannot tell: {error}")
+    groups = data.get("groups", []) if isinstance(data, dict) else []
+    rules = [r for g in groups if isinstance(g, dict) for r in g.get("rules", [])]
+    failing = [r for r in rules if isinstance(r, dict) and r.get("health") == "err"]
+    detail = "; ".join(f"{r.get('name')}: {r.get('lastError', '')}" for r in failing)
+    return Check(
+        "prometheus",
+        "rule evaluation",
+        not failing,
+        redact(detail) or f"{len(rules)} rules evaluating",
+    )
+
+
+async def deep(fetch: Fetch, base: str) -> DeepResult:
+    """Scrape targets (watched vs stack), rule health, last reload, firing alerts."""
+    targets_f, rules_f, metrics_f, alerts_f = await asyncio.gather(
+        fetch(f"{base}/api/v1/targets?state=active"),
+        fetch(f"{base}/api/v1/rules"),
+        fetch(f"{base}/metrics"),
+        fetch(f"{base}/api/v1/alerts"),
+    )
+    targets, watched = _targets_check(targets_f)
+    checks = [
+        targets,
+        _rules_check(rules_f),
+        reload_check("prometheus", metrics_f, RELOAD_METRICS.ok),
+    ]
+    data, error = json_data(alerts_f)
+    alerts = None
+    if not error and isinstance(data, dict):
+        firing = [
+            a.get("labels") or {}
+            for a in data.get("alerts", [])
+            if isinstance(a, dict) and a.get("state") == "firing"
+        ]
+        alerts = count_severity(firing)
+    return DeepResult(tuple(checks), tuple(watched), alerts, alerts_rank=1)
+
+
+SERVICE = Service(
+    name="prometheus",
+    title="Prometheus",
+    role="metrics store, rule evaluation",
+    container_port=9090,
+    port_var="PROMETHEUS_PORT",
+    default_port=9090,
+    image_var="PROMETHEUS_IMAGE",
+    liveness=Probe("/-/healthy"),
+    readiness=Probe("/-/ready", read_ready),
+    deep=deep,
+    config=ConfigMount("config/prometheus", "/etc/prometheus"),
+    checks=(
+        ToolCheck(
+            "config",
+            ("promtool", "check", "config"),
+            "config/prometheus/prometheus.yml",
+            ran=("Checking",),
+            # --local reads host files: rule globs in the config are container
+            # paths (matching the HOST's /etc/prometheus), so skip them there;
+            # the rules are checked on their own by the "rules" check.
+            local_argv=("promtool", "check", "config", "--syntax-only"),
+            gates_reload=True,
+        ),
+        ToolCheck(
+            "rules",
+            ("promtool", "check", "rules"),
+            "config/prometheus/rules/*.y*ml",
+            ran=("Checking",),
+        ),
+        ToolCheck(
+            "rule tests",
+            ("promtool", "test", "rules"),
+            "config/prometheus/tests/*.y*ml",
+            ran=("Unit Testing",),
+        ),
+    ),
+    reload=HttpReload(
+        "/-/reload",
+        confirm=RELOAD_METRICS,
+        off_status=403,
+        off_reason="its lifecycle API is off",
+        off_hint="add --web.enable-lifecycle to the prometheus `command:` in "
+        "compose/docker-compose.monitoring.yml, then `monctl up prometheus`",
+    ),
+    data=DataVolume(
+        "prometheus_data",
+        "/prometheus",
+        65534,
+        65534,
+        Snapshot(
+            "/api/v1/admin/tsdb/snapshot",
+            "snapshots",
+            off_status=503,
+            off_hint="start Prometheus with --web.enable-admin-api (the compose file does)",
+        ),
+    ),
+)

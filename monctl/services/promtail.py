@@ -1,0 +1,40 @@
+"""Promtail: ships every container's logs to Loki. Everything monctl knows about it.
+
+Deprecated upstream (end of life 2026-03-02; successor Grafana Alloy).
+Readiness: ``/ready`` answers 500 "Not ready: Unable to find any logs to
+tail…" while it has nothing to tail. Reload: ``POST /reload`` when started
+with ``-server.enable-runtime-reload`` (else 404: restarted instead). Runs on
+every node of a Swarm.
+"""
+
+from __future__ import annotations
+
+from monctl.services.answers import Fetched, Role, Verdict, status_200
+from monctl.services.model import ConfigMount, HttpReload, Probe, Service
+
+
+def read_ready(f: Fetched, role: Role) -> Verdict:
+    """200 "Ready"; 500 "Not ready: Unable to find any logs to tail"."""
+    if f.status == 200:
+        return Verdict("ok")
+    if f.status == 500 and "logs to tail" in f.text:
+        return Verdict("not ready", "no logs to tail (check its log mounts and scrape_configs)")
+    if f.status == 500:
+        return Verdict("not ready", f.excerpt())
+    return status_200(f, role)
+
+
+SERVICE = Service(
+    name="promtail",
+    title="Promtail",
+    role="log shipper (deprecated upstream; successor: Grafana Alloy)",
+    container_port=9080,
+    port_var="PROMTAIL_PORT",
+    default_port=9080,
+    image_var="PROMTAIL_IMAGE",
+    liveness=Probe("/metrics"),
+    readiness=Probe("/ready", read_ready),
+    config=ConfigMount("config/promtail", "/etc/promtail"),
+    reload=HttpReload("/reload", missing_restarts=True),
+    placement="every-node",
+)

@@ -1,0 +1,107 @@
+"""Builds real backups for the archive and backup-listing tests: real tar streams (files,
+directories, links), compressed by monctl's own compress_stream, written through a
+Storage, with a manifest written last — the layout ``monctl backup`` produces."""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+from monctl.adapters.storage import Storage
+from monctl.backup.archive import Digest, compress_stream
+from monctl.backup.manifest import (
+    Manifest,
+    ServiceEntry,
+    archive_key,
+    archive_name,
+    parse_backup_id,
+    write_manifest,
+)
+
+
+def tar_bytes(root: str = "prometheus", files: dict[str, bytes] | None = None) -> bytes:
+    """A tar stream holding ``root``/ with ``files`` and a relative symlink inside it."""
+    files = files if files is not None else default_files()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        add_dir(tar, root)
+        for name, data in files.items():
+            parts = name.split("/")[:-1]
+            for i in range(1, len(parts) + 1):
+                path = f"{root}/{'/'.join(parts[:i])}"
+                if path not in tar.getnames():
+                    add_dir(tar, path)
+            add_file(tar, f"{root}/{name}", data)
+        link = tarfile.TarInfo(f"{root}/current")
+        link.type, link.linkname = tarfile.SYMTYPE, "wal"
+        tar.addfile(link)
+    return buf.getvalue()
+
+
+def default_files() -> dict[str, bytes]:
+    return {
+        "wal/00000001": os.urandom(70_000) + bytes(100_000),
+        "01HBLOCK/index": b"index " * 5000,
+        "01HBLOCK/chunks/000001": os.urandom(50_000),
+        "queries.active": b"",
+    }
+
+
+def add_dir(tar: tarfile.TarFile, name: str) -> None:
+    info = tarfile.TarInfo(name)
+    info.type, info.mode = tarfile.DIRTYPE, 0o755
+    tar.addfile(info)
+
+
+def add_file(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size, info.uid, info.gid = len(data), 65534, 65534
+    tar.addfile(info, io.BytesIO(data))
+
+
+def pieces(data: bytes, size: int = 64 * 1024) -> Iterable[bytes]:
+    return (data[i : i + size] for i in range(0, len(data), size))
+
+
+def make_backup(
+    storage: Storage,
+    backup_id: str,
+    services: Iterable[str] = ("prometheus", "grafana"),
+    compression: str = "zstd",
+    manifest: bool = True,
+) -> Manifest:
+    """Write a backup with one real archive per service; the manifest last (or not)."""
+    entries = {}
+    for service in services:
+        digest = Digest()
+        key = archive_key(backup_id, service, compression)
+        storage.put(key, compress_stream(pieces(tar_bytes(service)), compression, digest))
+        entries[service] = ServiceEntry(
+            archive=archive_name(service, compression),
+            image=f"example/{service}:1.0",
+            version="1.0",
+            size=digest.size,
+            raw_size=digest.raw_size,
+            sha256=digest.sha256,
+            strategy="pause-copy",
+            data_root=service,
+        )
+    started = parse_backup_id(backup_id)
+    m = Manifest(
+        backup_id=backup_id,
+        monctl_version="0.1.0",
+        started_at=started,
+        finished_at=started + timedelta(seconds=42),
+        compression=compression,
+        services=entries,
+    )
+    if manifest:
+        write_manifest(storage, m)
+    return m
+
+
+def days_ago(now: datetime, days: float) -> str:
+    return (now - timedelta(days=days)).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
