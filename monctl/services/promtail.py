@@ -3,8 +3,9 @@
 Deprecated upstream (end of life 2026-03-02; successor Grafana Alloy).
 Readiness: ``/ready`` answers 500 "Not ready: Unable to find any logs to
 tail…" while it has nothing to tail. Reload: ``POST /reload`` when started
-with ``-server.enable-runtime-reload`` (else 404: restarted instead). Runs on
-every node of a Swarm.
+with ``-server.enable-runtime-reload`` (else 404: restarted instead); an
+unchanged file answers 500 "config has not changed", which is no failure.
+Runs on every node of a Swarm.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ SERVICE = Service(
     liveness=Probe("/metrics"),
     readiness=Probe("/ready", read_ready),
     config=ConfigMount("config/promtail", "/etc/promtail"),
-    reload=HttpReload("/reload", missing_restarts=True),
+    # Promtail answers a reload of an unchanged file with 500 "failed to reload
+    # config: config has not changed" (seen with 3.6): that is "unchanged", a success.
+    reload=HttpReload("/reload", missing_restarts=True, unchanged="config has not changed"),
     placement="every-node",
 )

@@ -8,11 +8,16 @@
 #   monctl-test/postgres-exporter:local  Debian's real prometheus-postgres-exporter
 #   monctl-test/{grafana,loki,promtail,cadvisor}-standin:local
 #                                        STAND-INS: tests/images/standin/standin.py, not the real programs
+#                                        (what each answers, and from which upstream code:
+#                                        standin/UPSTREAM.md). The Loki one is distroless like
+#                                        upstream: no shell; its /usr/bin/loki is a static C
+#                                        launcher (loki-standin/launcher.c) compiled here.
 #
 # Idempotent: every image carries a label with the hash of its inputs (Dockerfile, files,
 # binaries, base image) and is rebuilt only when that hash changed. The debootstrap result is
 # cached under $MONCTL_TEST_CACHE (default /var/cache/monctl-test), keyed by suite + packages.
-# Needs root (debootstrap), a Docker engine, debootstrap and the four Debian prometheus packages.
+# Needs root (debootstrap), a Docker engine, debootstrap, the four Debian prometheus packages
+# and gcc with a static libc (libc6-dev) for the Loki stand-in's launcher.
 # `--force` rebuilds everything (the debootstrap cache is kept).
 set -euo pipefail
 
@@ -208,6 +213,15 @@ stage_postgres_exporter() {
 	cp /usr/bin/prometheus-postgres-exporter "$1/postgres_exporter"
 }
 stage_standin() { cp "$HERE/standin/standin.py" "$1/"; }
+# The Loki image has no shell, so its entrypoint cannot be a script: a static launcher,
+# built from the (hashed) source; gcc's output for it is reproducible, so the input hash
+# stays stable and the image is not rebuilt needlessly.
+stage_loki_standin() {
+	stage_standin "$1"
+	command -v gcc >/dev/null || die "gcc is not installed (apt-get install gcc libc6-dev)"
+	gcc -static -O2 -s -Wall -Wextra -Werror -o "$1/loki-launcher" "$1/launcher.c" ||
+		die "cannot build the static Loki launcher (is libc6-dev installed?)"
+}
 
 START=$(date +%s)
 build_base
@@ -218,6 +232,8 @@ build_image postgres-exporter "$(deb_version prometheus-postgres-exporter)" fals
 STANDIN_VERSION=$(sed -n 's/^STANDIN_VERSION = os.environ.get("STANDIN_VERSION", "\(.*\)")$/\1/p' \
 	"$HERE/standin/standin.py")
 for role in grafana loki promtail cadvisor; do
-	build_image "$role-standin" "${STANDIN_VERSION:-standin}" true stage_standin
+	stage=stage_standin
+	[[ $role == loki ]] && stage=stage_loki_standin
+	build_image "$role-standin" "${STANDIN_VERSION:-standin}" true "$stage"
 done
 say "test images ready in $(($(date +%s) - START))s (image names: $HERE/images.env)"
