@@ -73,6 +73,17 @@ class Runtime(Protocol):
         """A way to run a program of a service's image in a one-off container with
         the service's configuration mounted, without a running stack (validate)."""
 
+    def check_runner(self, service: Service) -> AbstractContextManager[ToolRunner]:
+        """Where reload runs the checks that gate it, over the files as they are on
+        disk now: inside the running container when it mounts them (compose), else
+        in a one-off container holding them (Swarm, whose tasks hold copies)."""
+
+    def roll_out(self, service: Service, progress: Progress) -> bool | None:
+        """Put the configuration and secrets now on disk into the running service.
+        None when the service reads the files on disk itself (compose: its own
+        reload applies them); else True when it was rolled onto them (new tasks,
+        Swarm), False when nothing had changed."""
+
     def restart(self, service: Service) -> None: ...
 
     def paused(self, service: Service) -> AbstractContextManager[None]:
@@ -106,8 +117,12 @@ class ToolRunner(Protocol):
 
 
 def open_runtime(project: Project) -> Runtime:
-    """The runtime that runs ``project``'s stack. Raise DockerUnavailable when
-    the engine cannot be reached."""
+    """The runtime that runs ``project``'s stack (its ``runtime`` setting). Nothing
+    is contacted here: the engine is asked on first use (DockerUnavailable then)."""
+    if project.runtime == "swarm":
+        from monctl.runtime.swarm import SwarmRuntime
+
+        return SwarmRuntime(project)
     from monctl.runtime.compose import ComposeRuntime
 
     return ComposeRuntime(project)

@@ -62,6 +62,7 @@ class ToolCheck:
     ``argv`` for ``validate --local``, where paths a config names are container
     paths that mean something else on the host. ``gates_reload``: ``reload``
     runs this check inside the running container and refuses on failure.
+    ``runtime``: the check concerns files only that runtime uses (None: every one).
     """
 
     name: str
@@ -71,6 +72,7 @@ class ToolCheck:
     file_arg: str = "{}"
     local_argv: tuple[str, ...] | None = None
     gates_reload: bool = False
+    runtime: str | None = None
 
     @property
     def program(self) -> str:
@@ -230,3 +232,9 @@ class Service:
     @property
     def tool_checks(self) -> tuple[ToolCheck, ...]:
         return tuple(c for c in self.checks if isinstance(c, ToolCheck))
+
+    def checks_for(self, runtime: str) -> tuple[ConfigCheck, ...]:
+        """The checks that concern ``runtime`` (a ToolCheck may name the one it is for)."""
+        return tuple(
+            c for c in self.checks if not isinstance(c, ToolCheck) or c.runtime in (None, runtime)
+        )

@@ -161,6 +161,16 @@ SERVICE = Service(
             # the rules are checked on their own by the "rules" check.
             local_argv=("promtool", "check", "config", "--syntax-only"),
             gates_reload=True,
+            runtime="compose",
+        ),
+        ToolCheck(
+            "swarm config",
+            ("promtool", "check", "config"),
+            "config/prometheus/prometheus-swarm.yml",
+            ran=("Checking",),
+            local_argv=("promtool", "check", "config", "--syntax-only"),
+            gates_reload=True,
+            runtime="swarm",
         ),
         ToolCheck(
             "rules",

@@ -65,6 +65,14 @@ class FakeRuntime:
 
         yield run
 
+    def check_runner(
+        self, service: Service
+    ) -> contextlib.AbstractContextManager[Callable[..., tuple[int, str]]]:
+        return contextlib.nullcontext(lambda s, argv: self.exec(s, argv))
+
+    def roll_out(self, service: Service, progress: object) -> bool | None:
+        return None  # files are read where they are, as under compose
+
     def restart(self, service: Service) -> None:
         self.log.append(f"restart {service.name}")
 

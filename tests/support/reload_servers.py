@@ -5,6 +5,7 @@ tests/e2e/test_reload.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import time
 from collections.abc import Callable
@@ -163,6 +164,14 @@ class HostRuntime:
         ]
         result = runner.run(host)
         return result.returncode, result.stdout + result.stderr
+
+    def check_runner(
+        self, service: Service
+    ) -> contextlib.AbstractContextManager[Callable[[Service, list[str]], tuple[int, str]]]:
+        return contextlib.nullcontext(self.exec)
+
+    def roll_out(self, service: Service, progress: object) -> bool | None:
+        return None  # the files are read where they are, as under compose
 
     def restart(self, service: Service) -> None:
         self.restarts.append(service.name)
