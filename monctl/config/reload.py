@@ -65,9 +65,9 @@ class Context:
                 continue
             files = sorted(root.glob(check.files))
             argv = tool_argv(check, service, files, root, "docker")
+            where = "inside the container" if self.runtime.live_config else "in its image"
             self.progress.note(
-                f"{service.name}: checking the configuration with {check.program} "
-                "(inside the container)"
+                f"{service.name}: checking the configuration with {check.program} ({where})"
             )
             with self.runtime.check_runner(service) as run:
                 code, output = run(service, argv)

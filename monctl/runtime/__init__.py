@@ -39,7 +39,11 @@ class Stage(Protocol):
 
 
 class Runtime(Protocol):
-    kind: str  # "compose", ...
+    kind: str  # "compose", "swarm"
+    # True when the services read their configuration files where they are on disk
+    # (bind mounts: the service's own reload applies a change); False when they hold
+    # copies (Swarm configs and secrets: ``roll_out`` puts a change in).
+    live_config: bool
 
     # -- looking ---------------------------------------------------------------------
     def states(self) -> dict[str, ServiceState]:
@@ -78,11 +82,10 @@ class Runtime(Protocol):
         disk now: inside the running container when it mounts them (compose), else
         in a one-off container holding them (Swarm, whose tasks hold copies)."""
 
-    def roll_out(self, service: Service, progress: Progress) -> bool | None:
-        """Put the configuration and secrets now on disk into the running service.
-        None when the service reads the files on disk itself (compose: its own
-        reload applies them); else True when it was rolled onto them (new tasks,
-        Swarm), False when nothing had changed."""
+    def roll_out(self, service: Service, progress: Progress) -> bool:
+        """Put the configuration and secrets now on disk (and in .env) into the
+        running service, when it holds copies (``live_config`` False): True when it
+        was rolled onto them (Swarm replaced its tasks), False when nothing changed."""
 
     def restart(self, service: Service) -> None: ...
 

@@ -63,6 +63,7 @@ class ComposeStage:
 
 class ComposeRuntime:
     kind = "compose"
+    live_config = True  # configuration directories are bind-mounted
 
     def __init__(self, project: Project) -> None:
         self.project = project
@@ -225,8 +226,8 @@ class ComposeRuntime:
         """Inside the running container: it mounts the configuration directory."""
         return contextlib.nullcontext(lambda s, argv: self.exec(s, argv))
 
-    def roll_out(self, service: Service, progress: Progress) -> bool | None:
-        return None  # the files are mounted: the service's own reload applies them
+    def roll_out(self, service: Service, progress: Progress) -> bool:
+        return False  # the files are mounted: the service's own reload applies them
 
     def restart(self, service: Service) -> None:
         self.engine.restart(self._running(service))

@@ -50,6 +50,7 @@ CONVERGE_TIMEOUT = 300.0  # seconds for a rolled service to run its new tasks
 
 class SwarmRuntime:
     kind = "swarm"
+    live_config = False  # tasks hold Swarm configs and secrets: a change is rolled out
 
     def __init__(self, project: Project) -> None:
         self.project = project
@@ -183,7 +184,7 @@ class SwarmRuntime:
         """A one-off container: the running task holds the configs it was deployed with."""
         return swarm_data.tool_runner(self, (service,))
 
-    def roll_out(self, service: Service, progress: Progress) -> bool | None:
+    def roll_out(self, service: Service, progress: Progress) -> bool:
         return swarm_deploy.roll_out(self, service, progress)
 
     def restart(self, service: Service) -> None:

@@ -197,7 +197,7 @@ def tool_runner(runtime: SwarmRuntime, services: tuple[Service, ...]) -> Iterato
         try:
             if service.config is not None:
                 where, data = _config_tar(runtime, service)
-                runtime.engine.put_archive(container, where, [data])
+                runtime.engine.put_archive(container, where, iter([data]))
             with docker_errors(f"running {argv[0]}"):
                 api.start(container)
                 code = int(api.wait(container, timeout=TOOL_TIMEOUT).get("StatusCode", 1))

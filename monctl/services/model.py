@@ -17,7 +17,9 @@ operation that reads it:
   taken (``monctl.backup``);
 - ``start_secrets``: secrets the container reads only when it starts
   (``up`` reports unset ones, ``reload`` says when a restart is needed);
-- ``placement``: one task for the stack, or one on every node (Swarm).
+- ``placement``: one task for the stack, or one on every node (Swarm);
+- ``scrapes``: the service scrapes the others and can say how each target is
+  (``monctl.health`` judges the services on every node by it).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from monctl.services.answers import DeepCheck, Interpreter, status_200
+from monctl.services.answers import DeepCheck, Fetched, Interpreter, Target, status_200
 
 if TYPE_CHECKING:  # pragma: no cover
     from monctl.config.problems import Problem
@@ -202,6 +204,21 @@ class StartSecret:
     channel: str  # what it switches on ("slack"); empty value: not configured
 
 
+# -- scraping the others ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScrapeTargets:
+    """The service scrapes the others and says how each target is (Prometheus'
+    targets API): ``GET path``, read by ``read`` into targets (job, instance =
+    the node, state, last error), or None when the answer says nothing. Health
+    judges the services that run on every node (Swarm) by it: one query, whatever
+    the number of nodes, for tasks monctl cannot reach one by one."""
+
+    path: str
+    read: Callable[[Fetched], list[Target] | None]
+
+
 # -- the declaration ---------------------------------------------------------------------
 
 
@@ -223,6 +240,7 @@ class Service:
     data: DataVolume | None = None
     start_secrets: tuple[StartSecret, ...] = ()
     placement: Literal["single", "every-node"] = "single"
+    scrapes: ScrapeTargets | None = None
     url_var: str = field(init=False)  # MONCTL_<SERVICE>_URL overrides discovery
 
     def __post_init__(self) -> None:

@@ -134,6 +134,7 @@ class HostRuntime:
         self.checker = checker
         self.restarts: list[str] = []
         self.execs: list[list[str]] = []
+        self.live_config = True
 
     def states(self) -> dict[str, ServiceState]:
         return {
@@ -170,8 +171,8 @@ class HostRuntime:
     ) -> contextlib.AbstractContextManager[Callable[[Service, list[str]], tuple[int, str]]]:
         return contextlib.nullcontext(self.exec)
 
-    def roll_out(self, service: Service, progress: object) -> bool | None:
-        return None  # the files are read where they are, as under compose
+    def roll_out(self, service: Service, progress: object) -> bool:
+        return False  # the files are read where they are, as under compose
 
     def restart(self, service: Service) -> None:
         self.restarts.append(service.name)
