@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from monctl.adapters.swarm import (
@@ -38,6 +38,7 @@ from monctl.runtime.swarm_state import GATEWAY_LABEL
 if TYPE_CHECKING:  # pragma: no cover
     from docker.models.containers import Container
 
+    from monctl.adapters import ssh
     from monctl.adapters.docker import Engine
     from monctl.project import Project
     from monctl.result import Progress
@@ -57,6 +58,7 @@ class SwarmRuntime:
         self.stack = project.name
         self._engine: Engine | None = None
         self._swarm: Swarm | None = None
+        self._forwards: ssh.Forwards | None = None
 
     @property
     def engine(self) -> Engine:
@@ -133,14 +135,21 @@ class SwarmRuntime:
     def host_urls(self, service: Service, state: ServiceState | None) -> list[str]:
         """The gateway's address on this host; none for services on every node
         (reached over the overlay network by Prometheus, whose targets health reads)."""
+        from monctl.adapters import ssh
         from monctl.adapters.ports import url_host
 
         if state is None:
             return []
+        ports = [p for p in state.ports if p.container_port == service.container_port]
+        remote = ssh.target()
+        if remote is None:
+            return [f"http://{url_host(p.host_ip)}:{p.host_port}" for p in ports]
+        # The gateway listens on the manager's loopback: reached through ssh forwards.
+        if self._forwards is None:
+            self._forwards = ssh.Forwards(remote)
         return [
-            f"http://{url_host(p.host_ip)}:{p.host_port}"
-            for p in state.ports
-            if p.container_port == service.container_port
+            f"http://127.0.0.1:{self._forwards.local(url_host(p.host_ip), p.host_port)}"
+            for p in ports
         ]
 
     def volumes(self) -> list[str]:
@@ -189,9 +198,14 @@ class SwarmRuntime:
 
     def restart(self, service: Service) -> None:
         """A forced update: Swarm replaces the service's tasks."""
-        self.update(service, lambda spec: _force(spec))
+        self.update(service, _force)
 
-    def update(self, service: Service, change: Any, timeout: float = CONVERGE_TIMEOUT) -> None:
+    def update(
+        self,
+        service: Service,
+        change: Callable[[dict[str, Any]], None],
+        timeout: float = CONVERGE_TIMEOUT,
+    ) -> None:
         """Change the service's spec (``change(spec)`` edits it in place) and wait
         until Swarm has replaced its tasks."""
         found = self.swarm.service(self.full_name(service))

@@ -28,6 +28,7 @@ from monctl.adapters.docker import HELPER_LABEL, docker_errors
 from monctl.errors import MonctlError, OperationFailed
 from monctl.runtime import volumes
 from monctl.runtime.compose import ComposeStage
+from monctl.runtime.swarm_deploy import NODE_LABEL
 
 if TYPE_CHECKING:  # pragma: no cover
     from docker.models.containers import Container
@@ -55,7 +56,7 @@ def elsewhere(runtime: SwarmRuntime, service: Service) -> OperationFailed:
         f"{service.name}'s task runs on node {node}, not on {here} (the engine monctl talks "
         f"to): its data lives on {node}",
         hint=f"run monctl against that node: DOCKER_HOST=ssh://USER@{node} monctl --runtime "
-        f"swarm ... (it must be a manager); label it {'monitoring'}=true to keep the service there",
+        f"swarm ... (it must be a manager); label it {NODE_LABEL}=true to keep the service there",
     )
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from monctl import runner
 from monctl.adapters import compose_cli
 from monctl.adapters.docker import docker_errors
-from monctl.adapters.swarm import SERVICE_NAME_LABEL, STACK_LABEL
+from monctl.adapters.swarm import STACK_LABEL
 from monctl.errors import ConfigError, OperationFailed, StartFailed
 from monctl.redaction import redact
 from monctl.runtime import gateway, swarm_stack
@@ -37,12 +37,19 @@ SOCKET = "/var/run/docker.sock"
 def docker_gid(project: Any) -> str:
     """The group of the engine socket on the manager, for Prometheus' Swarm discovery:
     MONCTL_DOCKER_GID, else read from the local socket when monctl talks to it."""
+    from monctl.adapters import ssh
+
     given = project.setting(GID_VAR)
     if given:
         return str(given)
     host = os.environ.get("DOCKER_HOST") or f"unix://{SOCKET}"
     if host.startswith("unix://") and os.path.exists(host[len("unix://") :]):
         return str(os.stat(host[len("unix://") :]).st_gid)
+    remote = ssh.target()
+    if remote is not None:
+        asked = ssh.run(remote, ["stat", "-c", "%g", SOCKET])
+        if asked.returncode == 0 and asked.stdout.strip().isdigit():
+            return asked.stdout.strip()
     return ""
 
 
@@ -137,6 +144,10 @@ def _ensure_networks(
 def _local_binds(runtime: SwarmRuntime, rendered: swarm_stack.Rendered) -> None:
     """Volumes that are a directory of this host here (node-exporter's textfile
     directory) and an empty volume of their own on every other node."""
+    from monctl.adapters import ssh
+
+    if ssh.target() is not None:
+        return  # the directory is on this machine, the engine on another one
     for name, directory in rendered.local_binds.items():
         if runtime.engine.volume(name) is not None:
             continue
@@ -279,6 +290,3 @@ def logs(
         return max(one(s) for s in chosen)
     with ThreadPoolExecutor(max_workers=len(chosen)) as pool:
         return max(pool.map(one, chosen))
-
-
-__all__ = ["SERVICE_NAME_LABEL", "deploy", "logs", "model", "remove", "roll_out"]

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from monctl.adapters.docker import _parse_time, version_of
+from monctl.adapters.docker import parse_time, version_of
 from monctl.runtime.state import NodeTask, PublishedPort, ServiceState
 
 GATEWAY_LABEL = "org.monctl.gateway"  # value: the stack; on the loopback gateway containers
@@ -153,7 +153,7 @@ def service_state(
         id=str(container.get("ContainerID") or ""),
         state=state,
         health=health,
-        started_at=_parse_time(status.get("Timestamp")) if state == "running" else None,
+        started_at=parse_time(status.get("Timestamp")) if state == "running" else None,
         image=image,
         version=version_of(image, {}),
         ports=_published(gateways, name),

@@ -20,11 +20,13 @@ import json
 import time
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from support import wait_for
 from support.engine import Result, docker
+from support.sshd import sshd
 from support.swarm import SwarmStack, make_swarm_stack, swarm_engine
 
 from monctl import services
@@ -206,6 +208,31 @@ def test_backup_then_restore_brings_the_data_back(swarm_stack: SwarmStack) -> No
     # Prometheus' TSDB came back from its snapshot: samples from before the backup.
     query = f"{swarm_stack.url('prometheus')}/api/v1/query?query=up&time={before:.0f}"
     assert get_json(query)["data"]["result"], "no samples from before the backup"
+
+
+@pytest.mark.binaries
+def test_every_command_works_over_docker_host_ssh(swarm_stack: SwarmStack, tmp_path: Path) -> None:
+    """DOCKER_HOST=ssh://root@127.0.0.1:PORT through a real sshd: the engine over ssh, the
+    services' loopback ports through ssh forwards (so not the URLs of the local host)."""
+    with sshd(tmp_path / "ssh") as env:
+        status = swarm_stack.monctl("status", "--json", env=env)
+        assert status.code == 0, explain(status)
+        assert {r["tasks"] for r in as_json(status)["services"]} == {"1/1"}
+        health = swarm_stack.monctl("health", "--json", env=env)
+        doc = as_json(health)
+        assert health.code == 4 and doc["stack_ok"], explain(health)
+        prometheus = next(s for s in doc["services"] if s["name"] == "prometheus")
+        assert prometheus["url"] and prometheus["url"] != swarm_stack.url("prometheus")
+        for args in (
+            ("validate", "prometheus", "--json"),
+            ("reload", "prometheus", "--json"),
+            ("backup", "--service", "alertmanager", "--json"),
+            ("up", "--json"),
+        ):
+            result = swarm_stack.monctl(*args, env=env)
+            assert result.code in (0, 4), (args, explain(result))
+        logs = swarm_stack.monctl("logs", "--tail", "1", "loki", env=env)
+        assert logs.code == 0 and "loki" in logs.out + logs.err, explain(logs)
 
 
 def test_down_removes_the_stack_and_keeps_volumes(swarm_stack: SwarmStack) -> None:
