@@ -117,6 +117,11 @@ class SwarmRuntime:
         problem = not_manager(docs["info"] if isinstance(docs["info"], dict) else {})
         if problem is not None:
             raise problem
+        odd = [
+            k for k in ("services", "tasks", "nodes", "gateways") if not isinstance(docs[k], list)
+        ]
+        if odd:  # an error document instead of a listing
+            return None, f"the engine did not list the stack's {odd[0]}: {str(docs[odd[0]])[:200]}"
         return (
             swarm_state.states(
                 self.stack, docs["services"], docs["tasks"], docs["nodes"], docs["gateways"]
