@@ -21,6 +21,8 @@ if TYPE_CHECKING:  # pragma: no cover
 COMPOSE_FILE = Path("compose") / "docker-compose.monitoring.yml"
 DEFAULT_PROJECT_NAME = "monitoring"
 DEFAULT_BIND_ADDRESS = "127.0.0.1"
+RUNTIME_VAR = "MONCTL_RUNTIME"  # how the stack runs: compose (one engine) or swarm
+RUNTIMES = ("compose", "swarm")
 GENERATE_MARKER = "__GENERATE__"  # in .env.example: replaced by a fresh secret
 
 _LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
@@ -56,6 +58,7 @@ class Project:
     root: Path
     name: str = DEFAULT_PROJECT_NAME
     env: dict[str, str] = field(default_factory=dict)
+    runtime_option: str | None = None  # --runtime on the command line
 
     @property
     def compose_file(self) -> Path:
@@ -72,6 +75,18 @@ class Project:
     @property
     def bind_address(self) -> str:
         return self.setting("MONITORING_BIND_ADDRESS", DEFAULT_BIND_ADDRESS)
+
+    @property
+    def runtime(self) -> str:
+        """How the stack runs: ``--runtime``, else MONCTL_RUNTIME (environment, then
+        .env), else compose."""
+        chosen = self.runtime_option or self.setting(RUNTIME_VAR, RUNTIMES[0])
+        if chosen not in RUNTIMES:
+            raise ConfigError(
+                f"{RUNTIME_VAR}={chosen[:40]!r} is not a runtime monctl knows",
+                hint=f"use one of: {', '.join(RUNTIMES)}",
+            )
+        return chosen
 
     def setting(self, name: str, default: str = "") -> str:
         """A setting: the process environment wins over .env, as in compose."""
@@ -115,8 +130,10 @@ def find_root(explicit: Path | None, start: Path | None = None) -> Path:
     )
 
 
-def load(explicit: Path | None, name: str | None) -> Project:
-    project = Project(root=find_root(explicit), name=name or DEFAULT_PROJECT_NAME)
+def load(explicit: Path | None, name: str | None, runtime: str | None = None) -> Project:
+    project = Project(
+        root=find_root(explicit), name=name or DEFAULT_PROJECT_NAME, runtime_option=runtime
+    )
     project.load_env()
     return project
 

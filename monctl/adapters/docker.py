@@ -66,7 +66,7 @@ def docker_errors(action: str) -> Iterator[None]:
         raise translate_error(exc) from None
 
 
-def _parse_time(value: str | None) -> datetime | None:
+def parse_time(value: str | None) -> datetime | None:
     if not value or value.startswith("0001-"):
         return None
     # Docker gives nanoseconds; Python takes at most microseconds.
@@ -98,7 +98,7 @@ def container_state(attrs: dict[str, Any], service: str) -> ServiceState:
         id=str(attrs.get("Id", "")),
         state=state.get("Status", "unknown"),
         health=(state.get("Health") or {}).get("Status"),
-        started_at=_parse_time(state.get("StartedAt")),
+        started_at=parse_time(state.get("StartedAt")),
         image=image_ref,
         version=version_of(image_ref, labels),
         ports=tuple(sorted(ports, key=lambda p: (p.container_port, p.host_ip))),
@@ -109,17 +109,47 @@ class Engine:
     """One connection to the Docker engine (DOCKER_HOST, or the local socket)."""
 
     def __init__(self, timeout: int = 30) -> None:
+        import os
+
         import docker
 
+        # ssh://: through the `ssh` program, as the docker CLI does (the operator's keys,
+        # agent and ~/.ssh/config apply; no paramiko needed).
+        over_ssh = (os.environ.get("DOCKER_HOST") or "").startswith("ssh://")
+        if over_ssh:
+            import importlib.util
+
+            if importlib.util.find_spec("paramiko") is None:
+                from monctl.errors import UsageError
+
+                raise UsageError(
+                    "DOCKER_HOST=ssh://... needs the optional extra monctl[ssh] "
+                    "(the Docker SDK requires paramiko for it)",
+                    hint="pip install 'monctl[ssh]'",
+                )
         with docker_errors("connecting to Docker"):
-            self.client: docker.DockerClient = docker.from_env(timeout=timeout)
+            self.client: docker.DockerClient = docker.from_env(
+                timeout=timeout, use_ssh_client=over_ssh
+            )
             self.client.ping()
 
     # -- looking -------------------------------------------------------------
     def containers(self, labels: list[str]) -> list[Container]:
-        """Containers in any state carrying every label (``key=value``) given."""
+        """Containers in any state carrying every label (``key=value``) given.
+
+        The SDK lists, then inspects each container: one removed in between (a
+        compose recreate, a Swarm task replaced) is simply not there any more."""
+        import docker.errors
+
+        found = []
         with docker_errors("listing containers"):
-            return list(self.client.containers.list(all=True, filters={"label": labels}))
+            listed = self.client.api.containers(all=True, filters={"label": labels})
+            for entry in listed:
+                try:
+                    found.append(self.client.containers.get(entry["Id"]))
+                except docker.errors.NotFound:
+                    continue
+        return found
 
     def inspect(self, container_id: str) -> dict[str, Any]:
         with docker_errors("inspecting a container"):

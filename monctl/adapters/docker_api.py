@@ -65,3 +65,40 @@ async def inspect_containers(
         return [r.json() for r in inspected if r.status_code == 200], None
     except (httpx.HTTPError, OSError, ValueError) as exc:
         return None, translate_error(exc).message
+
+
+async def swarm_listing(
+    stack_label: str, gateway_label: str, timeout: float = 10.0
+) -> tuple[dict[str, Any] | None, str | None]:
+    """One round of concurrent reads for a Swarm stack, whatever the number of
+    nodes: ``info``, the stack's ``services`` (with task counts), its ``tasks``,
+    the ``nodes`` and the ``gateways`` (containers carrying ``gateway_label``).
+    (None, why) when the engine can't be asked; Unsupported as above."""
+    base, socket_path = _target()
+    if socket_path is not None and not os.path.exists(socket_path):
+        return None, translate_error(FileNotFoundError(socket_path)).message
+    transport = httpx.AsyncHTTPTransport(uds=socket_path, verify=False) if socket_path else None
+    label = json.dumps({"label": [stack_label]})
+    queries = {
+        "info": ("/info", {}),
+        "services": ("/services", {"status": "true", "filters": label}),
+        "tasks": ("/tasks", {"filters": label}),
+        "nodes": ("/nodes", {}),
+        "gateways": (
+            "/containers/json",
+            {"all": "true", "filters": json.dumps({"label": [gateway_label]})},
+        ),
+    }
+    try:
+        client = httpx.AsyncClient(
+            base_url=base, transport=transport, timeout=timeout, verify=False
+        )
+        async with client as api:
+            answers = await asyncio.gather(
+                *(api.get(path, params=params) for path, params in queries.values())
+            )
+        documents = dict(zip(queries, (a.json() for a in answers), strict=True))
+    except (httpx.HTTPError, OSError, ValueError) as exc:
+        return None, translate_error(exc).message
+    # On a node that is not a manager the Swarm endpoints answer 503: /info says why.
+    return documents, None

@@ -73,9 +73,12 @@ class LazyGroup(click.Group):
 class AppContext:
     """What every command receives: where the stack is, and how it runs."""
 
-    def __init__(self, project_dir: Path | None, project_name: str | None) -> None:
+    def __init__(
+        self, project_dir: Path | None, project_name: str | None, runtime: str | None = None
+    ) -> None:
         self.project_dir = project_dir
         self.project_name = project_name
+        self.runtime_name = runtime
         self._project: Project | None = None
         self._runtime: Runtime | None = None
 
@@ -85,7 +88,7 @@ class AppContext:
         if self._project is None:
             from monctl import project
 
-            self._project = project.load(self.project_dir, self.project_name)
+            self._project = project.load(self.project_dir, self.project_name, self.runtime_name)
         return self._project
 
     @property
@@ -120,12 +123,22 @@ INVOCATION = Invocation()
 @click.option(
     "--project-name",
     envvar="COMPOSE_PROJECT_NAME",
-    help="Compose project name [env COMPOSE_PROJECT_NAME; default: monitoring].",
+    help="Compose project (or Swarm stack) name [env COMPOSE_PROJECT_NAME; default: monitoring].",
+)
+@click.option(
+    "--runtime",
+    type=click.Choice(["compose", "swarm"]),
+    help="How the stack runs: compose (one engine) or swarm (docker stack deploy) "
+    "[env or .env MONCTL_RUNTIME; default: compose].",
 )
 @click.option("-v", "--verbose", count=True, help="More detail on stderr (-vv: debug).")
 @click.pass_context
 def cli(
-    ctx: click.Context, project_dir: Path | None, project_name: str | None, verbose: int
+    ctx: click.Context,
+    project_dir: Path | None,
+    project_name: str | None,
+    runtime: str | None,
+    verbose: int,
 ) -> None:
     """monctl: run, check, reload and back up the Residency Scheduler monitoring stack.
 
@@ -138,7 +151,7 @@ def cli(
     from monctl.redaction import install_log_filter
 
     install_log_filter()
-    ctx.obj = AppContext(project_dir, project_name)
+    ctx.obj = AppContext(project_dir, project_name, runtime)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -201,7 +214,7 @@ def _command_of(args: list[str]) -> str:
         if skip:
             skip = False
             continue
-        if arg in ("--project-dir", "--project-name"):
+        if arg in ("--project-dir", "--project-name", "--runtime"):
             skip = True
             continue
         if arg.startswith("-"):

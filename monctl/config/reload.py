@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from monctl.config.reload_report import Outcome, ReloadReport
 from monctl.errors import ExitCode, MonctlError
 from monctl.result import SILENT, Progress
-from monctl.services.model import HostCheck, Service
+from monctl.services.model import HostCheck, Service, ToolCheck
 
 if TYPE_CHECKING:  # pragma: no cover
     from monctl.project import Project
@@ -60,16 +60,17 @@ class Context:
         from monctl.config.validate import tool_argv
 
         root = self.project.root
-        for check in service.tool_checks:
-            if not check.gates_reload:
+        for check in service.checks_for(self.project.runtime):
+            if not isinstance(check, ToolCheck) or not check.gates_reload:
                 continue
             files = sorted(root.glob(check.files))
             argv = tool_argv(check, service, files, root, "docker")
+            where = "inside the container" if self.runtime.live_config else "in its image"
             self.progress.note(
-                f"{service.name}: checking the configuration with {check.program} "
-                "(inside the container)"
+                f"{service.name}: checking the configuration with {check.program} ({where})"
             )
-            code, output = self.runtime.exec(service, argv)
+            with self.runtime.check_runner(service) as run:
+                code, output = run(service, argv)
             if code != 0:
                 return Outcome(
                     service.name,

@@ -23,6 +23,7 @@ from monctl.services.model import (
     HttpReload,
     NoReload,
     ProvisioningReload,
+    Reload,
     ReloadMetrics,
     RestartReload,
     Service,
@@ -35,8 +36,10 @@ CONFIRM_TIMEOUT = 10.0  # seconds to see a reload in the metrics (Prometheus is 
 
 
 def apply(service: Service, ctx: Context) -> Outcome:
-    """Reload ``service`` the way its declaration says."""
+    """Reload ``service`` the way its declaration says (on Swarm: by rolling it out)."""
     spec = service.reload
+    if not ctx.runtime.live_config and not isinstance(spec, NoReload):
+        return roll(service, spec, ctx)
     if isinstance(spec, HttpReload):
         return http_reload(service, spec, ctx)
     if isinstance(spec, ProvisioningReload):
@@ -203,6 +206,48 @@ def provisioning(service: Service, spec: ProvisioningReload, ctx: Context) -> Ou
             f"see its log: `monctl logs {service.name}`",
         )
     return Outcome(service.name, "confirmed", f"reloaded {', '.join(done)}", details)
+
+
+# -- rolled out: the service holds copies of its files (Swarm) ------------------------------
+
+
+def roll(service: Service, spec: Reload, ctx: Context) -> Outcome:
+    """Check the files, roll the service onto them (new tasks), then confirm as an
+    in-place reload is confirmed: the reload metrics (and config hash), else readiness."""
+    refused = ctx.refusal(service)
+    if refused is not None:
+        return refused
+    title = service.title
+    confirm = spec.confirm if isinstance(spec, HttpReload) else None
+    url = ctx.url(service) if confirm else ""
+    before = _read_metrics(url, confirm, title) if confirm else None
+    started = time.monotonic()
+    if not ctx.runtime.roll_out(service, ctx.progress):
+        return Outcome(service.name, "unchanged", "configuration and secrets unchanged")
+    why_not = ctx.ready_or_why(service)
+    took = time.monotonic() - started
+    if why_not is not None:
+        return Outcome(
+            service.name,
+            "failed",
+            f"rolled out, but {title} is not ready: {why_not}",
+            hint=f"look at `monctl logs {service.name}`",
+        )
+    if confirm is None or before is None:
+        return Outcome(service.name, "confirmed", f"rolled out; ready after {took:.0f}s")
+    after = _confirm(url, confirm, title, before)
+    if after.ok != 1 or (after.timestamp or 0) <= (before.timestamp or 0):
+        return Outcome(
+            service.name,
+            "failed",
+            f"rolled out, but {title}'s metrics do not confirm the new configuration "
+            f"({confirm.ok} = {after.ok})",
+            hint=f"look at `monctl logs {service.name}`",
+        )
+    summary = "new configuration active (rolled out; confirmed by metrics)"
+    if confirm.hash and after.hash == before.hash:
+        summary = "rolled out (a secret changed; same config hash, confirmed by metrics)"
+    return Outcome(service.name, "confirmed", summary)
 
 
 # -- a restart -------------------------------------------------------------------------

@@ -209,7 +209,10 @@ def validate(
     runtime's one-off containers and ``local`` mode the host PATH. Raise
     DockerUnavailable when docker mode is needed and the engine can't be reached.
     """
-    tools = tuple(s for s in services if s.tool_checks)
+    runtime_kind = project.runtime
+    tools = tuple(
+        s for s in services if any(isinstance(c, ToolCheck) for c in s.checks_for(runtime_kind))
+    )
     results: list[CheckResult] = []
     runners: AbstractContextManager[ToolRunner]
     if run is not None or not tools:
@@ -227,7 +230,7 @@ def validate(
                         service.name, "-", "skipped", "nothing to check (no configuration files)"
                     )
                 )
-            for check in service.checks:
+            for check in service.checks_for(runtime_kind):
                 if isinstance(check, ToolCheck):
                     results.append(run_tool_check(check, service, project, mode, runner))
                 else:

@@ -14,9 +14,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from monctl import services as declared
 from monctl.health.endpoints import Endpoint, discover, override
 from monctl.health.probes import fetch, interpret
 from monctl.health.report import GOOD, HealthReport, ServiceHealth, Status
@@ -25,10 +27,8 @@ from monctl.services.answers import Check, DeepResult, Fetched, Target, Verdict
 from monctl.services.model import Service
 
 if TYPE_CHECKING:  # pragma: no cover
-    import httpx
-
     from monctl.project import Project
-    from monctl.runtime import Runtime, ServiceState
+    from monctl.runtime import NodeTask, Runtime, ServiceState
 
 
 @dataclass
@@ -36,18 +36,17 @@ class _Probed:
     live: Fetched | None = None
     ready: Fetched | None = None
     deep: DeepResult | None = None
+    scrape: Fetched | None = None  # the scraper's targets, for a service on every node
+    scraper: Service | None = None
 
 
-async def _probe_service(
-    client: httpx.AsyncClient, endpoint: Endpoint, deep: bool, timeout: float
-) -> _Probed:
+Get = Callable[[str], Awaitable[Fetched]]
+
+
+async def _probe_service(get: Get, endpoint: Endpoint, deep: bool) -> _Probed:
     service, url = endpoint.service, endpoint.url
     if url is None:
         return _Probed()
-
-    async def get(target: str) -> Fetched:
-        return await fetch(client, target, timeout)
-
     jobs: list[Any] = [get(url + service.liveness.path)]
     # postgres-exporter reads liveness and readiness off the same /metrics: ask once.
     separate_ready = service.readiness and service.readiness.path != service.liveness.path
@@ -85,13 +84,38 @@ async def _probe_all(
         return await runtime.states_async()
 
     states_job = asyncio.ensure_future(ask_runtime())
+    answers: dict[str, asyncio.Future[Fetched]] = {}
+
+    def get(url: str) -> asyncio.Future[Fetched]:
+        # One request per URL and round: the scraper's targets serve its own deep
+        # check and every service on every node alike.
+        if url not in answers:
+            answers[url] = asyncio.ensure_future(fetch(client, url, timeout))
+        return answers[url]
 
     async def one(service: Service) -> tuple[Endpoint, _Probed]:
         states: dict[str, ServiceState] | None = {}
         if not override(service):
             states, _ = await states_job
         endpoint = discover(project, runtime, (service,), states)[service.name]
-        return endpoint, await _probe_service(client, endpoint, deep, timeout)
+        scraper = next((s for s in declared.SERVICES if s.scrapes), None)
+        if (
+            endpoint.url is None
+            and endpoint.state is not None
+            and service.placement == "every-node"
+            and scraper is not None
+            and scraper.scrapes is not None
+        ):
+            # Its tasks run on every node, reachable only over the overlay network:
+            # how the scraper sees each of them is the answer (one query for all).
+            via = discover(project, runtime, (scraper,), states)[scraper.name]
+            answer = (
+                await get(via.url + scraper.scrapes.path)
+                if via.url
+                else Fetched("", None, error=f"{scraper.name} publishes no port")
+            )
+            return endpoint, _Probed(scrape=answer, scraper=scraper)
+        return endpoint, await _probe_service(get, endpoint, deep)
 
     async with client:
         done = await asyncio.gather(*(one(s) for s in services))
@@ -113,6 +137,44 @@ def _unpublished(endpoint: Endpoint) -> str:
     return f"container port {endpoint.service.container_port} is not published"
 
 
+def _node_problem(task: NodeTask) -> str:
+    if task.state == "missing":
+        return f"global service missing on node {task.node}"
+    return f"task on node {task.node}: {task.state}" + (f" ({task.error})" if task.error else "")
+
+
+def _scraped(service: Service, answer: Fetched, scraper: Service) -> tuple[Status, str, bool]:
+    """(status, detail, live) of a service on every node, from its scraper's targets:
+    one target per node (instance = the node)."""
+    who = scraper.title
+    assert scraper.scrapes is not None
+    if answer.status is None:
+        return (
+            "not ready",
+            f"cannot tell: {who}, which scrapes it, did not answer ({answer.error})",
+            False,
+        )
+    rows = scraper.scrapes.read(answer)
+    if rows is None:
+        return "not ready", f"cannot tell: {who} answered {answer.status} {answer.excerpt()}", False
+    mine = [t for t in rows if t.job == service.name]
+    if not mine:
+        return "not ready", f"{who} has found no {service.name} target yet", False
+    down = [t for t in mine if t.state == "down"]
+    pending = [t for t in mine if t.state == "unknown"]
+    up = len(mine) - len(down) - len(pending)
+    if down:
+        named = "; ".join(f"down on node {t.instance}: {t.detail or 'scrape failed'}" for t in down)
+        return ("unhealthy" if up else "down"), named, up > 0
+    if pending:
+        return (
+            "not ready",
+            f"{len(pending)} of {len(mine)} node(s) not scraped by {who} yet",
+            up > 0,
+        )
+    return "healthy", f"up on {up} node(s), as {who} scrapes it", True
+
+
 def _judge(
     endpoint: Endpoint, probed: _Probed, runtime_known: bool
 ) -> tuple[ServiceHealth, tuple[Target, ...]]:
@@ -128,9 +190,9 @@ def _judge(
         said = f"container {info.state}" if info else ""
         if info and info.state != "running" and status not in GOOD and said not in detail:
             detail = f"{said}; {detail}" if detail else said
-        missing = [t.node for t in (info.nodes if info else ()) if t.state != "running"]
-        if missing and status in GOOD:
-            status, detail = "unhealthy", "missing or failing on node(s) " + ", ".join(missing)
+        problems = [_node_problem(t) for t in (info.nodes if info else ()) if t.state != "running"]
+        if problems and status in GOOD:
+            status, detail = "unhealthy", "; ".join(problems)
         return ServiceHealth(
             service.name,
             status,
@@ -144,6 +206,9 @@ def _judge(
             service.readiness is not None,
         )
 
+    if probed.scrape is not None and probed.scraper is not None:
+        seen, detail, up = _scraped(service, probed.scrape, probed.scraper)
+        return result(seen, up, None, detail), ()
     if probed.live is None:
         return result("down", False, False, _unpublished(endpoint)), ()
     live = interpret(probed.live, service.liveness, "liveness")

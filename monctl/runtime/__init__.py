@@ -39,7 +39,11 @@ class Stage(Protocol):
 
 
 class Runtime(Protocol):
-    kind: str  # "compose", ...
+    kind: str  # "compose", "swarm"
+    # True when the services read their configuration files where they are on disk
+    # (bind mounts: the service's own reload applies a change); False when they hold
+    # copies (Swarm configs and secrets: ``roll_out`` puts a change in).
+    live_config: bool
 
     # -- looking ---------------------------------------------------------------------
     def states(self) -> dict[str, ServiceState]:
@@ -72,6 +76,16 @@ class Runtime(Protocol):
     def tool_runner(self, services: tuple[Service, ...]) -> AbstractContextManager[ToolRunner]:
         """A way to run a program of a service's image in a one-off container with
         the service's configuration mounted, without a running stack (validate)."""
+
+    def check_runner(self, service: Service) -> AbstractContextManager[ToolRunner]:
+        """Where reload runs the checks that gate it, over the files as they are on
+        disk now: inside the running container when it mounts them (compose), else
+        in a one-off container holding them (Swarm, whose tasks hold copies)."""
+
+    def roll_out(self, service: Service, progress: Progress) -> bool:
+        """Put the configuration and secrets now on disk (and in .env) into the
+        running service, when it holds copies (``live_config`` False): True when it
+        was rolled onto them (Swarm replaced its tasks), False when nothing changed."""
 
     def restart(self, service: Service) -> None: ...
 
@@ -106,8 +120,12 @@ class ToolRunner(Protocol):
 
 
 def open_runtime(project: Project) -> Runtime:
-    """The runtime that runs ``project``'s stack. Raise DockerUnavailable when
-    the engine cannot be reached."""
+    """The runtime that runs ``project``'s stack (its ``runtime`` setting). Nothing
+    is contacted here: the engine is asked on first use (DockerUnavailable then)."""
+    if project.runtime == "swarm":
+        from monctl.runtime.swarm import SwarmRuntime
+
+        return SwarmRuntime(project)
     from monctl.runtime.compose import ComposeRuntime
 
     return ComposeRuntime(project)

@@ -30,7 +30,7 @@ from monctl.adapters import compose_cli
 from monctl.adapters.docker import HELPER_LABEL, Engine, container_state
 from monctl.adapters.ports import url_host
 from monctl.errors import MonctlError, OperationFailed, PortInUse
-from monctl.runtime import ToolRunner
+from monctl.runtime import ToolRunner, volumes
 from monctl.runtime.state import ServiceState, newest_by_service
 from monctl.services import application
 
@@ -64,6 +64,7 @@ class ComposeStage:
 
 class ComposeRuntime:
     kind = "compose"
+    live_config = True  # configuration directories are bind-mounted
 
     def __init__(self, project: Project) -> None:
         self.project = project
@@ -222,6 +223,13 @@ class ComposeRuntime:
 
             yield run
 
+    def check_runner(self, service: Service) -> contextlib.AbstractContextManager[ToolRunner]:
+        """Inside the running container: it mounts the configuration directory."""
+        return contextlib.nullcontext(lambda s, argv: self.exec(s, argv))
+
+    def roll_out(self, service: Service, progress: Progress) -> bool:
+        return False  # the files are mounted: the service's own reload applies them
+
     def restart(self, service: Service) -> None:
         self.engine.restart(self._running(service))
 
@@ -300,25 +308,11 @@ class ComposeRuntime:
             for c in self._containers(service):
                 engine.stop(c)
                 engine.remove(str(c.id))
-            old = engine.volume(stage.live_volume) or {}
-            engine.remove_volume(stage.live_volume)
-            engine.create_volume(
-                stage.live_volume,
-                labels=old.get("Labels") or {},
-                driver=old.get("Driver") or "local",
-                options=old.get("Options") or None,
-            )
+            volumes.recreate_empty(engine, stage.live_volume)
             keep_stage = True  # from here on the stage holds the only copy of the data
-            image = str(engine.inspect(stage.container)["Image"])
-            target = engine.create_idle(image, stage.live_volume, stage.path, self.project.name)
-            try:
-                engine.put_archive(
-                    target,
-                    posixpath.dirname(stage.path.rstrip("/")),
-                    engine.get_archive(stage.container, stage.path),
-                )
-            finally:
-                engine.remove(target)
+            volumes.copy_into(
+                engine, stage.container, stage.live_volume, stage.path, self.project.name
+            )
             keep_stage = False
         except MonctlError as exc:
             if keep_stage:

@@ -17,7 +17,9 @@ operation that reads it:
   taken (``monctl.backup``);
 - ``start_secrets``: secrets the container reads only when it starts
   (``up`` reports unset ones, ``reload`` says when a restart is needed);
-- ``placement``: one task for the stack, or one on every node (Swarm).
+- ``placement``: one task for the stack, or one on every node (Swarm);
+- ``scrapes``: the service scrapes the others and can say how each target is
+  (``monctl.health`` judges the services on every node by it).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from monctl.services.answers import DeepCheck, Interpreter, status_200
+from monctl.services.answers import DeepCheck, Fetched, Interpreter, Target, status_200
 
 if TYPE_CHECKING:  # pragma: no cover
     from monctl.config.problems import Problem
@@ -62,6 +64,7 @@ class ToolCheck:
     ``argv`` for ``validate --local``, where paths a config names are container
     paths that mean something else on the host. ``gates_reload``: ``reload``
     runs this check inside the running container and refuses on failure.
+    ``runtime``: the check concerns files only that runtime uses (None: every one).
     """
 
     name: str
@@ -71,6 +74,7 @@ class ToolCheck:
     file_arg: str = "{}"
     local_argv: tuple[str, ...] | None = None
     gates_reload: bool = False
+    runtime: str | None = None
 
     @property
     def program(self) -> str:
@@ -200,6 +204,21 @@ class StartSecret:
     channel: str  # what it switches on ("slack"); empty value: not configured
 
 
+# -- scraping the others ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScrapeTargets:
+    """The service scrapes the others and says how each target is (Prometheus'
+    targets API): ``GET path``, read by ``read`` into targets (job, instance =
+    the node, state, last error), or None when the answer says nothing. Health
+    judges the services that run on every node (Swarm) by it: one query, whatever
+    the number of nodes, for tasks monctl cannot reach one by one."""
+
+    path: str
+    read: Callable[[Fetched], list[Target] | None]
+
+
 # -- the declaration ---------------------------------------------------------------------
 
 
@@ -221,6 +240,7 @@ class Service:
     data: DataVolume | None = None
     start_secrets: tuple[StartSecret, ...] = ()
     placement: Literal["single", "every-node"] = "single"
+    scrapes: ScrapeTargets | None = None
     url_var: str = field(init=False)  # MONCTL_<SERVICE>_URL overrides discovery
 
     def __post_init__(self) -> None:
@@ -230,3 +250,9 @@ class Service:
     @property
     def tool_checks(self) -> tuple[ToolCheck, ...]:
         return tuple(c for c in self.checks if isinstance(c, ToolCheck))
+
+    def checks_for(self, runtime: str) -> tuple[ConfigCheck, ...]:
+        """The checks that concern ``runtime`` (a ToolCheck may name the one it is for)."""
+        return tuple(
+            c for c in self.checks if not isinstance(c, ToolCheck) or c.runtime in (None, runtime)
+        )

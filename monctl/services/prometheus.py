@@ -35,6 +35,7 @@ from monctl.services.model import (
     HttpReload,
     Probe,
     ReloadMetrics,
+    ScrapeTargets,
     Service,
     Snapshot,
     ToolCheck,
@@ -79,6 +80,19 @@ def split_targets(data: object) -> tuple[list[Target], list[Target]]:
     return watched, stack
 
 
+TARGETS_PATH = "/api/v1/targets?state=active"
+
+
+def read_targets(f: Fetched) -> list[Target] | None:
+    """Every active target (job, instance, state, last error); None when the
+    answer is not the targets API's."""
+    data, error = json_data(f)
+    if error or not isinstance(data, dict):
+        return None
+    watched, stack = split_targets(data)
+    return watched + stack
+
+
 def _targets_check(f: Fetched) -> tuple[Check, list[Target]]:
     data, error = json_data(f)
     watched, stack = split_targets(data)
@@ -115,7 +129,7 @@ def _rules_check(f: Fetched) -> Check:
 async def deep(fetch: Fetch, base: str) -> DeepResult:
     """Scrape targets (watched vs stack), rule health, last reload, firing alerts."""
     targets_f, rules_f, metrics_f, alerts_f = await asyncio.gather(
-        fetch(f"{base}/api/v1/targets?state=active"),
+        fetch(f"{base}{TARGETS_PATH}"),
         fetch(f"{base}/api/v1/rules"),
         fetch(f"{base}/metrics"),
         fetch(f"{base}/api/v1/alerts"),
@@ -149,6 +163,7 @@ SERVICE = Service(
     liveness=Probe("/-/healthy"),
     readiness=Probe("/-/ready", read_ready),
     deep=deep,
+    scrapes=ScrapeTargets(TARGETS_PATH, read_targets),
     config=ConfigMount("config/prometheus", "/etc/prometheus"),
     checks=(
         ToolCheck(
@@ -161,6 +176,16 @@ SERVICE = Service(
             # the rules are checked on their own by the "rules" check.
             local_argv=("promtool", "check", "config", "--syntax-only"),
             gates_reload=True,
+            runtime="compose",
+        ),
+        ToolCheck(
+            "swarm config",
+            ("promtool", "check", "config"),
+            "config/prometheus/prometheus-swarm.yml",
+            ran=("Checking",),
+            local_argv=("promtool", "check", "config", "--syntax-only"),
+            gates_reload=True,
+            runtime="swarm",
         ),
         ToolCheck(
             "rules",

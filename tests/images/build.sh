@@ -6,6 +6,7 @@
 #   monctl-test/alertmanager:local       Debian's real prometheus-alertmanager + amtool
 #   monctl-test/node-exporter:local      Debian's real prometheus-node-exporter
 #   monctl-test/postgres-exporter:local  Debian's real prometheus-postgres-exporter
+#   monctl-test/socat:local              Debian's real socat (the Swarm runtime's loopback gateway)
 #   monctl-test/{grafana,loki,promtail,cadvisor}-standin:local
 #                                        STAND-INS: tests/images/standin/standin.py, not the real programs
 #                                        (what each answers, and from which upstream code:
@@ -212,6 +213,16 @@ stage_postgres_exporter() {
 	need /usr/bin/prometheus-postgres-exporter prometheus-postgres-exporter
 	cp /usr/bin/prometheus-postgres-exporter "$1/postgres_exporter"
 }
+# socat links a dozen libraries (libssl, libwrap, kerberos ...): the ones the base lacks
+# are copied beside it, found with ldd.
+stage_socat() {
+	need /usr/bin/socat socat
+	cp /usr/bin/socat "$1/"
+	mkdir -p "$1/lib"
+	ldd /usr/bin/socat | awk '$3 ~ /^\// {print $3}' | while read -r lib; do
+		cp -L "$lib" "$1/lib/"
+	done
+}
 stage_standin() { cp "$HERE/standin/standin.py" "$1/"; }
 # The Loki image has no shell, so its entrypoint cannot be a script: a static launcher,
 # built from the (hashed) source; gcc's output for it is reproducible, so the input hash
@@ -229,6 +240,7 @@ build_image prometheus "$(deb_version prometheus)" false stage_prometheus
 build_image alertmanager "$(deb_version prometheus-alertmanager)" false stage_alertmanager
 build_image node-exporter "$(deb_version prometheus-node-exporter)" false stage_node_exporter
 build_image postgres-exporter "$(deb_version prometheus-postgres-exporter)" false stage_postgres_exporter
+build_image socat "$(deb_version socat)" false stage_socat
 STANDIN_VERSION=$(sed -n 's/^STANDIN_VERSION = os.environ.get("STANDIN_VERSION", "\(.*\)")$/\1/p' \
 	"$HERE/standin/standin.py")
 for role in grafana loki promtail cadvisor; do

@@ -35,6 +35,7 @@ class FakeRuntime:
     tools: dict[str, Callable[[list[str]], tuple[int, str]]] = field(default_factory=dict)
     log: list[str] = field(default_factory=list)
     kind: str = "fake"
+    live_config: bool = True
 
     def _state(self, name: str) -> ServiceState:
         return ServiceState(name, f"fake-{name}", "id", "running", None, None, f"{name}:1", "1")
@@ -64,6 +65,14 @@ class FakeRuntime:
             return self.tools[argv[0]](argv)
 
         yield run
+
+    def check_runner(
+        self, service: Service
+    ) -> contextlib.AbstractContextManager[Callable[..., tuple[int, str]]]:
+        return contextlib.nullcontext(lambda s, argv: self.exec(s, argv))
+
+    def roll_out(self, service: Service, progress: object) -> bool:
+        return False  # files are read where they are, as under compose
 
     def restart(self, service: Service) -> None:
         self.log.append(f"restart {service.name}")

@@ -5,6 +5,7 @@ tests/e2e/test_reload.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import time
 from collections.abc import Callable
@@ -133,6 +134,7 @@ class HostRuntime:
         self.checker = checker
         self.restarts: list[str] = []
         self.execs: list[list[str]] = []
+        self.live_config = True
 
     def states(self) -> dict[str, ServiceState]:
         return {
@@ -163,6 +165,14 @@ class HostRuntime:
         ]
         result = runner.run(host)
         return result.returncode, result.stdout + result.stderr
+
+    def check_runner(
+        self, service: Service
+    ) -> contextlib.AbstractContextManager[Callable[[Service, list[str]], tuple[int, str]]]:
+        return contextlib.nullcontext(self.exec)
+
+    def roll_out(self, service: Service, progress: object) -> bool:
+        return False  # the files are read where they are, as under compose
 
     def restart(self, service: Service) -> None:
         self.restarts.append(service.name)

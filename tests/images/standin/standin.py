@@ -551,6 +551,10 @@ class Grafana:
             if fresh or con.execute("SELECT COUNT(*) FROM user").fetchone()[0] == 0:
                 user = os.environ.get("GF_SECURITY_ADMIN_USER") or "admin"
                 password = os.environ.get("GF_SECURITY_ADMIN_PASSWORD") or "admin"
+                # The image's run.sh reads <VAR>__FILE (Docker secrets) into <VAR>.
+                secret_file = os.environ.get("GF_SECURITY_ADMIN_PASSWORD__FILE")
+                if secret_file:
+                    password = Path(secret_file).read_text(encoding="utf-8").rstrip("\n")
                 salt = secrets.token_hex(8)
                 con.execute(
                     "INSERT OR REPLACE INTO user (id, login, password, salt, is_admin, created)"
