@@ -19,7 +19,11 @@ from monctl.cli.common import (
 from monctl.errors import Interrupted
 
 if TYPE_CHECKING:  # pragma: no cover
+    from monctl.backup.announce import Announcer
+    from monctl.backup.report import BackupReport
+    from monctl.backup.restore import RestoreReport
     from monctl.cli.progress import CliProgress
+    from monctl.project import Project
 
 DEST_HELP = "Directory or s3://bucket/prefix [default: MONCTL_BACKUP_DEST, else <project>/backups]."
 
@@ -81,21 +85,27 @@ def backup(
     out = output(as_json, quiet)
     project = app.project
     selected = create.services_to_back_up(services)
-    storage = open_destination(
-        project, dest, sse=sse, kms_key_id=sse_kms_key_id, storage_class=storage_class
-    )
-    with CliProgress(out, "backing up") as progress:
-        report = create.run(
-            project,
-            app.runtime,
-            storage,
-            selected,
-            compression=compression,
-            keep_last=keep_last,
-            keep_days=keep_days,
-            progress=progress,
+    announcer = _announcer(project, "backup")
+
+    def run() -> BackupReport:
+        storage = open_destination(
+            project, dest, sse=sse, kms_key_id=sse_kms_key_id, storage_class=storage_class
         )
-    finish(out, report)
+        with CliProgress(out, "backing up") as progress:
+            return create.run(
+                project,
+                app.runtime,
+                storage,
+                selected,
+                compression=compression,
+                keep_last=keep_last,
+                keep_days=keep_days,
+                progress=progress,
+            )
+
+    names = ", ".join(s.name for s in selected)
+    report = announcer.call(run, f"services: {names}", out)
+    finish(out, announcer.wrap(report))
 
 
 @backup.command("list", epilog=epilog("backup list"))
@@ -204,18 +214,33 @@ def restore(
     from monctl.cli.progress import CliProgress
 
     out = output(as_json)
-    storage = open_destination(app.project, source)
-    with CliProgress(out, "verifying") as progress:
-        report = op.run(
-            app.project,
-            app.runtime,
-            storage,
-            backup_id,
-            services,
-            confirm=_confirmer(yes, progress),
-            progress=progress,
-        )
-    finish(out, report)
+    announcer = _announcer(app.project, "restore")
+
+    def run() -> RestoreReport:
+        storage = open_destination(app.project, source)
+        with CliProgress(out, "verifying") as progress:
+            return op.run(
+                app.project,
+                app.runtime,
+                storage,
+                backup_id,
+                services,
+                confirm=_confirmer(yes, progress),
+                progress=progress,
+            )
+
+    report = announcer.call(run, f"restore of backup {backup_id}", out)
+    finish(out, announcer.wrap(report))
+
+
+def _announcer(project: Project, command: str) -> Announcer:
+    """Heartbeat and notifications of one run (settings read now: a bad one stops it).
+    Backups ping MONCTL_BACKUP_PING_URL; restores and drills MONCTL_RESTORE_PING_URL."""
+    from monctl.backup import heartbeat, lock
+    from monctl.backup.announce import Announcer
+
+    var = heartbeat.BACKUP_PING_VAR if command == "backup" else heartbeat.RESTORE_PING_VAR
+    return Announcer.for_command(project, command, var, (lock.lock_path(project),))
 
 
 def _confirmer(yes: bool, progress: CliProgress) -> Callable[[str], bool]:
