@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from monctl import services as declared
-from monctl.backup import lock, repository
+from monctl.backup import lock, repository, versions
 from monctl.backup.archive import HashingReader, decompress_stream
 from monctl.backup.manifest import Manifest, read_manifest
 from monctl.backup.tar_safety import check_member
@@ -148,17 +148,24 @@ def run(
     confirm: Callable[[str], bool],
     progress: Progress = SILENT,
     ready_timeout: float = READY_TIMEOUT,
+    allow_downgrade: bool = False,
+    wait_ready: Callable[[Service], str] | None = None,
 ) -> RestoreReport:
     """Verify, confirm, then restore ``names`` (default: all in the backup) from ``backup_id``.
 
     Raise IntegrityError (bad or incomplete backup) or StorageError (no such
-    backup, destination failing) before any volume is touched; Interrupted when
-    ``confirm`` declines; LockHeld when a backup or restore runs. Failures of
-    single services are in the report (the others are still restored).
+    backup, destination failing) before any volume is touched; ConfigError when
+    a service runs an older major.minor than the one that wrote its data (unless
+    ``allow_downgrade``); Interrupted when ``confirm`` declines; LockHeld when a
+    backup or restore runs. Failures of single services are in the report (the
+    others are still restored). ``wait_ready`` replaces the health check's wait
+    (a drill reaches its services from inside their network).
     """
     with lock.hold(lock.lock_path(project), f"restore {backup_id}"):
         manifest = read_manifest(storage, backup_id)
         services = _selected(manifest, names)
+        for note in versions.check(manifest, services, runtime.states(), allow_downgrade):
+            progress.note(note)
         report = RestoreReport(backup_id, storage.location)
         report.verified = repository.verify(
             storage,
@@ -172,7 +179,9 @@ def run(
             raise Interrupted("restore declined; nothing was changed")
         for service, volume in targets:
             report.services.append(
-                _restore_one(project, runtime, storage, manifest, service, volume, ready_timeout)
+                _restore_one(
+                    project, runtime, storage, manifest, service, volume, ready_timeout, wait_ready
+                )
             )
         return report
 
@@ -212,6 +221,7 @@ def _restore_one(
     service: Service,
     volume: str,
     ready_timeout: float,
+    wait_ready: Callable[[Service], str] | None = None,
 ) -> ServiceRestore:
     assert service.data is not None
     entry = manifest.services[service.name]
@@ -240,7 +250,9 @@ def _restore_one(
             time.monotonic() - started,
             exc.message,
         )
-    if state == "running":
+    if state == "running" and wait_ready is not None:
+        state = wait_ready(service)
+    elif state == "running":
         state = _wait_ready(project, runtime, service, ready_timeout)
     return ServiceRestore(name, volume, "restored", state, time.monotonic() - started)
 

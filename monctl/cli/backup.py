@@ -28,6 +28,11 @@ if TYPE_CHECKING:  # pragma: no cover
 DEST_HELP = "Directory or s3://bucket/prefix [default: MONCTL_BACKUP_DEST, else <project>/backups]."
 
 dest_from = click.option("--from", "source", metavar="DEST", help=DEST_HELP)
+allow_downgrade_option = click.option(
+    "--allow-downgrade",
+    is_flag=True,
+    help="Restore even into an older major.minor version than the one that wrote the data.",
+)
 
 
 @click.group(invoke_without_command=True, epilog=epilog("backup"))
@@ -192,6 +197,7 @@ def prune(
     help="Restore only this service (repeatable) [default: all in the backup].",
 )
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before overwriting the volumes.")
+@allow_downgrade_option
 @json_option
 @click.pass_obj
 def restore(
@@ -200,11 +206,14 @@ def restore(
     source: str | None,
     services: tuple[str, ...],
     yes: bool,
+    allow_downgrade: bool,
     as_json: bool,
 ) -> None:
     """Restore backup ID into the stack's volumes (verified first; asks unless --yes).
 
-    Every archive is checked against the manifest before anything is touched.
+    Every archive is checked against the manifest before anything is touched, and
+    a service running an older major.minor than the one that wrote its data is
+    refused (exit 6) unless --allow-downgrade.
     Then per service: the data is staged in a fresh volume (checked again as it
     is written), the service is stopped, its volume replaced, and it is started
     and waited for.
@@ -227,6 +236,7 @@ def restore(
                 services,
                 confirm=_confirmer(yes, progress),
                 progress=progress,
+                allow_downgrade=allow_downgrade,
             )
 
     report = announcer.call(run, f"restore of backup {backup_id}", out)
