@@ -56,6 +56,8 @@ class Project:
     root: Path
     name: str = DEFAULT_PROJECT_NAME
     env: dict[str, str] = field(default_factory=dict)
+    # Compose files applied over the stack's own (a throwaway copy's: no ports, own labels).
+    compose_overrides: tuple[Path, ...] = ()
 
     @property
     def compose_file(self) -> Path:
