@@ -51,6 +51,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 READY_TIMEOUT = 180.0
 DRILL_LOCK = "drill.lock"
+LATEST = "latest"  # as a backup id: the newest complete backup
 _SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
@@ -89,6 +90,19 @@ class InsideAsk:
         return self.project.setting(name, default)
 
 
+def newest_complete(storage: Storage) -> str:
+    """The id of the newest complete backup in ``storage`` (what ``latest`` names)."""
+    from monctl.backup import repository
+
+    complete = [e.backup_id for e in repository.list_backups(storage) if e.complete]
+    if not complete:
+        raise StorageError(
+            f"no complete backup in {storage.location}",
+            hint="`monctl backup list` shows what is there",
+        )
+    return max(complete)
+
+
 def _selected(manifest: Manifest, names: tuple[str, ...]) -> tuple[Service, ...]:
     chosen = declared.select(names) if names else tuple(declared.SERVICES)
     missing = [s.name for s in chosen if names and s.name not in manifest.services]
@@ -122,7 +136,8 @@ def run(
     ready_timeout: float = READY_TIMEOUT,
     progress: Progress = SILENT,
 ) -> DrillReport:
-    """Drill backup ``backup_id``: restore it into a throwaway stack, check it, remove it.
+    """Drill backup ``backup_id`` (or "latest"): restore it into a throwaway stack,
+    check it, remove it.
 
     Raise what ``restore.run`` raises before it touches anything (StorageError,
     IntegrityError, ConfigError for a downgrade, LockHeld), StartFailed when the
@@ -131,6 +146,8 @@ def run(
     """
     from monctl.runtime.throwaway import Throwaway, remove_stale
 
+    if backup_id == LATEST:
+        backup_id = newest_complete(storage)
     with lock.hold(drill_lock_path(project), f"drill {backup_id}"):
         manifest = read_manifest(storage, backup_id)
         drilled = _selected(manifest, names)

@@ -220,6 +220,8 @@ def test(
 ) -> None:
     """Restore drill: restore backup ID into a throwaway stack and check the data is usable.
 
+    ID may be `latest`: the newest complete backup in DEST.
+
     The throwaway stack has its own project name, volumes and networks, publishes
     no port and cannot reach outside the host; the production stack is not
     touched. Each restored service is asked from inside that network whether its

@@ -326,3 +326,23 @@ def test_a_secret_inside_an_error_is_masked_in_the_body(
         run.call(leaky, "", Output())
     assert "pw-that-leaked-1234" not in server.received[-1].body
     assert "admin:****" in server.received[-1].body
+
+
+def test_a_hanging_check_url_does_not_hold_the_backup_command(
+    project: Project, vault: FakeRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from monctl.cli import cli
+
+    with RecordingServer(hang=True) as stuck:
+        monkeypatch.setenv("MONCTL_BACKUP_PING_URL", f"{stuck.url}/{SECRET}")
+        monkeypatch.setenv("MONCTL_PING_TIMEOUT", "1")
+        dest = project.root / "backups"
+        argv = ["--project-dir", str(project.root), "backup", "--to", str(dest), "--json"]
+        result = CliRunner().invoke(cli, argv)
+        # The backup finished while both pings are still held by the server.
+        assert stuck.waiting == 2
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["ok"] is True and [p["ok"] for p in doc["heartbeat"]] == [False, False]
+    assert doc["heartbeat"][0]["detail"] == "no answer within 1 s (MONCTL_PING_TIMEOUT)"
+    assert SECRET not in result.output

@@ -25,11 +25,13 @@ import pytest
 import zstandard
 from support.data import explain, fingerprint, http_json, inspect, prom_query
 from support.engine import Stack, docker
+from support.ping_server import RecordingServer
 
 pytestmark = pytest.mark.docker
 
 DRILL_LABEL = "org.monctl.drill"
 DATA = ("prometheus", "alertmanager", "grafana", "loki")
+CHECK_UUID = "5e7a1c0d-0b1e-4d2f-9a3c-8f6e5d4c3b2a"  # the heartbeat check's secret
 
 
 def drill_leftovers(stack: Stack) -> list[str]:
@@ -69,10 +71,11 @@ def good_backup(data_stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> 
     return dest / doc["id"]
 
 
-def drill(stack: Stack, backup: Path, *extra: str) -> tuple[int, dict, str]:
-    result = stack.monctl(
-        "backup", "test", backup.name, "--from", str(backup.parent), "--json", *extra, timeout=900
-    )
+def drill(
+    stack: Stack, backup: Path, *extra: str, name: str = "", env: dict[str, str] | None = None
+) -> tuple[int, dict, str]:
+    args = ["backup", "test", name or backup.name, "--from", str(backup.parent), "--json"]
+    result = stack.monctl(*args, *extra, env=env, timeout=900)
     assert "Traceback" not in result.err, result.err
     return result.code, json.loads(result.out), result.err
 
@@ -83,7 +86,12 @@ def test_a_good_backup_passes_and_the_throwaway_stack_is_gone(
     before = production(data_stack)
     grafana_before = fingerprint(data_stack, "grafana")
 
-    code, doc, err = drill(data_stack, good_backup)
+    with RecordingServer() as check:  # the drill's heartbeat, healthchecks-style
+        ping = {"MONCTL_RESTORE_PING_URL": f"{check.url}/ping/{CHECK_UUID}"}
+        code, doc, err = drill(data_stack, good_backup, name="latest", env=ping)
+    assert check.paths() == [f"/ping/{CHECK_UUID}/start", f"/ping/{CHECK_UUID}"], err
+    assert "grafana  passed" in check.received[1].body
+    assert CHECK_UUID not in err
 
     assert code == 0, err + json.dumps(doc, indent=2)
     assert doc["ok"] is True and doc["removed"] is True and doc["leftovers"] == []
@@ -139,9 +147,13 @@ def test_a_garbage_grafana_database_fails_the_drill_for_grafana_only(
     assert verified.code == 0, explain(verified)  # intact, as far as hashes can tell
     before = production(data_stack)
 
-    code, doc, err = drill(data_stack, copy, "--timeout", "60")
+    with RecordingServer() as check:
+        ping = {"MONCTL_RESTORE_PING_URL": f"{check.url}/{CHECK_UUID}"}
+        code, doc, err = drill(data_stack, copy, "--timeout", "60", env=ping)
 
     assert code == 1, err + json.dumps(doc, indent=2)
+    assert check.paths() == [f"/{CHECK_UUID}/start", f"/{CHECK_UUID}/fail"]
+    assert "grafana  failed" in check.received[1].body
     status = {s["service"]: s["status"] for s in doc["services"]}
     assert status == {
         "prometheus": "passed",
