@@ -14,7 +14,8 @@ harmless to run beside production:
   reads at start (``start_secrets``) are blanked as well;
 - ``restart: "no"``, and every container, volume and network is labelled
   ``org.monctl.drill=<project>``, so what a drill killed outright left behind
-  is found and removed by the next one.
+  is found and removed by the next one (the override file itself lives in the
+  project's ``.monctl/`` directory, beside the locks, and goes with it).
 
 Its services are reached from inside: ``fetch`` runs the HTTP client of an image
 that has one (``Service.http_client``, busybox wget) in an idle helper container
@@ -30,8 +31,6 @@ import contextlib
 import json
 import re
 import secrets
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Mapping
@@ -52,6 +51,14 @@ if TYPE_CHECKING:  # pragma: no cover
 
 DRILL_LABEL = "org.monctl.drill"  # value: the production project's name
 _HTTP_STATUS = re.compile(r"HTTP/1\.[01] (\d{3})")
+
+
+_SUFFIX = ".override.yml"
+
+
+def override_path(parent: Project, name: str) -> Path:
+    """Where the override file of copy ``name`` lives: the project's .monctl directory."""
+    return parent.root / ".monctl" / f"{name}{_SUFFIX}"
 
 
 class ThrowawayRuntime(ComposeRuntime):
@@ -115,8 +122,8 @@ class Throwaway:
     def __init__(self, parent: Project, tag: str = "drill") -> None:
         self.parent = parent
         self.name = f"{parent.name}-{tag}-{secrets.token_hex(3)}"
-        self._dir = Path(tempfile.mkdtemp(prefix="monctl-throwaway-"))
-        self.override = self._dir / "throwaway.override.yml"
+        # Beside the project's lock, so the next drill finds it if this one is killed.
+        self.override = override_path(parent, self.name)
         self.project = Project(
             root=parent.root, name=self.name, env=parent.env, compose_overrides=(self.override,)
         )
@@ -139,6 +146,7 @@ class Throwaway:
             )
         secrets_of = {s.name: [secret.var for secret in s.start_secrets] for s in declared.SERVICES}
         text = override_text(json.loads(result.stdout), self.parent.name, secrets_of)
+        self.override.parent.mkdir(parents=True, exist_ok=True)
         self.override.write_text(text, encoding="utf-8")
 
     def up(self, services: tuple[Service, ...], progress: Progress) -> None:
@@ -224,7 +232,7 @@ class Throwaway:
             except MonctlError as exc:
                 problems.append(f"compose down: {exc.message}")
         problems += sweep(self.runtime, self.name)
-        shutil.rmtree(self._dir, ignore_errors=True)
+        self.override.unlink(missing_ok=True)
         return problems
 
 
@@ -267,6 +275,9 @@ def remove_stale(parent: Project, tag: str = "drill") -> list[str]:
             *engine.labelled_networks(key).values(),
         ]
         names |= {labels[key] for labels in found if labels.get(key, "").startswith(prefix)}
+    overrides = override_path(parent, prefix).parent.glob(f"{prefix}*{_SUFFIX}")
+    names |= {p.name.removesuffix(_SUFFIX) for p in overrides}
     for name in sorted(names):
         sweep(ComposeRuntime(Project(root=parent.root, name=name)), name)
+        override_path(parent, name).unlink(missing_ok=True)
     return sorted(names)
