@@ -277,6 +277,14 @@ class Engine:
             vols = self.client.volumes.list(filters={"label": label})
         return [v.name for v in vols]
 
+    def labelled_containers(self, key: str) -> dict[str, dict[str, str]]:
+        """Containers (any state) carrying label ``key`` (``key=value`` or any value):
+        id -> labels. From the list alone: unlike ``containers``, no container is
+        inspected, so one removed meanwhile (by anyone on the engine) is no error."""
+        with docker_errors("listing containers"):
+            found = self.client.api.containers(all=True, filters={"label": key})
+        return {str(c["Id"]): dict(c.get("Labels") or {}) for c in found}
+
     def labelled_volumes(self, key: str) -> dict[str, dict[str, str]]:
         """Volumes carrying label ``key`` (any value): name -> labels."""
         with docker_errors("listing volumes"):

@@ -243,8 +243,8 @@ def sweep(runtime: ComposeRuntime, name: str) -> list[str]:
         selectors = [f"{PROJECT_LABEL}={name}", f"{HELPER_LABEL}={name}"]
         for _ in range(2):  # a container may still be in creation the first time round
             for selector in selectors:
-                for c in engine.containers([selector]):
-                    engine.remove(str(c.id))
+                for container_id in engine.labelled_containers(selector):
+                    engine.remove(container_id)
                 for volume in engine.labelled_volumes(selector):
                     with contextlib.suppress(MonctlError):
                         engine.remove_volume(volume)
@@ -252,7 +252,7 @@ def sweep(runtime: ComposeRuntime, name: str) -> list[str]:
                     with contextlib.suppress(MonctlError):
                         engine.remove_network(network)
         left = [
-            *(f"container {c.name}" for s in selectors for c in engine.containers([s])),
+            *(f"container {c[:12]}" for s in selectors for c in engine.labelled_containers(s)),
             *(f"volume {v}" for s in selectors for v in engine.labelled_volumes(s)),
             *(f"network {n}" for s in selectors for n in engine.labelled_networks(s)),
         ]
@@ -270,7 +270,7 @@ def remove_stale(parent: Project, tag: str = "drill") -> list[str]:
     names: set[str] = set()
     for key in (PROJECT_LABEL, HELPER_LABEL):
         found = [
-            *(dict(c.labels or {}) for c in engine.containers([key])),
+            *engine.labelled_containers(key).values(),
             *engine.labelled_volumes(key).values(),
             *engine.labelled_networks(key).values(),
         ]
