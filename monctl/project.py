@@ -59,6 +59,8 @@ class Project:
     name: str = DEFAULT_PROJECT_NAME
     env: dict[str, str] = field(default_factory=dict)
     runtime_option: str | None = None  # --runtime on the command line
+    # Compose files applied over the stack's own (a throwaway copy's: no ports, own labels).
+    compose_overrides: tuple[Path, ...] = ()
 
     @property
     def compose_file(self) -> Path:

@@ -33,6 +33,33 @@ def register_env(env: dict[str, str]) -> None:
             register(value)
 
 
+# Parts of a URL shorter than this are route words ("api", "push", "ping"),
+# not tokens: masking them everywhere would hide nothing and garble output.
+_URL_PART_MIN = 8
+
+
+def register_url(url: str) -> None:
+    """Remember a URL that carries secrets (a ping UUID, a webhook token, a password):
+    the whole URL, its password, and every long path segment and query value."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    register(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+        password = parts.password
+    except ValueError:  # not even a URL: the whole text is registered above
+        return
+    register(password or "")
+    for segment in parts.path.split("/"):
+        if len(segment) >= _URL_PART_MIN:
+            register(segment)
+    for _, value in parse_qsl(parts.query, keep_blank_values=False):
+        if len(value) >= _URL_PART_MIN:
+            register(value)
+    if parts.netloc and parts.path.strip("/"):
+        register(parts.netloc + parts.path)  # the URL as some libraries print it, no scheme
+
+
 # Secrets by their shape, for what libraries log (botocore's debug log prints
 # request headers and presigned URLs): the value after each of these names.
 # An Authorization value runs to its quote or the line's end ("AWS4-HMAC-SHA256

@@ -52,6 +52,7 @@ def base_args(project: Project) -> list[str]:
         *compose_command(),
         "--file",
         str(project.compose_file),
+        *(arg for override in project.compose_overrides for arg in ("--file", str(override))),
         "--project-directory",
         str(project.compose_file.parent),
         "--project-name",

@@ -307,6 +307,65 @@ class Engine:
             vols = self.client.volumes.list(filters={"label": label})
         return [v.name for v in vols]
 
+    def labelled_containers(self, key: str) -> dict[str, dict[str, str]]:
+        """Containers (any state) carrying label ``key`` (``key=value`` or any value):
+        id -> labels. From the list alone: unlike ``containers``, no container is
+        inspected, so one removed meanwhile (by anyone on the engine) is no error."""
+        with docker_errors("listing containers"):
+            found = self.client.api.containers(all=True, filters={"label": key})
+        return {str(c["Id"]): dict(c.get("Labels") or {}) for c in found}
+
+    def labelled_volumes(self, key: str) -> dict[str, dict[str, str]]:
+        """Volumes carrying label ``key`` (any value): name -> labels."""
+        with docker_errors("listing volumes"):
+            vols = self.client.volumes.list(filters={"label": key})
+        return {str(v.name): dict(v.attrs.get("Labels") or {}) for v in vols}
+
+    def labelled_networks(self, key: str) -> dict[str, dict[str, str]]:
+        """Networks carrying label ``key`` (``key=value`` or any value): name -> labels."""
+        with docker_errors("listing networks"):
+            nets = self.client.networks.list(filters={"label": key})
+        return {str(n.name): dict(n.attrs.get("Labels") or {}) for n in nets}
+
+    def remove_network(self, name: str) -> None:
+        """Remove a network; one that is already gone is fine."""
+        import docker.errors
+
+        with docker_errors(f"removing network {name}"), contextlib.suppress(docker.errors.NotFound):
+            self.client.api.remove_network(name)
+
+    def container(self, container_id: str) -> Container:
+        with docker_errors("finding a container"):
+            return self.client.containers.get(container_id)
+
+    def run_idle(
+        self, image: str, argv: tuple[str, ...], networks: list[str], labels: dict[str, str]
+    ) -> str:
+        """Start a container of ``image`` running ``argv`` (something that only waits),
+        attached to ``networks``, publishing nothing; return its id (``remove`` it)."""
+        api: Any = self.client.api
+        first, rest = networks[0], networks[1:]
+        with docker_errors(f"starting a helper container of {image}"):
+            created = api.create_container(
+                image,
+                entrypoint=[argv[0]],
+                command=list(argv[1:]),
+                labels=labels,
+                host_config=api.create_host_config(network_mode=first),
+                networking_config=api.create_networking_config(
+                    {first: api.create_endpoint_config()}
+                ),
+            )
+            container_id = str(created["Id"])
+            try:
+                api.start(container_id)
+                for network in rest:
+                    api.connect_container_to_network(container_id, network)
+            except BaseException:
+                self.remove(container_id)
+                raise
+        return container_id
+
     def network_exists(self, name: str) -> bool:
         with docker_errors("listing networks"):
             return any(n.name == name for n in self.client.networks.list(names=[name]))

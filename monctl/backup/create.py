@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from monctl import __version__
 from monctl import services as declared
-from monctl.backup import consistency, lease, lock, repository
+from monctl.backup import consistency, drill_record, lease, lock, repository
 from monctl.backup.archive import Digest, check_compression, compress_stream
 from monctl.backup.manifest import (
     Manifest,
@@ -190,6 +190,8 @@ def _back_up_one(
     progress: Progress,
 ) -> tuple[ServiceResult, ServiceEntry]:
     assert service.data is not None  # services_to_back_up() guarantees it
+    # Asked before the hold: a paused service cannot answer.
+    facts = drill_record.record(ctx, service)
     key = archive_key(report.backup_id, service.name, report.compression)
     digest = Digest()
     started = time.monotonic()
@@ -211,6 +213,7 @@ def _back_up_one(
         sha256=digest.sha256,
         strategy=service.data.strategy,
         data_root=source.data_root,
+        facts=facts,
     )
     result = ServiceResult(
         service=service.name,

@@ -89,9 +89,12 @@ class ServiceEntry:
     sha256: str  # of the stored bytes
     strategy: str  # how it was made consistent ("snapshot", "pause", "flush-pause")
     data_root: str = ""  # top directory of the members in the tar ("" = any); see check_tar
+    # What the service held, for a restore drill to compare with (Drill.record):
+    # e.g. Grafana's dashboard uids. Empty for services that record nothing.
+    facts: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "archive": self.archive,
             "image": self.image,
             "version": self.version,
@@ -101,6 +104,9 @@ class ServiceEntry:
             "strategy": self.strategy,
             "data_root": self.data_root,
         }
+        if self.facts:
+            doc["facts"] = self.facts
+        return doc
 
 
 @dataclass(frozen=True)
@@ -188,6 +194,7 @@ def _parse(obj: Any) -> Manifest:
             sha256=_str(e, "sha256"),
             strategy=_str(e, "strategy"),
             data_root=_str(e, "data_root"),
+            facts=_facts(e, name),
         )
         if not _DATA_ROOT_RE.match(entry.data_root) or entry.data_root in (".", ".."):
             # restore puts the archive's top directory in place of the data path:
@@ -207,6 +214,13 @@ def _parse(obj: Any) -> Manifest:
         compression=compression,
         services=services,
     )
+
+
+def _facts(entry: Mapping[str, Any], service: str) -> dict[str, Any]:
+    facts = entry.get("facts", {})
+    if not isinstance(facts, Mapping):
+        raise TypeError(f"service {service}: facts is not an object")
+    return dict(facts)
 
 
 def _str(obj: Mapping[str, Any], key: str) -> str:

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from monctl import services as declared
-from monctl.backup import lease, lock, verify
+from monctl.backup import lease, lock, verify, versions
 from monctl.backup.archive import HashingReader, decompress_stream
 from monctl.backup.manifest import Manifest, read_manifest
 from monctl.backup.tar_safety import check_member
@@ -157,13 +157,18 @@ def run(
     confirm: Callable[[str], bool],
     progress: Progress = SILENT,
     ready_timeout: float = READY_TIMEOUT,
+    allow_downgrade: bool = False,
+    wait_ready: Callable[[Service], str] | None = None,
 ) -> RestoreReport:
     """Verify, confirm, then restore ``names`` (default: all in the backup) from ``backup_id``.
 
     Raise IntegrityError (bad or incomplete backup) or StorageError (no such
-    backup, destination failing) before any volume is touched; Interrupted when
-    ``confirm`` declines; LockHeld when a backup or restore runs. Failures of
-    single services are in the report (the others are still restored).
+    backup, destination failing) before any volume is touched; ConfigError when
+    a service runs an older major.minor than the one that wrote its data (unless
+    ``allow_downgrade``); Interrupted when ``confirm`` declines; LockHeld when a
+    backup or restore runs. Failures of single services are in the report (the
+    others are still restored). ``wait_ready`` replaces the health check's wait
+    (a drill reaches its services from inside their network).
     """
     with lock.hold(lock.lock_path(project), f"restore {backup_id}"):
         # The manifest before the lease: a lease on an id that holds no backup
@@ -171,7 +176,16 @@ def run(
         manifest = read_manifest(storage, backup_id)
         with lease.holding(storage, backup_id, "restore", required=False):
             return _restore(
-                project, runtime, storage, manifest, names, confirm, progress, ready_timeout
+                project,
+                runtime,
+                storage,
+                manifest,
+                names,
+                confirm,
+                progress,
+                ready_timeout,
+                allow_downgrade,
+                wait_ready,
             )
 
 
@@ -184,9 +198,13 @@ def _restore(
     confirm: Callable[[str], bool],
     progress: Progress,
     ready_timeout: float,
+    allow_downgrade: bool,
+    wait_ready: Callable[[Service], str] | None,
 ) -> RestoreReport:
     backup_id = manifest.backup_id
     services = _selected(manifest, names)
+    for note in versions.check(manifest, services, runtime.states(), allow_downgrade):
+        progress.note(note)
     report = RestoreReport(backup_id, storage.location)
     report.verified = verify.verify(
         storage,
@@ -201,7 +219,9 @@ def _restore(
         raise Interrupted("restore declined; nothing was changed")
     for service, volume in targets:
         report.services.append(
-            _restore_one(project, runtime, storage, manifest, service, volume, ready_timeout)
+            _restore_one(
+                project, runtime, storage, manifest, service, volume, ready_timeout, wait_ready
+            )
         )
     return report
 
@@ -241,6 +261,7 @@ def _restore_one(
     service: Service,
     volume: str,
     ready_timeout: float,
+    wait_ready: Callable[[Service], str] | None = None,
 ) -> ServiceRestore:
     assert service.data is not None
     entry = manifest.services[service.name]
@@ -270,7 +291,9 @@ def _restore_one(
             exc.message,
             exc.exit_code,
         )
-    if state == "running":
+    if state == "running" and wait_ready is not None:
+        state = wait_ready(service)
+    elif state == "running":
         state = _wait_ready(project, runtime, service, ready_timeout)
     return ServiceRestore(name, volume, "restored", state, time.monotonic() - started)
 

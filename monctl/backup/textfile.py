@@ -9,7 +9,8 @@ The file is replaced atomically (temporary file in the same directory, then
 rename) so node-exporter never reads half of it. Services not part of this run
 keep their previous lines, and a service whose latest attempt failed keeps the
 timestamp and size of its last success: a failed night must not erase the
-evidence of the last good backup.
+evidence of the last good backup. A restore drill (``monctl backup test``) adds
+the time each service's drill last passed to the same file.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ LAST_ATTEMPT = "monctl_backup_last_attempt_timestamp_seconds"
 SUCCESS = "monctl_backup_last_success"
 DURATION = "monctl_backup_duration_seconds"
 SIZE = "monctl_backup_size_bytes"
+DRILL_SUCCESS = "monctl_backup_last_drill_success_timestamp_seconds"
 
 HELP: dict[str, str] = {
     LAST_SUCCESS: "Unix time the last successful monctl backup of the service finished.",
@@ -38,6 +40,7 @@ HELP: dict[str, str] = {
     SUCCESS: "1 if the last monctl backup attempt of the service succeeded, else 0.",
     DURATION: "Seconds the last monctl backup attempt of the service took.",
     SIZE: "Bytes of the service's archive in the last successful monctl backup.",
+    DRILL_SUCCESS: "Unix time the last restore drill of the service passed (monctl backup test).",
 }
 
 _SAMPLE = re.compile(r'^(monctl_backup_[a-z_]+)\{service="([^"\\]*)"\}\s+(\S+)')
@@ -95,11 +98,16 @@ def _number(value: float) -> str:
     return str(int(value)) if value.is_integer() else f"{value:.3f}"
 
 
-def publish(directory: Path, attempts: Sequence[Attempt]) -> Path:
-    """Merge ``attempts`` into ``directory``/monctl_backup.prom, atomically; return its path."""
+def publish(
+    directory: Path, attempts: Sequence[Attempt], drilled: Sequence[str] = (), at: float = 0.0
+) -> Path:
+    """Merge ``attempts`` (backups) and ``drilled`` (services whose restore drill passed
+    at ``at``) into ``directory``/monctl_backup.prom, atomically; return its path."""
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / FILE_NAME
     samples = read(target)
+    for service in drilled:
+        samples.setdefault(DRILL_SUCCESS, {})[service] = round(at, 3)
     for a in attempts:
         samples.setdefault(LAST_ATTEMPT, {})[a.service] = round(a.finished_at, 3)
         samples.setdefault(SUCCESS, {})[a.service] = 1.0 if a.success else 0.0

@@ -47,7 +47,7 @@ SHORT_HELP: dict[str, str] = {
     "health": "Check every service, concurrently (the CI gate).",
     "reload": "Validate, reload and confirm a service's configuration.",
     "validate": "Check all configuration without a running stack.",
-    "backup": "Back up the stack's data to a directory or S3 (+ list/verify/prune).",
+    "backup": "Back up the stack's data to a directory or S3 (+ list/verify/prune/test).",
     "restore": "Restore a verified backup into the stack's volumes.",
 }
 

@@ -19,14 +19,26 @@ from monctl.cli.common import (
 from monctl.errors import Interrupted
 
 if TYPE_CHECKING:  # pragma: no cover
+    from pathlib import Path
+
+    from monctl.backup.announce import Announcer
+    from monctl.backup.drill_report import DrillReport
+    from monctl.backup.report import BackupReport
+    from monctl.backup.restore import RestoreReport
     from monctl.backup.retention import Policy
     from monctl.cli.progress import CliProgress
+    from monctl.project import Project
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 DEST_HELP = "Directory or s3://bucket/prefix [default: MONCTL_BACKUP_DEST, else <project>/backups]."
 
 dest_from = click.option("--from", "source", metavar="DEST", help=DEST_HELP)
+allow_downgrade_option = click.option(
+    "--allow-downgrade",
+    is_flag=True,
+    help="Restore even into an older major.minor version than the one that wrote the data.",
+)
 
 # Retention, the same for `backup --keep-*` (after a complete backup) and `backup prune`.
 # A count beyond 100 years of daily backups means nothing but can overflow a date.
@@ -106,20 +118,26 @@ def backup(
     out = output(as_json, quiet)
     project = app.project
     selected = create.services_to_back_up(services)
-    storage = open_destination(
-        project, dest, sse=sse, kms_key_id=sse_kms_key_id, storage_class=storage_class
-    )
-    with CliProgress(out, "backing up") as progress:
-        report = create.run(
-            project,
-            app.runtime,
-            storage,
-            selected,
-            compression=compression,
-            retention=policy_of(keep),
-            progress=progress,
+    announcer = _announcer(project, "backup")
+
+    def run() -> BackupReport:
+        storage = open_destination(
+            project, dest, sse=sse, kms_key_id=sse_kms_key_id, storage_class=storage_class
         )
-    finish(out, report)
+        with CliProgress(out, "backing up") as progress:
+            return create.run(
+                project,
+                app.runtime,
+                storage,
+                selected,
+                compression=compression,
+                retention=policy_of(keep),
+                progress=progress,
+            )
+
+    names = ", ".join(s.name for s in selected)
+    report = announcer.call(run, f"services: {names}", out)
+    finish(out, announcer.wrap(report))
 
 
 @backup.command("list", epilog=epilog("backup list"))
@@ -199,6 +217,72 @@ def prune(
     finish(output(as_json), report)
 
 
+@backup.command("test", epilog=epilog("backup test"))
+@click.argument("backup_id", metavar="ID")
+@dest_from
+@click.option(
+    "--service",
+    "services",
+    multiple=True,
+    type=ServiceChoice(with_data=True),
+    help="Drill only this service (repeatable) [default: all in the backup].",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1, max=3600),
+    default=180.0,
+    show_default=True,
+    help="Seconds each restored service may take to become ready.",
+)
+@allow_downgrade_option
+@json_option
+@click.pass_obj
+def test(
+    app: AppContext,
+    backup_id: str,
+    source: str | None,
+    services: tuple[str, ...],
+    timeout: float,
+    allow_downgrade: bool,
+    as_json: bool,
+) -> None:
+    """Restore drill: restore backup ID into a throwaway stack and check the data is usable.
+
+    ID may be `latest`: the newest complete backup in DEST.
+
+    The throwaway stack has its own project name, volumes and networks, publishes
+    no port and cannot reach outside the host; the production stack is not
+    touched. Each restored service is asked from inside that network whether its
+    data is usable (Prometheus: a query over the backup's time range returns
+    series; Grafana: its database lists the dashboards the backup recorded; Loki:
+    lines from the backup's range; Alertmanager: the silences the backup
+    recorded). The throwaway stack and its volumes are removed afterwards, always
+    (also on failure, Ctrl-C or SIGTERM). Exit 0 only if every check passed.
+    """
+    from monctl.backup import drill
+    from monctl.backup.destination import open_destination
+    from monctl.cli.progress import CliProgress
+
+    out = output(as_json)
+    announcer = _announcer(app.project, "backup test")
+
+    def run() -> DrillReport:
+        storage = open_destination(app.project, source)
+        with CliProgress(out, "drilling") as progress:
+            return drill.run(
+                app.project,
+                storage,
+                backup_id,
+                services,
+                allow_downgrade=allow_downgrade,
+                ready_timeout=timeout,
+                progress=progress,
+            )
+
+    report = announcer.call(run, f"restore drill of backup {backup_id}", out)
+    finish(out, announcer.wrap(report))
+
+
 @click.command(epilog=epilog("restore"))
 @click.argument("backup_id", metavar="ID")
 @dest_from
@@ -210,6 +294,7 @@ def prune(
     help="Restore only this service (repeatable) [default: all in the backup].",
 )
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before overwriting the volumes.")
+@allow_downgrade_option
 @json_option
 @click.pass_obj
 def restore(
@@ -218,11 +303,14 @@ def restore(
     source: str | None,
     services: tuple[str, ...],
     yes: bool,
+    allow_downgrade: bool,
     as_json: bool,
 ) -> None:
     """Restore backup ID into the stack's volumes (verified first; asks unless --yes).
 
-    Every archive is checked against the manifest before anything is touched.
+    Every archive is checked against the manifest before anything is touched, and
+    a service running an older major.minor than the one that wrote its data is
+    refused (exit 6) unless --allow-downgrade.
     Then per service: the data is staged in a fresh volume (checked again as it
     is written), the service is stopped, its volume replaced, and it is started
     and waited for.
@@ -232,18 +320,40 @@ def restore(
     from monctl.cli.progress import CliProgress
 
     out = output(as_json)
-    storage = open_destination(app.project, source)
-    with CliProgress(out, "verifying") as progress:
-        report = op.run(
-            app.project,
-            app.runtime,
-            storage,
-            backup_id,
-            services,
-            confirm=_confirmer(yes, progress),
-            progress=progress,
-        )
-    finish(out, report)
+    announcer = _announcer(app.project, "restore")
+
+    def run() -> RestoreReport:
+        storage = open_destination(app.project, source)
+        with CliProgress(out, "verifying") as progress:
+            return op.run(
+                app.project,
+                app.runtime,
+                storage,
+                backup_id,
+                services,
+                confirm=_confirmer(yes, progress),
+                progress=progress,
+                allow_downgrade=allow_downgrade,
+            )
+
+    report = announcer.call(run, f"restore of backup {backup_id}", out)
+    finish(out, announcer.wrap(report))
+
+
+def _announcer(project: Project, command: str) -> Announcer:
+    """Heartbeat and notifications of one run (settings read now: a bad one stops it).
+    Backups ping MONCTL_BACKUP_PING_URL; restores and drills MONCTL_RESTORE_PING_URL.
+    While another run holds a lock this one needs, no start is pinged."""
+    from monctl.backup import heartbeat, lock
+    from monctl.backup.announce import Announcer
+
+    var = heartbeat.BACKUP_PING_VAR if command == "backup" else heartbeat.RESTORE_PING_VAR
+    locks: tuple[Path, ...] = (lock.lock_path(project),)
+    if command == "backup test":
+        from monctl.backup.drill import drill_lock_path
+
+        locks += (drill_lock_path(project),)
+    return Announcer.for_command(project, command, var, locks)
 
 
 def _confirmer(yes: bool, progress: CliProgress) -> Callable[[str], bool]:

@@ -35,6 +35,16 @@ COMMAND_CODES: dict[str, tuple[E, ...]] = {
     "backup list": (E.OK, E.CONFIG, E.STORAGE),
     "backup verify": (E.OK, E.CONFIG, E.STORAGE, E.LOCKED, E.INTEGRITY),
     "backup prune": (E.OK, E.CONFIG, E.STORAGE, E.LOCKED),  # CONFIG: the lock file
+    "backup test": (
+        E.OK,
+        E.FAILED,
+        E.DOCKER,
+        E.CONFIG,
+        E.START_FAILED,
+        E.STORAGE,
+        E.LOCKED,
+        E.INTEGRITY,
+    ),
     "restore": (E.OK, E.FAILED, E.DOCKER, E.CONFIG, E.STORAGE, E.LOCKED, E.INTEGRITY),
 }
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from monctl.redaction import redact
 
@@ -107,6 +107,26 @@ class DeepResult:
 Interpreter = Callable[[Fetched, Role], Verdict]
 Fetch = Callable[[str], Awaitable[Fetched]]  # GET one URL, within the probe timeout
 DeepCheck = Callable[[Fetch, str], Awaitable[DeepResult]]  # (fetch, base URL)
+
+
+class DrillAsk(Protocol):
+    """What a service's drill check (or its backup-time record) may ask: GET a path of
+    the service, with query ``params`` and basic ``auth``, and read a setting.
+    ``window`` is the backup's time range as Unix seconds (at backup time: now);
+    ``facts`` what the backup recorded (empty at backup time)."""
+
+    service: str
+    facts: Mapping[str, Any]
+    window: tuple[float, float]
+
+    def get(
+        self,
+        path: str,
+        params: Mapping[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+    ) -> Fetched: ...
+
+    def setting(self, name: str, default: str = "") -> str: ...
 
 
 # -- reading answers -------------------------------------------------------------

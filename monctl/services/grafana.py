@@ -7,6 +7,8 @@ Grafana first starts on an empty volume. Grafana ships no offline checker for
 its provisioning files, so the checks here stand in for one (``validate``
 reports them; ``reload`` refuses while one fails). Backup: paused for the copy
 (Grafana's own advice: a live copy of ``grafana.db`` can be torn). Runs as 472.
+Drill: the backup records the dashboards Grafana lists; the restored Grafana's
+database must open and list every one of them again.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ import json
 from pathlib import Path
 
 from monctl.config.problems import Problem, line_of, relative_name
-from monctl.services.answers import Fetched, Role, Verdict
+from monctl.services.answers import Check, DrillAsk, Fetched, Role, Verdict
 from monctl.services.model import (
+    BUSYBOX_WGET,
     ConfigMount,
     DataVolume,
+    Drill,
     HostCheck,
     Pause,
     Probe,
@@ -132,6 +136,58 @@ def check_provisioning(root: Path) -> tuple[list[Problem], int]:
     return problems, len(files)
 
 
+USER_VAR = "GRAFANA_ADMIN_USER"
+PASSWORD_VAR = "GRAFANA_ADMIN_PASSWORD"
+# A manifest stays small: at most this many dashboard uids are recorded.
+MAX_RECORDED = 2000
+
+
+def _dashboards(ask: DrillAsk) -> tuple[list[str] | None, str]:
+    """The uids of every dashboard Grafana lists (``/api/search``, admin credentials
+    from .env), or None and why not."""
+    auth = (ask.setting(USER_VAR, "admin"), ask.setting(PASSWORD_VAR, ""))
+    f = ask.get("/api/search", {"type": "dash-db", "limit": "5000"}, auth)
+    if f.status == 401:
+        return None, "Grafana refused the admin credentials from .env (GRAFANA_ADMIN_PASSWORD)"
+    if f.status != 200:
+        return None, f"/api/search: {f.error or f'answered {f.status}'}"
+    try:
+        hits = json.loads(f.text)
+    except ValueError:
+        return None, "/api/search answered malformed JSON"
+    if not isinstance(hits, list):
+        return None, "/api/search did not answer a list"
+    return sorted({str(h["uid"]) for h in hits if isinstance(h, dict) and h.get("uid")}), ""
+
+
+def record(ask: DrillAsk) -> dict[str, object]:
+    """At backup time: the dashboards Grafana lists, for the drill to find again."""
+    uids, why = _dashboards(ask)
+    if uids is None:
+        raise ValueError(why)
+    return {"dashboards": uids[:MAX_RECORDED], "dashboard_count": len(uids)}
+
+
+def drill(ask: DrillAsk) -> tuple[Check, ...]:
+    """The database opens (``/api/health``) and lists the dashboards the backup had."""
+    verdict = read_health(ask.get("/api/health"), "readiness")
+    database = Check("grafana", "database", verdict.ok, verdict.detail or "database ok")
+    uids, why = _dashboards(ask)
+    if uids is None:
+        return database, Check("grafana", "dashboards", False, why)
+    expected = [str(u) for u in ask.facts.get("dashboards") or []]
+    missing = [u for u in expected if u not in uids]
+    if missing:
+        shown = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
+        detail = f"{len(missing)} of the {len(expected)} dashboards the backup had are missing: "
+        return database, Check("grafana", "dashboards", False, detail + shown)
+    if not ask.facts:
+        detail = f"{len(uids)} dashboards (the backup recorded none to compare with)"
+    else:
+        detail = f"{len(uids)} dashboards, every one of the {len(expected)} the backup had"
+    return database, Check("grafana", "dashboards", True, detail)
+
+
 SERVICE = Service(
     name="grafana",
     title="Grafana",
@@ -150,10 +206,12 @@ SERVICE = Service(
     reload=ProvisioningReload(
         "/api/admin/provisioning/{part}/reload",
         ("dashboards", "datasources", "alerting"),
-        user_var="GRAFANA_ADMIN_USER",
-        password_var="GRAFANA_ADMIN_PASSWORD",
+        user_var=USER_VAR,
+        password_var=PASSWORD_VAR,
         credentials_hint="set GRAFANA_ADMIN_PASSWORD in .env to Grafana's current admin password "
         "(or reset it with `grafana cli admin reset-admin-password`)",
     ),
     data=DataVolume("grafana_data", "/var/lib/grafana", 472, 0, Pause()),
+    drill=Drill(drill, record),
+    http_client=BUSYBOX_WGET,  # the upstream image is Alpine-based
 )

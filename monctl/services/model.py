@@ -19,7 +19,11 @@ operation that reads it:
   (``up`` reports unset ones, ``reload`` says when a restart is needed);
 - ``placement``: one task for the stack, or one on every node (Swarm);
 - ``scrapes``: the service scrapes the others and can say how each target is
-  (``monctl.health`` judges the services on every node by it).
+  (``monctl.health`` judges the services on every node by it);
+- ``drill``: how a restore drill proves the restored data usable, and what a
+  backup records for it to compare with (``monctl.backup.drill``);
+- ``http_client``: an HTTP client the image holds, so a drill can reach the
+  services inside their network without publishing a port.
 """
 
 from __future__ import annotations
@@ -27,9 +31,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from monctl.services.answers import DeepCheck, Fetched, Interpreter, Target, status_200
+from monctl.services.answers import (
+    Check,
+    DeepCheck,
+    DrillAsk,
+    Fetched,
+    Interpreter,
+    Target,
+    status_200,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from monctl.config.problems import Problem
@@ -219,6 +231,41 @@ class ScrapeTargets:
     read: Callable[[Fetched], list[Target] | None]
 
 
+# -- restore drills ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Drill:
+    """How a restore drill proves a service's restored data usable, not only present.
+
+    ``check(ask)`` runs against the service restored into a throwaway stack and
+    returns its checks (a query over the backup's time range, the dashboards the
+    backup recorded ...). ``record(ask)``, when given, runs at backup time against
+    the live service, before its data is held, and returns the facts the manifest
+    keeps for ``check`` to compare with (``ask.facts``); it may raise to say it
+    could not tell (the backup then only warns).
+    """
+
+    check: Callable[[DrillAsk], tuple[Check, ...]]
+    record: Callable[[DrillAsk], dict[str, Any]] | None = None
+
+
+@dataclass(frozen=True)
+class HttpClient:
+    """An HTTP client inside the service's image (busybox wget in most upstream images):
+    ``argv`` + URL prints the body on stdout and fails for a status other than 2xx;
+    ``header`` + "Name: value" adds a request header; ``idle`` keeps a container of the
+    image alive doing nothing, so the client can be run in it again and again."""
+
+    argv: tuple[str, ...]
+    header: str
+    idle: tuple[str, ...]
+
+
+# busybox's wget, as in the upstream Prometheus, Alertmanager and Grafana (Alpine) images.
+BUSYBOX_WGET = HttpClient(("wget", "-q", "-O", "-"), "--header", ("sleep", "86400"))
+
+
 # -- the declaration ---------------------------------------------------------------------
 
 
@@ -241,6 +288,8 @@ class Service:
     start_secrets: tuple[StartSecret, ...] = ()
     placement: Literal["single", "every-node"] = "single"
     scrapes: ScrapeTargets | None = None
+    drill: Drill | None = None
+    http_client: HttpClient | None = None
     url_var: str = field(init=False)  # MONCTL_<SERVICE>_URL overrides discovery
 
     def __post_init__(self) -> None:

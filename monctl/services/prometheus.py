@@ -7,17 +7,20 @@ evaluation, the last config reload, and the alerts firing. Reload:
 ``promtool check`` first, then ``POST /-/reload`` (needs
 ``--web.enable-lifecycle``), confirmed by its reload metrics. Backup: a TSDB
 snapshot (needs ``--web.enable-admin-api``), which is hard links inside the
-volume and must be deleted afterwards.
+volume and must be deleted afterwards. Drill: a range query over the hour before
+the backup must answer with series.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from monctl.services import application
 from monctl.services.answers import (
     Check,
     DeepResult,
+    DrillAsk,
     Fetch,
     Fetched,
     Role,
@@ -30,8 +33,10 @@ from monctl.services.answers import (
     status_200,
 )
 from monctl.services.model import (
+    BUSYBOX_WGET,
     ConfigMount,
     DataVolume,
+    Drill,
     HttpReload,
     Probe,
     ReloadMetrics,
@@ -152,6 +157,38 @@ async def deep(fetch: Fetch, base: str) -> DeepResult:
     return DeepResult(tuple(checks), tuple(watched), alerts, alerts_rank=1)
 
 
+# The drill's question: how many series held samples, step by step, over the hour
+# before the backup (its snapshot holds them). Any series at all proves the TSDB
+# blocks load and answer queries; none means the restored data is not usable.
+DRILL_QUERY = 'count({__name__=~".+"})'
+DRILL_LOOKBACK = 3600.0
+
+
+def drill(ask: DrillAsk) -> tuple[Check, ...]:
+    """A range query over the backup's last hour answers with series."""
+    start, end = ask.window
+    params = {
+        "query": DRILL_QUERY,
+        "start": f"{start - DRILL_LOOKBACK:.3f}",
+        "end": f"{end:.3f}",
+        "step": "60",
+    }
+    data, error = json_data(ask.get("/api/v1/query_range", params))
+    if error:
+        return (Check("prometheus", "query", False, f"cannot tell: {error}"),)
+    result = data.get("result") if isinstance(data, dict) else None
+    counts: list[float] = []
+    rows = [r for r in result if isinstance(r, dict)] if isinstance(result, list) else []
+    for row in rows:
+        for point in row.get("values") or []:
+            with contextlib.suppress(TypeError, ValueError, IndexError):
+                counts.append(float(point[1]))
+    if not counts or max(counts) <= 0:
+        return (Check("prometheus", "query", False, "no series in the hour before the backup"),)
+    detail = f"up to {max(counts):.0f} series in the hour before the backup ({len(counts)} steps)"
+    return (Check("prometheus", "query", True, detail),)
+
+
 SERVICE = Service(
     name="prometheus",
     title="Prometheus",
@@ -220,4 +257,7 @@ SERVICE = Service(
             off_hint="start Prometheus with --web.enable-admin-api (the compose file does)",
         ),
     ),
+    drill=Drill(drill),
+    # The upstream image (and the test image) is busybox-based: wget and sleep.
+    http_client=BUSYBOX_WGET,
 )

@@ -33,6 +33,17 @@ def test_failure_keeps_the_last_success_and_other_services(tmp_path: Path) -> No
     assert (tmp_path / textfile.FILE_NAME).stat().st_mode & 0o444 == 0o444
 
 
+def test_drills_and_backups_keep_each_others_lines(tmp_path: Path) -> None:
+    textfile.publish(tmp_path, [Attempt("grafana", 1000.0, True, 1.0, 512)])
+    textfile.publish(tmp_path, (), drilled=["grafana", "loki"], at=1500.0)
+    textfile.publish(tmp_path, [Attempt("grafana", 2000.0, False, 1.0)])
+    s = _samples(tmp_path)
+    assert s[textfile.DRILL_SUCCESS] == {"grafana": 1500.0, "loki": 1500.0}
+    assert s[textfile.LAST_SUCCESS] == {"grafana": 1000.0}
+    textfile.publish(tmp_path, (), drilled=["loki"], at=3000.0)  # only what passed moves
+    assert _samples(tmp_path)[textfile.DRILL_SUCCESS] == {"grafana": 1500.0, "loki": 3000.0}
+
+
 @pytest.mark.binaries
 def test_promtool_accepts_the_file(tmp_path: Path) -> None:
     promtool = require_binary("promtool")

@@ -98,6 +98,7 @@ def _valid() -> dict:  # type: ignore[type-arg]
         lambda m: m["services"]["loki"].update(data_root="a/b"),
         lambda m: m["services"]["loki"].pop("data_root"),
         lambda m: m["services"]["loki"].update(image="x" * 5000),
+        lambda m: m["services"]["loki"].update(facts=["not", "an", "object"]),
     ],
 )
 def test_malformed_manifests_are_integrity_errors(damage) -> None:  # type: ignore[no-untyped-def]
@@ -106,6 +107,17 @@ def test_malformed_manifests_are_integrity_errors(damage) -> None:  # type: igno
     damage(m)
     with pytest.raises(IntegrityError, match="manifest"):
         Manifest.from_json(json.dumps(m))
+
+
+def test_facts_for_the_drill_round_trip_and_are_optional() -> None:
+    m = _valid()
+    m["services"]["loki"]["facts"] = {"dashboards": ["a", "b"], "dashboard_count": 2}
+    parsed = Manifest.from_json(json.dumps(m))
+    assert parsed.services["loki"].facts == {"dashboards": ["a", "b"], "dashboard_count": 2}
+    assert Manifest.from_json(parsed.dumps()) == parsed
+    plain = Manifest.from_json(json.dumps(_valid()))  # a manifest from before the drill
+    assert plain.services["loki"].facts == {}
+    assert "facts" not in plain.to_json()["services"]["loki"]
 
 
 def test_not_json_and_newer_format() -> None:

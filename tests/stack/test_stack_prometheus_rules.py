@@ -98,6 +98,8 @@ REQUIRED_ALERTS = {
     "AlertmanagerNotificationsFailing",
     "BackupTooOld",
     "BackupFailed",
+    "BackupDrillTooOld",
+    "BackupNeverDrilled",
 }
 
 

@@ -1,0 +1,96 @@
+"""What a restore drill (``monctl backup test``) reports: per service, and for the run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from monctl.errors import ExitCode
+from monctl.output import Output, styled
+from monctl.services.answers import Check
+
+READY = "running, ready"
+
+
+@dataclass(frozen=True)
+class DrillService:
+    service: str
+    restore: str  # restored, failed
+    state: str  # "running, ready", "running, not ready after 180 s (...)", "exited"
+    checks: tuple[Check, ...] = ()
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.restore == "restored" and self.state == READY and all(c.ok for c in self.checks)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "service": self.service,
+            "status": "passed" if self.ok else "failed",
+            "restore": self.restore,
+            "state": self.state,
+            "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in self.checks],
+            "error": self.error,
+        }
+
+
+@dataclass
+class DrillReport:
+    backup_id: str
+    location: str
+    stack: str  # the throwaway project's name
+    window: tuple[float, float] = (0.0, 0.0)  # the backup's time range, Unix seconds
+    services: list[DrillService] = field(default_factory=list)
+    leftovers: list[str] = field(default_factory=list)  # what removing the stack could not
+    stale: list[str] = field(default_factory=list)  # earlier drills' stacks removed first
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.services) and all(s.ok for s in self.services) and not self.leftovers
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.OK if self.ok else ExitCode.FAILED
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.backup_id,
+            "location": self.location,
+            "stack": self.stack,
+            "window": {"start": self.window[0], "end": self.window[1]},
+            "services": [s.to_json() for s in self.services],
+            "removed": not self.leftovers,
+            "leftovers": self.leftovers,
+            "stale_removed": self.stale,
+            "notes": self.notes,
+        }
+
+    def render(self, out: Output) -> None:
+        for note in self.notes:
+            out.warn(note)
+        for problem in self.leftovers:
+            out.error(f"the throwaway stack {self.stack} was not removed completely: {problem}")
+        table = out.table("SERVICE", "RESTORE", "STATE", "CHECK", "RESULT", "DETAIL")
+        for s in self.services:
+            rows = [(c.name, "ok" if c.ok else "failed", c.detail) for c in s.checks]
+            if s.error or not rows:
+                rows.append(("", "", s.error or "no drill check declared"))
+            for n, (name, result, detail) in enumerate(rows):
+                table.add_row(
+                    s.service if n == 0 else "",
+                    styled(s.restore) if n == 0 else "",
+                    out.text(s.state) if n == 0 else "",
+                    name,
+                    styled(result) if result else "",
+                    out.text(detail),
+                )
+        out.print(table)
+        passed = sum(s.ok for s in self.services)
+        verdict = "PASSED" if self.ok else "FAILED"
+        out.print_text(
+            f"drill of backup {self.backup_id}: {verdict} ({passed} of {len(self.services)} "
+            f"services usable); throwaway stack {self.stack} "
+            + ("removed" if not self.leftovers else "NOT fully removed")
+        )

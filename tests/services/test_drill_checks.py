@@ -1,0 +1,176 @@
+"""Each service's drill check (declared in its module) reads real-shaped answers right:
+usable data passes, missing data fails with a reason. The answers are those of the
+upstream APIs (Prometheus query_range, Grafana /api/search, Loki query_range,
+Alertmanager /api/v2/silences), given here as a fake at the outer edge; the drill
+against the real engine is tests/e2e/test_drill.py."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from monctl import services
+from monctl.backup.drill_report import DrillReport, DrillService
+from monctl.errors import ExitCode
+from monctl.services import alertmanager, grafana
+from monctl.services.answers import Check, Fetched
+
+NOW = float(int(time.time()))  # whole seconds: the queries print 3 decimals
+
+
+@dataclass
+class Ask:
+    """A DrillAsk answering from a table: path -> (status, body)."""
+
+    answers: dict[str, tuple[int | None, Any]]
+    facts: Mapping[str, Any] = field(default_factory=dict)
+    window: tuple[float, float] = (NOW - 60, NOW - 30)
+    service: str = "x"
+    settings: dict[str, str] = field(default_factory=dict)
+    asked: list[tuple[str, Mapping[str, str] | None, tuple[str, str] | None]] = field(
+        default_factory=list
+    )
+
+    def get(
+        self,
+        path: str,
+        params: Mapping[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+    ) -> Fetched:
+        self.asked.append((path, params, auth))
+        status, body = self.answers[path]
+        if status is None:
+            return Fetched(path, None, error=str(body))
+        text = body if isinstance(body, str) else json.dumps(body)
+        return Fetched(path, status, text)
+
+    def setting(self, name: str, default: str = "") -> str:
+        return self.settings.get(name, default)
+
+
+def drill_of(name: str) -> Any:
+    declared = services.get(name).drill
+    assert declared is not None
+    return declared
+
+
+def oks(checks: tuple[Check, ...]) -> list[tuple[str, bool]]:
+    return [(c.name, c.ok) for c in checks]
+
+
+def test_every_service_with_data_declares_a_drill() -> None:
+    for service in services.with_data():
+        assert service.drill is not None, service.name
+    assert any(s.http_client for s in services.SERVICES), "nothing can reach the drill's services"
+
+
+def test_prometheus_needs_series_over_the_backup_range() -> None:
+    matrix = {"status": "success", "data": {"resultType": "matrix", "result": [
+        {"metric": {}, "values": [[NOW - 120, "812"], [NOW - 60, "815"]]}]}}  # fmt: skip
+    ask = Ask({"/api/v1/query_range": (200, matrix)})
+    (check,) = drill_of("prometheus").check(ask)
+    assert check.ok and "up to 815 series" in check.detail
+    _, params, _ = ask.asked[0]
+    assert params is not None and float(params["end"]) == ask.window[1]
+    assert float(params["start"]) == ask.window[0] - 3600
+    empty = {"status": "success", "data": {"resultType": "matrix", "result": []}}
+    (check,) = drill_of("prometheus").check(Ask({"/api/v1/query_range": (200, empty)}))
+    assert not check.ok and "no series" in check.detail
+    (check,) = drill_of("prometheus").check(Ask({"/api/v1/query_range": (None, "bad address")}))
+    assert not check.ok and "bad address" in check.detail
+
+
+def _health(database: str = "ok") -> tuple[int, dict[str, str]]:
+    return (200 if database == "ok" else 503), {"database": database, "version": "13.2.3"}
+
+
+def test_grafana_lists_every_dashboard_the_backup_recorded() -> None:
+    hits = [{"uid": "overview", "type": "dash-db"}, {"uid": "system-metrics", "type": "dash-db"}]
+    answers = {"/api/health": _health(), "/api/search": (200, hits)}
+    settings = {"GRAFANA_ADMIN_USER": "boss", "GRAFANA_ADMIN_PASSWORD": "pw"}
+    ask = Ask(answers, {"dashboards": ["overview", "system-metrics"]}, settings=settings)
+    assert oks(drill_of("grafana").check(ask)) == [("database", True), ("dashboards", True)]
+    assert ("/api/search", {"type": "dash-db", "limit": "5000"}, ("boss", "pw")) in ask.asked
+
+    lost = Ask(answers, {"dashboards": ["overview", "gone-1", "gone-2"]})
+    database, dashboards = drill_of("grafana").check(lost)
+    assert database.ok and not dashboards.ok
+    assert dashboards.detail.startswith("2 of the 3 dashboards the backup had are missing")
+
+    refused = Ask({"/api/health": _health(), "/api/search": (401, {"message": "no"})})
+    _, dashboards = drill_of("grafana").check(refused)
+    assert not dashboards.ok and "refused the admin credentials" in dashboards.detail
+
+    broken = Ask({"/api/health": _health("failing"), "/api/search": (200, [])}, {})
+    database, dashboards = drill_of("grafana").check(broken)
+    assert not database.ok and dashboards.ok and "recorded none" in dashboards.detail
+
+
+def test_grafana_records_what_it_lists_and_says_when_it_cannot() -> None:
+    hits = [{"uid": u} for u in ("b", "a", "a")]
+    assert grafana.record(Ask({"/api/search": (200, hits)})) == {
+        "dashboards": ["a", "b"],
+        "dashboard_count": 2,
+    }
+    try:
+        grafana.record(Ask({"/api/search": (401, {})}))
+    except ValueError as exc:
+        assert "refused the admin credentials" in str(exc)
+    else:
+        raise AssertionError("a refused search must not record an empty list")
+
+
+def test_loki_needs_lines_from_the_backup_range() -> None:
+    stream = {"stream": {"service_name": "app"}, "values": [[str(int(NOW * 1e9)), "hello"]]}
+    streams = {"status": "success", "data": {"resultType": "streams", "result": [stream]}}
+    ask = Ask({"/loki/api/v1/query_range": (200, streams)})
+    (check,) = drill_of("loki").check(ask)
+    assert check.ok and check.detail.startswith("1 lines from 1 streams")
+    _, params, _ = ask.asked[0]
+    assert params is not None and int(params["end"]) > int(ask.window[1] * 1e9)
+    none = {"status": "success", "data": {"resultType": "streams", "result": []}}
+    (check,) = drill_of("loki").check(Ask({"/loki/api/v1/query_range": (200, none)}))
+    assert not check.ok
+
+
+def _silence(sid: str, state: str, ends: float, updated: float) -> dict[str, Any]:
+    def iso(t: float) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".123456789Z"
+
+    return {"id": sid, "status": {"state": state}, "endsAt": iso(ends), "updatedAt": iso(updated)}
+
+
+def test_alertmanager_loads_the_silences_the_backup_recorded() -> None:
+    live = [
+        _silence("old-enough", "active", NOW + 86400, NOW - 3600),
+        _silence("just-made", "active", NOW + 86400, NOW - 5),  # maybe not on disk yet
+        _silence("expired", "expired", NOW - 60, NOW - 7200),
+    ]
+    facts = alertmanager.record(Ask({"/api/v2/silences": (200, live)}, window=(NOW, NOW)))
+    assert [s["id"] for s in facts["silences"]] == ["old-enough"]
+
+    restored = Ask({"/api/v2/silences": (200, live)}, facts)
+    (check,) = drill_of("alertmanager").check(restored)
+    assert check.ok and "every one of the 1" in check.detail
+    (check,) = drill_of("alertmanager").check(Ask({"/api/v2/silences": (200, [])}, facts))
+    assert not check.ok and "1 of the 1 silences the backup had are missing" in check.detail
+
+    aged_out = {"silences": [{"id": "long-gone", "endsAt": "2020-01-01T00:00:00Z"}]}
+    (check,) = drill_of("alertmanager").check(Ask({"/api/v2/silences": (200, [])}, aged_out))
+    assert check.ok  # Alertmanager drops a silence that long expired: not expected
+
+
+def test_the_report_passes_only_when_every_check_passed_and_nothing_is_left() -> None:
+    good = DrillService("prometheus", "restored", "running, ready", (Check("p", "q", True),))
+    bad = DrillService("grafana", "restored", "exited", ())
+    report = DrillReport("20261126T020000Z", "/b", "monitoring-drill-1", services=[good])
+    assert report.exit_code == ExitCode.OK
+    report.services.append(bad)
+    assert report.exit_code == ExitCode.FAILED
+    assert [s["status"] for s in report.to_json()["services"]] == ["passed", "failed"]
+    left = DrillReport("x", "/b", "s", services=[good], leftovers=["left behind: volume v"])
+    assert left.exit_code == ExitCode.FAILED and left.to_json()["removed"] is False
+    assert DrillReport("x", "/b", "s").exit_code == ExitCode.FAILED  # nothing drilled
