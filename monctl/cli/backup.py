@@ -16,18 +16,22 @@ from monctl.cli.common import (
     output,
     quiet_option,
 )
+from monctl.cli.params import BackupId, checked_path
 from monctl.errors import Interrupted
 
 if TYPE_CHECKING:  # pragma: no cover
     from monctl.cli.progress import CliProgress
 
+# A keep count beyond this is a typo; days are bounded so "now - D days" stays a date.
+KEEP_LAST = click.IntRange(min=1, max=1_000_000)
 DEST_HELP = "Directory or s3://bucket/prefix [default: MONCTL_BACKUP_DEST, else <project>/backups]."
 
-dest_from = click.option("--from", "source", metavar="DEST", help=DEST_HELP)
+dest_from = click.option("--from", "source", metavar="DEST", callback=checked_path, help=DEST_HELP)
+backup_id = click.argument("backup_id", type=BackupId())
 
 
 @click.group(invoke_without_command=True, epilog=epilog("backup"))
-@click.option("--to", "dest", metavar="DEST", help=DEST_HELP)
+@click.option("--to", "dest", metavar="DEST", callback=checked_path, help=DEST_HELP)
 @click.option(
     "--service",
     "services",
@@ -41,7 +45,7 @@ dest_from = click.option("--from", "source", metavar="DEST", help=DEST_HELP)
     default="zstd",
     show_default=True,
 )
-@click.option("--keep-last", type=click.IntRange(min=1), help="After success: keep N newest.")
+@click.option("--keep-last", type=KEEP_LAST, help="After success: keep N newest.")
 @click.option(
     "--keep-days", type=click.IntRange(min=0, max=36500), help="After success: keep D days."
 )
@@ -114,7 +118,7 @@ def list_(app: AppContext, source: str | None, as_json: bool) -> None:
 
 
 @backup.command(epilog=epilog("backup verify"))
-@click.argument("backup_id", metavar="ID")
+@backup_id
 @dest_from
 @click.option("--service", "services", multiple=True, help="Verify only this service's archive.")
 @json_option
@@ -142,7 +146,7 @@ def verify(
 
 @backup.command(epilog=epilog("backup prune"))
 @dest_from
-@click.option("--keep-last", type=click.IntRange(min=1), help="Keep the N newest backups.")
+@click.option("--keep-last", type=KEEP_LAST, help="Keep the N newest backups.")
 @click.option(
     "--keep-days", type=click.IntRange(min=0, max=36500), help="Keep backups newer than D days."
 )
@@ -172,7 +176,7 @@ def prune(
 
 
 @click.command(epilog=epilog("restore"))
-@click.argument("backup_id", metavar="ID")
+@backup_id
 @dest_from
 @click.option(
     "--service",
