@@ -96,6 +96,8 @@ def test_a_broken_line_is_named_but_never_shown(text: str, line: int, what: str)
 def test_parsing_is_linear_in_the_length_of_a_value() -> None:
     """A long run of spaces once took 17 s for 80k (a lazy regex backtracking); the
     pytest-timeout guard fails the test if parsing is anything but linear."""
+    env = project.parse_env("A=x" + " " * 400_000 + "y\nB=2\n")  # the 17-second shape
+    assert env["A"] == "x" + " " * 400_000 + "y" and env["B"] == "2"
     for value in (" " * 400_000 + "x", "x" + " " * 400_000, "'" + " " * 400_000 + "'"):
         env = project.parse_env(f"A={value}\nB=2\n" * 2)
         assert env["B"] == "2" and env["A"].strip() in ("x", "")
