@@ -71,18 +71,24 @@ _HINTS = ("authorization", "token", "signature", "secret", "credential", "passw"
 
 
 class _RedactingFilter(logging.Filter):
-    """Masks secrets in every record a handler emits, whichever library logged it."""
+    """Masks secrets in every record a handler emits, whichever library logged it, and
+    escapes control characters (a logged member name or server answer is outside text)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        from monctl.output import inert  # output imports this module: import on use
+
         try:
             message = record.getMessage()
         except Exception:  # a library's broken format string: keep the raw text
             message = str(record.msg)
-        record.msg = redact(message)
+        record.msg = inert(redact(message))
         record.args = None
         if record.exc_info and record.exc_info[1] is not None:
-            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+            text = logging.Formatter().formatException(record.exc_info)
+            record.exc_text = inert(redact(text))
             record.exc_info = None
+        if record.stack_info:
+            record.stack_info = inert(redact(record.stack_info))
         return True
 
 

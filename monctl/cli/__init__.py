@@ -186,6 +186,11 @@ def _run(argv: list[str] | None) -> int:
             int(ExitCode.USAGE),
         )
     except click.ClickException as exc:
+        from monctl.output import inert
+
+        # click quotes values from the command line back, some without repr():
+        # they are outside text like any other.
+        setattr(exc, "message", inert(exc.message))  # noqa: B010 (Final in the stubs)
         if INVOCATION.json:
             _json_error(exc.format_message(), None, exc.exit_code)
         exc.show()

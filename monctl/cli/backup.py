@@ -27,7 +27,7 @@ KEEP_LAST = click.IntRange(min=1, max=1_000_000)
 DEST_HELP = "Directory or s3://bucket/prefix [default: MONCTL_BACKUP_DEST, else <project>/backups]."
 
 dest_from = click.option("--from", "source", metavar="DEST", callback=checked_path, help=DEST_HELP)
-backup_id = click.argument("backup_id", type=BackupId())
+backup_id = click.argument("backup_id", metavar="ID", type=BackupId())
 
 
 @click.group(invoke_without_command=True, epilog=epilog("backup"))
@@ -230,7 +230,9 @@ def _confirmer(yes: bool, progress: CliProgress) -> Callable[[str], bool]:
             return True
         progress.stop()  # the question must not fight the progress display
         try:
-            return click.confirm(question, default=False, err=True)
+            from monctl.output import inert
+
+            return click.confirm(inert(question), default=False, err=True)
         except click.exceptions.Abort:  # stdin closed: nobody to ask
             raise Interrupted(
                 "restore needs a confirmation and there is no one to ask",

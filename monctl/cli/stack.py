@@ -59,6 +59,7 @@ def up(
 def down(app: AppContext, volumes: bool, yes: bool, as_json: bool) -> None:
     """Stop and remove the stack's containers (--volumes: and its data)."""
     from monctl import lifecycle
+    from monctl.output import inert
 
     project, runtime = app.project, app.runtime
     if volumes and not yes:
@@ -71,8 +72,10 @@ def down(app: AppContext, volumes: bool, yes: bool, as_json: bool) -> None:
         names = runtime.volumes()
         listing = ", ".join(names) if names else "(none exist)"
         click.confirm(
-            f"This deletes the volumes {listing} of project {project.name!r}: all metrics, "
-            "dashboards, logs and silences. Continue?",
+            inert(
+                f"This deletes the volumes {listing} of project {project.name!r}: all "
+                "metrics, dashboards, logs and silences. Continue?"
+            ),
             abort=True,
             err=True,
         )
