@@ -29,8 +29,9 @@ def moto_s3() -> Iterator[str]:
 
 
 def test_vv_backup_to_s3_shows_botocore_debug_but_no_secret(
-    data_stack: Stack, moto_s3: str
+    running_stack: Stack, moto_s3: str
 ) -> None:
+    """On the shared stack: a backup pauses Alertmanager for its copy and resumes it."""
     import boto3
 
     env = {
@@ -51,7 +52,7 @@ def test_vv_backup_to_s3_shows_botocore_debug_but_no_secret(
         aws_secret_access_key=SECRET_ACCESS_KEY,
     )
     s3.create_bucket(Bucket="debug-output")
-    result = data_stack.monctl(
+    result = running_stack.monctl(
         "-vv", "backup", "--to", f"s3://debug-output/{ENV_SECRET}", "--service",
         "alertmanager", "--json", env=env, timeout=600,
     )  # fmt: skip
@@ -64,6 +65,6 @@ def test_vv_backup_to_s3_shows_botocore_debug_but_no_secret(
     assert "DEBUG botocore.endpoint" in shown and "PutObject" in shown
     assert "X-Amz-Security-Token" in shown and "Authorization" in shown
     assert not leaks(shown), leaks(shown)
-    for name, value in data_stack.env.items():
+    for name, value in running_stack.env.items():
         if "PASSWORD" in name and len(value) >= 4:
             assert value not in shown, name
