@@ -31,7 +31,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from monctl import catalogue  # noqa: E402
+from monctl import services  # noqa: E402
 
 GOAL_SECONDS = 1.3
 
@@ -58,14 +58,18 @@ def slow_server(delay: float) -> ThreadingHTTPServer:
 
 def check_in_process(project: Path, urls: dict[str, str]) -> float:
     """Seconds one `health.check` takes in this process (no interpreter start-up)."""
-    from monctl.ops import health
+    from monctl.health import check
     from monctl.project import Project
+    from monctl.runtime.compose import ComposeRuntime
 
     saved = dict(os.environ)
-    os.environ.update({catalogue.get(name).url_var: url for name, url in urls.items()})
+    os.environ.update({services.get(name).url_var: url for name, url in urls.items()})
     try:
         started = time.perf_counter()
-        report = health.check(Project(project, "monctlbench"), catalogue.SERVICES, deep=False)
+        bench_project = Project(project, "monctlbench")
+        report = check.check(
+            bench_project, ComposeRuntime(bench_project), tuple(services.SERVICES), deep=False
+        )
         elapsed = time.perf_counter() - started
     finally:
         os.environ.clear()
@@ -91,18 +95,18 @@ def main() -> int:
     parser.add_argument("--delay", type=float, default=1.0, help="seconds each answer takes")
     args = parser.parse_args()
 
-    servers = {s.name: slow_server(args.delay) for s in catalogue.SERVICES}
+    servers = {s.name: slow_server(args.delay) for s in services.SERVICES}
     urls = {name: f"http://127.0.0.1:{srv.server_address[1]}" for name, srv in servers.items()}
     project = Path(tempfile.mkdtemp(prefix="monctl-bench-"))
     (project / "compose").mkdir()
     (project / "compose" / "docker-compose.monitoring.yml").write_text("services: {}\n")
     env = dict(os.environ, NO_COLOR="1")
-    env.update({catalogue.get(name).url_var: url for name, url in urls.items()})
+    env.update({services.get(name).url_var: url for name, url in urls.items()})
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
 
     probes = sum(
         1 + (s.readiness is not None and s.readiness.path != s.liveness.path)
-        for s in catalogue.SERVICES
+        for s in services.SERVICES
     )
     monctl = [sys.executable, "-m", "monctl", "--project-dir", str(project)]
     monctl += ["--project-name", "monctlbench", "health", "--no-deep"]
@@ -121,14 +125,14 @@ def main() -> int:
         # The replaced script: one curl per endpoint, sequentially (liveness only).
         loop = "; ".join(
             f"{curl} -s -o /dev/null -m 10 {urls[s.name]}{s.liveness.path}"
-            for s in catalogue.SERVICES
+            for s in services.SERVICES
         )
         curl_s = statistics.median(timed(["sh", "-c", loop], env)[0] for _ in range(args.curl_runs))
     shutil.rmtree(project, ignore_errors=True)
     for server in servers.values():
         server.shutdown()
 
-    n = len(catalogue.SERVICES)
+    n = len(services.SERVICES)
     print(f"{n} endpoints, each answering after {args.delay:g} s")
     print(f"{'method':<44} {'requests':>8} {'wall time':>10}")
     print(

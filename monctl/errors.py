@@ -38,7 +38,9 @@ class ExitCode(enum.IntEnum):
     STORAGE = 8, "backup storage unreachable, credentials refused, backup not found"
     LOCKED = 9, "another backup or restore is running"
     INTEGRITY = 10, "an archive is corrupt, truncated, unsafe or incomplete"
-    INTERRUPTED = 130, "interrupted (Ctrl-C, SIGTERM, SIGHUP) or confirmation declined"
+    HANGUP = 129, "hung up (SIGHUP): stopped after resuming, restarting and cleaning up"
+    INTERRUPTED = 130, "interrupted (Ctrl-C), or a confirmation declined"
+    TERMINATED = 143, "terminated (SIGTERM): stopped after resuming, restarting and cleaning up"
 
 
 class MonctlError(Exception):

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from monctl import __version__
 from monctl import services as declared
-from monctl.backup import consistency, lock, repository
+from monctl.backup import consistency, lease, lock, repository
 from monctl.backup.archive import Digest, check_compression, compress_stream
 from monctl.backup.manifest import (
     Manifest,
@@ -33,9 +33,11 @@ from monctl.backup.manifest import (
     write_manifest,
 )
 from monctl.backup.report import BackupReport, ServiceResult, publish_metrics
+from monctl.backup.retention import Policy
 from monctl.errors import ExitCode, MonctlError, OperationFailed, UsageError
 from monctl.result import SILENT, Failure, Progress
 from monctl.services.model import Service
+from monctl.signals import Terminated
 
 if TYPE_CHECKING:  # pragma: no cover
     from monctl.adapters.storage import Storage
@@ -82,8 +84,7 @@ def run(
     services: tuple[Service, ...],
     *,
     compression: str = "zstd",
-    keep_last: int | None = None,
-    keep_days: int | None = None,
+    retention: Policy | None = None,
     progress: Progress = SILENT,
 ) -> BackupReport:
     """Back up ``services`` to ``storage`` under a new backup id, holding the project lock.
@@ -92,7 +93,7 @@ def run(
     of it is left in ``storage``). Raise LockHeld when another backup or restore
     runs, StorageError when the destination cannot be written (before anything
     is paused). An interruption is re-raised after the same clean-up.
-    Retention (``keep_last``/``keep_days``) runs only after a complete backup.
+    ``retention`` (a policy, as ``prune``'s) runs only after a complete backup.
     """
     check_compression(compression)
     with lock.hold(lock.lock_path(project), "backup"):
@@ -100,13 +101,15 @@ def run(
         started = datetime.now(UTC)
         report = BackupReport(_unique_id(storage), storage.location, compression, started)
         try:
-            _back_up_all(project, runtime, storage, services, report, progress)
+            # The lease marks the id as a backup in progress for every host's prune.
+            with lease.holding(storage, report.backup_id, "backup"):
+                _back_up_all(project, runtime, storage, services, report, progress)
         finally:
             report.finished_at = datetime.now(UTC)
             publish_metrics(project, report, services)
-        if report.ok and (keep_last is not None or keep_days is not None):
+        if report.ok and retention is not None and not retention.empty:
             try:
-                report.prune = repository.prune(storage, keep_last, keep_days)
+                report.prune = repository.prune(storage, retention)
             except MonctlError as exc:
                 report.prune_error = Failure.of(exc, "retention failed: ")
         return report
@@ -162,7 +165,8 @@ def _back_up_all(
             elif s.name not in done:
                 report.services.append(ServiceResult(s.name, "not started"))
         if not isinstance(exc, MonctlError):
-            report.error = Failure("backup interrupted", None, ExitCode.INTERRUPTED)
+            code = exc.exit_code if isinstance(exc, Terminated) else ExitCode.INTERRUPTED
+            report.error = Failure(f"backup stopped: {_message(exc)}", None, code)
             raise
         report.error = Failure.of(exc, f"backup failed ({current}): ")
 
@@ -171,7 +175,9 @@ def _message(exc: BaseException) -> str:
     if isinstance(exc, MonctlError):
         return exc.message
     if isinstance(exc, KeyboardInterrupt):
-        return "interrupted"
+        return "interrupted (Ctrl-C)"
+    if isinstance(exc, Terminated):
+        return f"stopped by {exc}"
     return f"{type(exc).__name__}: {exc}"
 
 

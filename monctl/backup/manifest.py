@@ -29,7 +29,9 @@ FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 BACKUP_ID_RE = re.compile(r"^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$")
 _ID_FORMAT = "%Y%m%dT%H%M%SZ"
-_SERVICE_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_SERVICE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_DATA_ROOT_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,254}$")
+MAX_FIELD = 1024  # no string of a manifest (an image reference, a version) is longer
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 # A manifest is a few KiB; refuse to read anything absurd into memory.
 MAX_MANIFEST_BYTES = 1024 * 1024
@@ -141,19 +143,21 @@ class Manifest:
         try:
             obj = json.loads(data) if isinstance(data, str | bytes) else data
         except (ValueError, UnicodeDecodeError) as e:
-            raise IntegrityError(f"the manifest is not valid JSON: {e}") from None
+            raise IntegrityError(f"the manifest is not valid JSON: {str(e)[:200]}") from None
+        except RecursionError:  # "[[[[…" a few KB deep: refused, not a crash
+            raise IntegrityError("the manifest is nested too deeply to be one") from None
         try:
             return _parse(obj)
         except (KeyError, TypeError, ValueError) as e:
-            raise IntegrityError(f"the manifest is malformed: {e}") from None
+            raise IntegrityError(f"the manifest is malformed: {str(e)[:300]}") from None
 
 
 def _parse(obj: Any) -> Manifest:
     if not isinstance(obj, Mapping):
         raise TypeError("not a JSON object")
     version = obj["format_version"]
-    if not isinstance(version, int) or version < 1:
-        raise ValueError(f"bad format_version {version!r}")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ValueError(f"bad format_version {str(version)[:20]!r}")
     if version > FORMAT_VERSION:
         raise IntegrityError(
             f"the manifest has format version {version}, newer than this monctl reads",
@@ -167,10 +171,12 @@ def _parse(obj: Any) -> Manifest:
     services_obj = obj["services"]
     if not isinstance(services_obj, Mapping):
         raise TypeError("services is not an object")
+    if not services_obj:
+        raise ValueError("it holds no service")
     services: dict[str, ServiceEntry] = {}
     for name, e in services_obj.items():
         if not isinstance(name, str) or not _SERVICE_RE.match(name):
-            raise ValueError(f"bad service name {name!r}")
+            raise ValueError(f"bad service name {str(name)[:40]!r}")
         if not isinstance(e, Mapping):
             raise TypeError(f"service {name}: not an object")
         entry = ServiceEntry(
@@ -181,8 +187,12 @@ def _parse(obj: Any) -> Manifest:
             raw_size=_count(e, "raw_size"),
             sha256=_str(e, "sha256"),
             strategy=_str(e, "strategy"),
-            data_root=_opt_str(e, "data_root") or "",
+            data_root=_str(e, "data_root"),
         )
+        if not _DATA_ROOT_RE.match(entry.data_root) or entry.data_root in (".", ".."):
+            # restore puts the archive's top directory in place of the data path:
+            # it must be one plain name, never "", "/", "." or a path.
+            raise ValueError(f"service {name}: unusable data_root {entry.data_root[:40]!r}")
         if entry.archive != archive_name(name, compression):
             raise ValueError(f"service {name}: unexpected archive name {entry.archive!r}")
         if not _SHA256_RE.match(entry.sha256):
@@ -203,14 +213,13 @@ def _str(obj: Mapping[str, Any], key: str) -> str:
     value = obj[key]
     if not isinstance(value, str):
         raise TypeError(f"{key} is not a string")
+    if len(value) > MAX_FIELD:
+        raise ValueError(f"{key} is longer than {MAX_FIELD} characters")
     return value
 
 
 def _opt_str(obj: Mapping[str, Any], key: str) -> str | None:
-    value = obj.get(key)
-    if value is not None and not isinstance(value, str):
-        raise TypeError(f"{key} is not a string")
-    return value
+    return _str(obj, key) if obj.get(key) is not None else None
 
 
 def _count(obj: Mapping[str, Any], key: str) -> int:

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from monctl import services as declared
-from monctl.backup import lock, repository
+from monctl.backup import lease, lock, verify
 from monctl.backup.archive import HashingReader, decompress_stream
 from monctl.backup.manifest import Manifest, read_manifest
 from monctl.backup.tar_safety import check_member
@@ -60,6 +60,7 @@ class ServiceRestore:
     state: str  # the service afterwards: "running, ready", "running, not ready: …", "stopped"
     seconds: float
     error: str | None = None
+    code: ExitCode = ExitCode.OK  # FAILED, or INTEGRITY when the archive was not what was verified
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -69,23 +70,31 @@ class ServiceRestore:
             "state": self.state,
             "seconds": round(self.seconds, 3),
             "error": self.error,
+            "exit_code": int(self.exit_code),
         }
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if self.status == "restored" and self.state == "running, ready":
+            return ExitCode.OK
+        return max(self.code, ExitCode.FAILED)
 
 
 @dataclass
 class RestoreReport:
     backup_id: str
     location: str
-    verified: repository.VerifyReport | None = None
+    verified: verify.VerifyReport | None = None
     services: list[ServiceRestore] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return all(s.status == "restored" and s.state == "running, ready" for s in self.services)
+        return self.exit_code == ExitCode.OK
 
     @property
     def exit_code(self) -> ExitCode:
-        return ExitCode.OK if self.ok else ExitCode.FAILED
+        """The worst of the services': INTEGRITY (10) outranks FAILED (1)."""
+        return max((s.exit_code for s in self.services), default=ExitCode.OK)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -157,24 +166,44 @@ def run(
     single services are in the report (the others are still restored).
     """
     with lock.hold(lock.lock_path(project), f"restore {backup_id}"):
+        # The manifest before the lease: a lease on an id that holds no backup
+        # would make a missing backup look like an incomplete one.
         manifest = read_manifest(storage, backup_id)
-        services = _selected(manifest, names)
-        report = RestoreReport(backup_id, storage.location)
-        report.verified = repository.verify(
-            storage,
-            backup_id,
-            [s.name for s in services],
-            check=True,
-            on_bytes=lambda n: progress.moved(backup_id, n),
-        )
-        targets = [(s, runtime.data_volume(s)) for s in services]
-        if not confirm(describe(targets, backup_id)):
-            raise Interrupted("restore declined; nothing was changed")
-        for service, volume in targets:
-            report.services.append(
-                _restore_one(project, runtime, storage, manifest, service, volume, ready_timeout)
+        with lease.holding(storage, backup_id, "restore", required=False):
+            return _restore(
+                project, runtime, storage, manifest, names, confirm, progress, ready_timeout
             )
-        return report
+
+
+def _restore(
+    project: Project,
+    runtime: Runtime,
+    storage: Storage,
+    manifest: Manifest,
+    names: tuple[str, ...],
+    confirm: Callable[[str], bool],
+    progress: Progress,
+    ready_timeout: float,
+) -> RestoreReport:
+    backup_id = manifest.backup_id
+    services = _selected(manifest, names)
+    report = RestoreReport(backup_id, storage.location)
+    report.verified = verify.verify(
+        storage,
+        backup_id,
+        [s.name for s in services],
+        check=True,
+        on_bytes=lambda n: progress.moved(backup_id, n),
+        hold_lease=False,
+    )
+    targets = [(s, runtime.data_volume(s)) for s in services]
+    if not confirm(describe(targets, backup_id)):
+        raise Interrupted("restore declined; nothing was changed")
+    for service, volume in targets:
+        report.services.append(
+            _restore_one(project, runtime, storage, manifest, service, volume, ready_timeout)
+        )
+    return report
 
 
 def extracted(tar: BinaryIO, data_root: str, data: DataVolume) -> Iterator[bytes]:
@@ -239,6 +268,7 @@ def _restore_one(
             _state_now(runtime, service),
             time.monotonic() - started,
             exc.message,
+            exc.exit_code,
         )
     if state == "running":
         state = _wait_ready(project, runtime, service, ready_timeout)

@@ -159,8 +159,10 @@ def main(argv: list[str] | None = None) -> None:
 
 def _run(argv: list[str] | None) -> int:
     """Run the CLI and return the exit code; the one place errors become codes."""
+    from monctl import signals
     from monctl.errors import ExitCode, MonctlError, UsageError
 
+    signals.install()
     args = list(sys.argv[1:] if argv is None else argv)
     INVOCATION.json = "--json" in args
     INVOCATION.command = _command_of(args)
@@ -173,7 +175,16 @@ def _run(argv: list[str] | None) -> int:
     except click.exceptions.Abort:
         code = _fail("aborted", None, int(ExitCode.INTERRUPTED))
     except KeyboardInterrupt:
-        code = _fail("interrupted", None, int(ExitCode.INTERRUPTED))
+        code = _fail(
+            "interrupted (Ctrl-C); everything paused was resumed", None, int(ExitCode.INTERRUPTED)
+        )
+    except signals.Terminated as exc:
+        code = _fail(
+            f"stopped by {exc}; everything paused was resumed, stopped services started, "
+            "partial files and uploads removed",
+            None,
+            exc.exit_code,
+        )
     except OSError as exc:
         if exc.errno != errno.ENAMETOOLONG:
             raise

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -20,14 +20,39 @@ from monctl.cli.params import BackupId, checked_path
 from monctl.errors import Interrupted
 
 if TYPE_CHECKING:  # pragma: no cover
+    from monctl.backup.retention import Policy
     from monctl.cli.progress import CliProgress
 
-# A keep count beyond this is a typo; days are bounded so "now - D days" stays a date.
-KEEP_LAST = click.IntRange(min=1, max=1_000_000)
+F = TypeVar("F", bound=Callable[..., Any])
+
 DEST_HELP = "Directory or s3://bucket/prefix [default: MONCTL_BACKUP_DEST, else <project>/backups]."
 
 dest_from = click.option("--from", "source", metavar="DEST", callback=checked_path, help=DEST_HELP)
 backup_id = click.argument("backup_id", metavar="ID", type=BackupId())
+
+# Retention, the same for `backup --keep-*` (after a complete backup) and `backup prune`.
+# A count beyond 100 years of daily backups means nothing but can overflow a date.
+_COUNT = click.IntRange(min=0, max=36500)
+RETENTION = (
+    ("--keep-last", "keep_last", "Keep the N newest complete backups."),
+    ("--keep-days", "keep_days", "Keep backups started less than N days ago."),
+    ("--keep-daily", "keep_daily", "Keep the newest backup of each of the last N days with one."),
+    ("--keep-weekly", "keep_weekly", "The same per ISO week."),
+    ("--keep-monthly", "keep_monthly", "The same per month."),
+    ("--keep-yearly", "keep_yearly", "The same per year."),
+)
+
+
+def retention_options(f: F) -> F:
+    for flag, name, text in reversed(RETENTION):
+        f = click.option(flag, name, type=_COUNT, metavar="N", help=text)(f)
+    return f
+
+
+def policy_of(options: dict[str, int | None]) -> Policy:
+    from monctl.backup.retention import Policy
+
+    return Policy(**{name: options.get(name) for _, name, _ in RETENTION})
 
 
 @click.group(invoke_without_command=True, epilog=epilog("backup"))
@@ -45,10 +70,7 @@ backup_id = click.argument("backup_id", metavar="ID", type=BackupId())
     default="zstd",
     show_default=True,
 )
-@click.option("--keep-last", type=KEEP_LAST, help="After success: keep N newest.")
-@click.option(
-    "--keep-days", type=click.IntRange(min=0, max=36500), help="After success: keep D days."
-)
+@retention_options
 @click.option("--sse", type=click.Choice(["AES256", "aws:kms"]), help="S3 server-side encryption.")
 @click.option("--sse-kms-key-id", metavar="ID", help="KMS key for --sse aws:kms.")
 @click.option("--storage-class", metavar="CLASS", help="S3 storage class, e.g. STANDARD_IA.")
@@ -57,23 +79,24 @@ backup_id = click.argument("backup_id", metavar="ID", type=BackupId())
 @click.pass_context
 def backup(
     ctx: click.Context,
+    /,
     dest: str | None,
     services: tuple[str, ...],
     compression: str,
-    keep_last: int | None,
-    keep_days: int | None,
     sse: str | None,
     sse_kms_key_id: str | None,
     storage_class: str | None,
     as_json: bool,
     quiet: bool,
+    **keep: int | None,
 ) -> None:
     """Back up the stack's data (Prometheus, Grafana, Loki, Alertmanager) to DEST.
 
     Each service is copied consistently (Prometheus: TSDB snapshot; Grafana and
     Alertmanager: paused for the copy; Loki: flushed, then paused), streamed
     through zstd/gzip and sha256, and written atomically. The manifest is
-    written last; if any service fails, nothing of the run is kept.
+    written last; if any service fails, nothing of the run is kept. With
+    --keep-* options, retention (as `backup prune`) runs after a complete backup.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -95,8 +118,7 @@ def backup(
             storage,
             selected,
             compression=compression,
-            keep_last=keep_last,
-            keep_days=keep_days,
+            retention=policy_of(keep),
             progress=progress,
         )
     finish(out, report)
@@ -126,15 +148,19 @@ def list_(app: AppContext, source: str | None, as_json: bool) -> None:
 def verify(
     app: AppContext, backup_id: str, source: str | None, services: tuple[str, ...], as_json: bool
 ) -> None:
-    """Re-hash every archive of backup ID against its manifest and check each tar."""
-    from monctl.backup import repository
+    """Re-hash every archive of backup ID against its manifest and check each tar.
+
+    Also checks everything a restore relies on (the manifest's data directories,
+    every member's name and links), before any Docker is involved.
+    """
+    from monctl.backup import verify as op
     from monctl.backup.destination import open_destination
     from monctl.cli.progress import CliProgress
 
     out = output(as_json)
     storage = open_destination(app.project, source)
     with CliProgress(out, "verifying") as progress:
-        report = repository.verify(
+        report = op.verify(
             storage,
             backup_id,
             list(services) or None,
@@ -146,33 +172,33 @@ def verify(
 
 @backup.command(epilog=epilog("backup prune"))
 @dest_from
-@click.option("--keep-last", type=KEEP_LAST, help="Keep the N newest backups.")
-@click.option(
-    "--keep-days", type=click.IntRange(min=0, max=36500), help="Keep backups newer than D days."
-)
-@click.option("--dry-run", is_flag=True, help="Only show what would be deleted.")
+@retention_options
+@click.option("--dry-run", is_flag=True, help="Only show what would be deleted, and why.")
 @json_option
 @click.pass_obj
 def prune(
-    app: AppContext,
-    source: str | None,
-    keep_last: int | None,
-    keep_days: int | None,
-    dry_run: bool,
-    as_json: bool,
+    app: AppContext, /, source: str | None, dry_run: bool, as_json: bool, **keep: int | None
 ) -> None:
-    """Delete old backups: those kept by neither --keep-last nor --keep-days.
+    """Delete old backups: those no --keep-* rule keeps (--dry-run says which rule keeps each).
 
-    The newest complete backup is never deleted; names that are not monctl
-    backup ids are never touched.
+    The newest complete backup is never deleted, nor a backup in use (a restore,
+    a verify, a backup in progress: their lease), nor an incomplete backup that
+    may still be running, nor a backup whose id lies in the future; names that
+    are not monctl backup ids are never touched. Takes the project's lock.
     """
-    from monctl.backup import repository
+    from monctl.backup import lock, repository
     from monctl.backup.destination import open_destination
 
-    if keep_last is None and keep_days is None:
-        raise click.UsageError("give --keep-last N and/or --keep-days D")
-    storage = open_destination(app.project, source)
-    finish(output(as_json), repository.prune(storage, keep_last, keep_days, dry_run))
+    policy = policy_of(keep)
+    try:
+        policy.check()
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    project = app.project
+    storage = open_destination(project, source)
+    with lock.hold(lock.lock_path(project), "prune"):
+        report = repository.prune(storage, policy, dry_run)
+    finish(output(as_json), report)
 
 
 @click.command(epilog=epilog("restore"))

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from monctl.errors import ExitCode as E
 
-# Every command can also end with USAGE (2: click) and INTERRUPTED (130).
-_ALWAYS = (E.USAGE, E.INTERRUPTED)
+# Every command can also end with USAGE (2: click) and a signal (129, 130, 143).
+_ALWAYS = (E.USAGE, E.HANGUP, E.INTERRUPTED, E.TERMINATED)
 
 COMMAND_CODES: dict[str, tuple[E, ...]] = {
     "up": (E.OK, E.UNHEALTHY, E.DOCKER, E.CONFIG, E.START_FAILED),
@@ -34,7 +34,7 @@ COMMAND_CODES: dict[str, tuple[E, ...]] = {
     "backup": (E.OK, E.FAILED, E.DOCKER, E.CONFIG, E.STORAGE, E.LOCKED),
     "backup list": (E.OK, E.CONFIG, E.STORAGE),
     "backup verify": (E.OK, E.CONFIG, E.STORAGE, E.LOCKED, E.INTEGRITY),
-    "backup prune": (E.OK, E.CONFIG, E.STORAGE, E.LOCKED),
+    "backup prune": (E.OK, E.CONFIG, E.STORAGE, E.LOCKED),  # CONFIG: the lock file
     "restore": (E.OK, E.FAILED, E.DOCKER, E.CONFIG, E.STORAGE, E.LOCKED, E.INTEGRITY),
 }
 

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from monctl import signals
 from monctl.adapters import compose_cli
 from monctl.adapters.docker import HELPER_LABEL, Engine, container_state
 from monctl.adapters.ports import url_host
@@ -288,6 +289,11 @@ class ComposeRuntime:
         """
         assert isinstance(stage, ComposeStage) and service.data is not None
         stage.taken = True
+        with signals.deferred():  # a signal now would leave the service without data
+            self._swap(service, stage)
+        return "running"
+
+    def _swap(self, service: Service, stage: ComposeStage) -> None:
         engine = self.engine
         keep_stage = False
         try:
@@ -327,4 +333,3 @@ class ComposeRuntime:
             else:
                 self._discard(stage.container, stage.volume)
             compose_cli.up(self.project, [service.name], no_deps=True)
-        return "running"

@@ -68,6 +68,7 @@ def _valid() -> dict:  # type: ignore[type-arg]
                 "raw_size": 20,
                 "sha256": "a" * 64,
                 "strategy": "flush-pause-copy",
+                "data_root": "loki",
             }
         },
     }
@@ -87,6 +88,16 @@ def _valid() -> dict:  # type: ignore[type-arg]
         lambda m: m["services"]["loki"].update(archive="../../etc/passwd"),
         lambda m: m["services"].update({"Bad Name": m["services"]["loki"]}),
         lambda m: m.update(format_version="1"),
+        # What verify passed before but restore could not use:
+        lambda m: m.update(format_version=True),  # a bool is no version
+        lambda m: m.update(services={}),  # nothing to restore
+        lambda m: m["services"]["loki"].update(data_root=""),
+        lambda m: m["services"]["loki"].update(data_root="/"),
+        lambda m: m["services"]["loki"].update(data_root="."),
+        lambda m: m["services"]["loki"].update(data_root=".."),
+        lambda m: m["services"]["loki"].update(data_root="a/b"),
+        lambda m: m["services"]["loki"].pop("data_root"),
+        lambda m: m["services"]["loki"].update(image="x" * 5000),
     ],
 )
 def test_malformed_manifests_are_integrity_errors(damage) -> None:  # type: ignore[no-untyped-def]
@@ -119,3 +130,11 @@ def test_read_manifest_says_missing_backup_or_missing_manifest(tmp_path: Path) -
         storage.put(manifest_key("20261126T020000Z"), [f.read()])
     with pytest.raises(IntegrityError, match="belongs to backup 20261128T020000Z"):
         read_manifest(storage, "20261126T020000Z")
+
+
+@pytest.mark.parametrize("depth", [2_000, 100_000])
+def test_deeply_nested_json_is_an_integrity_error_not_a_crash(depth: int) -> None:
+    with pytest.raises(IntegrityError, match="manifest"):
+        Manifest.from_json("[" * depth + "]" * depth)
+    with pytest.raises(IntegrityError, match="manifest"):
+        Manifest.from_json('{"a":' * depth + "1" + "}" * depth)

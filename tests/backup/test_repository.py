@@ -9,22 +9,23 @@ import random
 import tarfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support.backup_factory import add_dir, add_file, days_ago, make_backup
 
 from monctl.adapters.storage.local import LocalStorage
+from monctl.backup import lease
 from monctl.backup.archive import Digest, compress_stream
 from monctl.backup.manifest import Manifest, ServiceEntry, parse_backup_id, write_manifest
 from monctl.backup.repository import (
     BackupEntry,
     BackupList,
-    PruneReport,
     list_backups,
     prune,
-    select_for_prune,
-    verify,
 )
+from monctl.backup.retention import INCOMPLETE_GRACE, Policy, decide
+from monctl.backup.verify import verify
 from monctl.errors import IntegrityError, StorageError
 from monctl.output import Output
 
@@ -175,6 +176,20 @@ def ids(entries: list[BackupEntry]) -> list[str]:
     return [e.backup_id for e in entries]
 
 
+def select_for_prune(
+    entries: list[BackupEntry], keep_last: int | None, keep_days: int | None, now: datetime
+) -> list[BackupEntry]:
+    """The backups retention would delete, newest first."""
+    doomed = {
+        d.backup_id
+        for d in decide(entries, Policy(keep_last=keep_last, keep_days=keep_days), now)
+        if not d.keep
+    }
+    return [
+        e for e in sorted(entries, key=lambda e: e.created, reverse=True) if e.backup_id in doomed
+    ]
+
+
 DAILY = [entry(days_ago(NOW, d)) for d in range(10)]  # today .. 9 days ago
 
 
@@ -204,6 +219,7 @@ def test_incomplete_backups_go_only_when_older_than_the_newest_complete() -> Non
         entry(days_ago(NOW, 1)),
         entry(days_ago(NOW, 2), complete=False),  # a failed run
         entry(days_ago(NOW, 3)),
+        entry(days_ago(NOW, 0.5), complete=False),  # older than the newest complete? no
     ]
     chosen = select_for_prune(entries, keep_last=5, keep_days=None, now=NOW)
     assert ids(chosen) == [days_ago(NOW, 2)]
@@ -246,7 +262,8 @@ def test_retention_invariants_on_random_histories(seed: int) -> None:
     for e in entries:
         if not e.complete:
             older = bool(complete) and e.created < complete[0].created
-            assert (e.backup_id in chosen) == older
+            old_enough = e.created < NOW - INCOMPLETE_GRACE
+            assert (e.backup_id in chosen) == (older and old_enough)
 
 
 def test_prune_deletes_only_selected_monctl_backups(storage: LocalStorage, tmp_path: Path) -> None:
@@ -257,18 +274,17 @@ def test_prune_deletes_only_selected_monctl_backups(storage: LocalStorage, tmp_p
     (root / "keep-me").mkdir()
     (root / "keep-me" / "x").write_text("not monctl's")
 
-    dry = prune(storage, keep_last=2, keep_days=None, dry_run=True, now=NOW)
-    assert dry.dry_run and sorted(ids(dry.deleted)) == sorted(
-        [days_ago(NOW, 2), days_ago(NOW, 2.5), days_ago(NOW, 3)]
-    )
+    dry = prune(storage, Policy(keep_last=2), dry_run=True, now=NOW)
+    doomed = [days_ago(NOW, 2), days_ago(NOW, 2.5), days_ago(NOW, 3)]
+    assert dry.dry_run and dry.to_json()["deleted"] == doomed
     assert len(list_backups(storage)) == 5  # nothing deleted
 
-    report = prune(storage, keep_last=2, keep_days=None, dry_run=False, now=NOW)
-    assert ids(report.deleted) == ids(dry.deleted) and report.errors == []
+    report = prune(storage, Policy(keep_last=2), dry_run=False, now=NOW)
+    assert report.deleted == doomed and report.errors == []
     assert ids(list_backups(storage)) == [days_ago(NOW, 0), days_ago(NOW, 1)]
     assert (root / "keep-me" / "x").read_text() == "not monctl's"
-    assert report.freed == sum(e.total_size for e in dry.deleted) > 0
-    assert json.loads(json.dumps(report.to_json()))["deleted"] == ids(dry.deleted)
+    assert report.freed > 0
+    assert json.loads(json.dumps(report.to_json()))["deleted"] == doomed
 
 
 def test_reports_render_and_serialise(
@@ -280,9 +296,86 @@ def test_reports_render_and_serialise(
     listing = BackupList(storage.location, list_backups(storage))
     listing.render(out)
     verify(storage, "20261126T020000Z").render(out)
-    PruneReport(storage.location, True, listing.entries[:1], listing.entries[1:]).render(out)
+    prune(storage, Policy(keep_last=1), dry_run=True, now=NOW).render(out)
     text = capsys.readouterr().out
     assert "20261126T020000Z" in text and "incomplete" in text and "would delete" in text
+    assert "newest complete backup" in text  # why each backup is kept
     doc = json.loads(json.dumps(listing.to_json()))
     assert [b["complete"] for b in doc["backups"]] == [True, False]
     assert doc["backups"][0]["services"] == ["grafana", "prometheus"]
+
+
+# -- hostile destinations: one poisoned backup, backups in use, backups that vanish -------
+def test_a_poisoned_manifest_spoils_neither_listing_nor_retention(storage: LocalStorage) -> None:
+    for d in (0, 1, 2):
+        make_backup(storage, days_ago(NOW, d), services=["loki"])
+    poisoned = days_ago(NOW, 3)
+    make_backup(storage, poisoned, services=["loki"], manifest=False)
+    storage.put(f"{poisoned}/manifest.json", [b"[" * 50_000 + b"]" * 50_000])
+
+    entries = {e.backup_id: e for e in list_backups(storage)}
+    assert entries[poisoned].state == "invalid" and "nested" in (entries[poisoned].problem or "")
+    with pytest.raises(IntegrityError, match="nested too deeply"):
+        verify(storage, poisoned)
+    report = prune(storage, Policy(keep_last=1), now=NOW)
+    assert report.errors == [] and poisoned in report.deleted
+
+
+def test_prune_skips_a_backup_in_use_and_says_by_whom(storage: LocalStorage) -> None:
+    for d in (0, 1, 2):
+        make_backup(storage, days_ago(NOW, d), services=["loki"])
+    in_use = days_ago(NOW, 2)
+    with lease.holding(storage, in_use, "restore"):
+        report = prune(storage, Policy(keep_last=1), now=NOW)
+        reasons = {d.backup_id: d.reason for d in report.decisions}
+        assert in_use not in report.deleted and in_use in report.kept
+        assert reasons[in_use].startswith("in use: restore by pid ")
+    assert days_ago(NOW, 1) in report.deleted
+    # Released: the next prune takes it.
+    assert prune(storage, Policy(keep_last=1), now=NOW).deleted == [in_use]
+
+
+def test_an_expired_lease_does_not_hold_a_backup_forever(storage: LocalStorage) -> None:
+    for d in (0, 1):
+        make_backup(storage, days_ago(NOW, d), services=["loki"])
+    old = days_ago(NOW, 1)
+    stale = {"operation": "backup", "host": "gone", "pid": 1, "expires": 0}
+    storage.put(f"{old}/.lease-0000000000000000.json", [json.dumps(stale).encode()])
+    assert prune(storage, Policy(keep_last=1), now=NOW).deleted == [old]
+
+
+def test_a_backup_deleted_during_verify_is_said_to_have_disappeared(
+    storage: LocalStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backup_id = days_ago(NOW, 0)
+    make_backup(storage, backup_id)
+    import monctl.backup.verify as verifying
+
+    real = verifying.verify_archive
+
+    def pruned_meanwhile(*args: Any, **kw: Any) -> Any:
+        storage.delete_prefix(f"{backup_id}/")  # another host's prune, mid-verify
+        return real(*args, **kw)
+
+    monkeypatch.setattr(verifying, "verify_archive", pruned_meanwhile)
+    with pytest.raises(StorageError, match=r"disappeared .* while it was verified"):
+        verify(storage, backup_id, hold_lease=False)
+
+
+def test_verify_holds_a_lease_while_it_reads(storage: LocalStorage) -> None:
+    backup_id = days_ago(NOW, 0)
+    make_backup(storage, backup_id)
+    seen: list[list[str]] = []
+    import monctl.backup.verify as verifying
+
+    real = verifying.verify_archive
+
+    def watch(*args: Any, **kw: Any) -> Any:
+        seen.append([k for k in storage.list(f"{backup_id}/") if lease.is_lease(k)])
+        return real(*args, **kw)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(verifying, "verify_archive", watch)
+        assert verify(storage, backup_id).ok
+    assert seen and all(len(keys) == 1 for keys in seen)
+    assert not [k for k in storage.list(f"{backup_id}/") if lease.is_lease(k)]

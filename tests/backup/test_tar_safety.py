@@ -117,3 +117,57 @@ def test_end_marker_rules() -> None:
 def test_garbage_is_refused() -> None:
     with pytest.raises(IntegrityError):
         check_tar(io.BytesIO(b"\x01" * 5000), "grafana")
+
+
+# -- links that climb in steps (each name harmless on its own) ----------------------------
+def test_a_chain_of_symlinks_out_of_the_directory_is_refused() -> None:
+    """b -> ., a -> b/.., c -> a/.. then a file under c/: each name alone stays inside."""
+    chain = tar_with(
+        member("grafana/b", tarfile.SYMTYPE, "."),
+        member("grafana/a", tarfile.SYMTYPE, "b/.."),
+        member("grafana/c", tarfile.SYMTYPE, "a/.."),
+        member("grafana/c/escaped"),
+    )
+    with pytest.raises(IntegrityError, match=r"links through '\.\.'"):
+        check_tar(chain, "grafana")
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        # the same chain in another order: the dangerous link comes first
+        (("grafana/a", tarfile.SYMTYPE, "b/.."), ("grafana/b", tarfile.SYMTYPE, ".")),
+        # a hard link through a chain of symlinks
+        (
+            ("grafana/b", tarfile.SYMTYPE, "."),
+            ("grafana/up", tarfile.SYMTYPE, "b/../.."),
+            ("grafana/stolen", tarfile.LNKTYPE, "grafana/up/etc/passwd"),
+        ),
+        # a symlink through .. written as "./.."
+        (("grafana/x", tarfile.SYMTYPE, "./../../etc"),),
+    ],
+)
+def test_every_order_and_kind_of_climbing_link_is_refused(
+    steps: tuple[tuple[str, bytes, str], ...],
+) -> None:
+    with pytest.raises(IntegrityError, match=r"'\.\.'"):
+        check_tar(tar_with(*(member(*s) for s in steps)), "grafana")
+
+
+def test_links_that_only_descend_pass() -> None:
+    check = check_tar(
+        tar_with(
+            member("grafana/self", tarfile.SYMTYPE, "."),
+            member("grafana/sub/deeper", tarfile.SYMTYPE, "x/y"),
+            member("grafana/same", tarfile.LNKTYPE, "grafana/grafana.db"),
+        ),
+        "grafana",
+    )
+    assert check.links == 3
+
+
+def test_a_regular_file_named_dot_is_refused() -> None:
+    with pytest.raises(IntegrityError, match="extraction directory itself"):
+        check_tar(tar_with(member(".")), "grafana")
+    with pytest.raises(IntegrityError, match="extraction directory itself"):
+        check_tar(tar_with(member("./")), "")

@@ -189,7 +189,8 @@ def test_backup_list_and_prune_from_a_path_with_brackets(
     captured = capsys.readouterr()
     assert code == 0, captured.err
     shown = captured.out + captured.err
-    assert "[/bold]x[link=mailto:x][red]" in shown and "\x1b[5;41m" not in shown
+    assert "\x1b[5;41m" not in shown
+    assert "[/bold]x[link=mailto:x][red]" in "".join(shown.split())  # a long title wraps
     assert "20260103T000000Z" in shown
     left = sorted(p.name for p in dest.iterdir())
     assert left == (["20260103T000000Z"] if command == "prune" else [

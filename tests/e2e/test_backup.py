@@ -36,7 +36,7 @@ from support.data import (
     wait_ready,
     wipe,
 )
-from support.engine import Stack
+from support.engine import Stack, docker
 
 pytestmark = pytest.mark.docker
 
@@ -49,6 +49,11 @@ def _backup_json(stack: Stack, *args: str, env: dict[str, str] | None = None) ->
 
 def test_round_trip_every_service_restores_the_same_data(data_stack: Stack, tmp_path: Path) -> None:
     stack = data_stack
+    # Loki's image, like the distroless upstream one, has no shell: restore must not need one.
+    no_shell = docker(
+        "run", "--rm", "--entrypoint", "sh", stack.overrides["LOKI_IMAGE"], "-c", "true"
+    )
+    assert no_shell.code != 0 and "executable file not found" in no_shell.err, no_shell
     # Prometheus: real blocks of known series (promtool), plus whatever it scraped live.
     now = int(time.time())
     start, end = now - 6 * 3600, now - 4 * 3600

@@ -22,7 +22,7 @@ from support.fake_runtime import FakeRuntime
 
 from monctl import lifecycle, services
 from monctl.adapters.storage.local import LocalStorage
-from monctl.backup import create, repository, restore
+from monctl.backup import create, restore, verify
 from monctl.config import reload, validate
 from monctl.errors import ExitCode
 from monctl.health import check
@@ -196,7 +196,7 @@ def test_backup_and_restore_handle_it(project: Project, runtime: FakeRuntime) ->
         ("ledger", "ok", "pause")
     ]
     assert runtime.log[:2] == ["pause ledger", "resume ledger"]
-    assert repository.verify(storage, report.backup_id).ok
+    assert verify.verify(storage, report.backup_id).ok
 
     runtime.files["ledger"] = {"journal/0001": b"lost"}
     restored = restore.run(

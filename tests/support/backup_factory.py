@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import os
 import tarfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 
 from monctl.adapters.storage import Storage
@@ -105,3 +105,36 @@ def make_backup(
 
 def days_ago(now: datetime, days: float) -> str:
     return (now - timedelta(days=days)).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+class GeneratedTar(io.RawIOBase):
+    """A tar stream of ``count`` small files, produced as it is read (never whole)."""
+
+    def __init__(self, count: int) -> None:
+        self._chunks = self._produce(count)
+        self._buf = b""
+
+    @staticmethod
+    def _produce(count: int) -> Iterator[bytes]:
+        top = tarfile.TarInfo("loki")
+        top.type = tarfile.DIRTYPE
+        yield top.tobuf(tarfile.GNU_FORMAT)
+        for i in range(count):
+            info = tarfile.TarInfo(f"loki/chunks/{i:08d}")
+            info.size = 10
+            yield info.tobuf(tarfile.GNU_FORMAT) + b"0123456789" + b"\0" * 502
+        yield b"\0" * 1024
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: memoryview) -> int:  # type: ignore[override]
+        while not self._buf:
+            nxt = next(self._chunks, None)
+            if nxt is None:
+                return 0
+            self._buf = nxt
+        n = min(len(b), len(self._buf))
+        b[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n

@@ -58,6 +58,14 @@ def base_part_size(options: S3Options, size_hint: int | None) -> int:
     return base
 
 
+def _valid_key(key: str) -> bool:
+    try:
+        check_key(key)
+    except StorageError:
+        return False
+    return True
+
+
 class S3Storage:
     """Storage in ``s3://bucket/prefix``; see ``monctl.adapters.storage.Storage``."""
 
@@ -290,7 +298,11 @@ class S3Storage:
         out = []
         for page in self._paginate("list", "list_objects_v2", Prefix=self.prefix + prefix):
             for obj in page.get("Contents", []):
-                out.append(ObjectInfo(obj["Key"][len(self.prefix) :], int(obj["Size"])))
+                key = obj["Key"][len(self.prefix) :]
+                # Keys that are no object monctl could have written — an S3 console's
+                # "folder" (an empty object "prefix/ID/"), "a//b", ".." — are not ours.
+                if _valid_key(key):
+                    out.append(ObjectInfo(key, int(obj["Size"])))
         return sorted(out, key=lambda o: o.key)
 
     def list(self, prefix: str = "") -> builtins.list[str]:
@@ -380,10 +392,19 @@ class S3Storage:
             self._abort(upload)
         keys = self.list(prefix)
         # The manifest first: a deletion cut short leaves an incomplete backup,
-        # never one that looks complete with archives missing.
+        # never one that looks complete with archives missing; the next prune
+        # finishes it.
         first = [k for k in keys if k.endswith("/manifest.json")]
         self.delete(first)
         self.delete([k for k in keys if k not in first])
+        # A console's "folder" object of this very backup (prefix/ID/) would keep
+        # the ID listed, empty, forever: it goes last (not a key monctl lists).
+        self._call(
+            "delete",
+            self.client.delete_objects,
+            Bucket=self.bucket,
+            Delete={"Objects": [{"Key": self.prefix + prefix}], "Quiet": True},
+        )
         return len(keys)
 
     def clean_partials(

@@ -1,0 +1,114 @@
+"""A destination-side lease: "this backup is in use", seen by every host that prunes.
+
+The project lock (``lock.py``) keeps one backup, restore or prune at a time on
+one host. A destination can be shared by several hosts (an S3 bucket), and a
+prune elsewhere must not delete the backup being restored or written here. So
+whoever uses a backup puts a small lease object beside it,
+``<id>/.lease-<token>.json`` (operation, host, pid, start, expiry), and removes
+it when done; ``prune`` skips every backup that holds a lease that has not
+expired. A lease left by a killed process expires by itself (``TTL``).
+
+Leases are best effort for readers: ``verify`` with read-only credentials
+cannot write one, says so, and relies on noticing a backup that disappears
+under it instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from monctl.errors import StorageError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from monctl.adapters.storage import Storage
+
+PREFIX = ".lease-"
+TTL = 24 * 3600.0  # longer than any backup or restore should take
+MAX_LEASE_BYTES = 4096
+
+
+@dataclass(frozen=True)
+class Lease:
+    operation: str
+    host: str
+    pid: int
+    expires: float
+
+    def describe(self) -> str:
+        until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.expires))
+        return f"{self.operation} by pid {self.pid} on {self.host} (lease until {until})"
+
+
+def is_lease(key: str) -> bool:
+    return key.rsplit("/", 1)[-1].startswith(PREFIX)
+
+
+@contextlib.contextmanager
+def holding(
+    storage: Storage, backup_id: str, operation: str, *, required: bool = True
+) -> Iterator[str | None]:
+    """Hold a lease on ``backup_id`` for the block; yields its key (None when it
+    could not be written and ``required`` is false). Always removed afterwards."""
+    key = f"{backup_id}/{PREFIX}{secrets.token_hex(8)}.json"
+    body = {
+        "operation": operation,
+        "host": socket.gethostname()[:100],
+        "pid": os.getpid(),
+        "started": time.time(),
+        "expires": time.time() + TTL,
+    }
+    data = json.dumps(body).encode()
+    try:
+        storage.put(key, [data], size_hint=len(data))
+    except StorageError:
+        if required:
+            raise
+        yield None
+        return
+    try:
+        yield key
+    finally:
+        with contextlib.suppress(StorageError):
+            storage.delete([key])
+
+
+def _parse(data: bytes) -> Lease | None:
+    try:
+        doc: Any = json.loads(data)
+        return Lease(
+            str(doc["operation"])[:40],
+            str(doc["host"])[:100],
+            int(doc["pid"]),
+            float(doc["expires"]),
+        )
+    except (ValueError, TypeError, KeyError, RecursionError):
+        return None
+
+
+def active(storage: Storage, keys: list[str], now: float | None = None) -> list[Lease]:
+    """The leases among ``keys`` that have not expired. A lease that cannot be read
+    counts as active (prune then names it): better to keep a backup than to delete
+    one in use; removing such an object by hand releases it."""
+    now = time.time() if now is None else now
+    found: list[Lease] = []
+    for key in keys:
+        if not is_lease(key):
+            continue
+        try:
+            with storage.open(key) as f:
+                lease = _parse(f.read(MAX_LEASE_BYTES + 1)[:MAX_LEASE_BYTES])
+        except StorageError:
+            continue  # gone since the listing: released
+        if lease is None:
+            lease = Lease("unknown (unreadable lease)", "?", 0, now + 1)
+        if lease.expires > now:
+            found.append(lease)
+    return found
