@@ -187,8 +187,11 @@ def up(
     if wait:
         from monctl.health import check
 
+        # Deep checks judge the whole stack (Prometheus' view of every target): for
+        # some services only, the stack is partial by request, so their readiness is
+        # what `up` waits for.
         health_report = check.wait(
-            project, runtime, selected, timeout=timeout, deep=True, progress=progress
+            project, runtime, selected, timeout=timeout, deep=not services, progress=progress
         )
         if not health_report.stack_ok:
             code = ExitCode.UNHEALTHY

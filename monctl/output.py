@@ -8,11 +8,16 @@ With ``--json`` stdout carries exactly one JSON document and nothing else.
 Anything that came from outside (member names, paths, ids, server messages)
 is printed as inert text: ``text()`` / ``print_text()`` never interpret rich
 markup, and ``inert`` escapes control bytes, so a name cannot change colours,
-make a link, or send escape sequences to the terminal.
+make a link, or send escape sequences to the terminal. Tables from ``table()``
+take every str (title, header, cell) as inert text too, so a report cannot
+let markup through by passing a plain string; messages (``info``/``warn``/
+``error``), progress lines, log records (``monctl.redaction``' filter), click's
+usage errors and the JUnit report go through ``inert`` as well.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -112,12 +117,19 @@ class Output:
         self.out.print(self.text(value, style))
 
     def table(self, *columns: str, title: str | Text | None = None) -> Table:
+        """A table whose every str (title, header, cell) is taken as inert text: a
+        report cannot put outside text into markup by forgetting ``text()``."""
         from rich import box
-        from rich.table import Table
 
+        inert_table = _inert_table_class()
+        shown_title = self.text(title) if isinstance(title, str) else title
         if self.plain:
-            return Table(*columns, title=title, box=box.SIMPLE, show_edge=False, highlight=False)
-        return Table(*columns, title=title, box=box.ROUNDED, highlight=False)
+            table = inert_table(title=shown_title, box=box.SIMPLE, show_edge=False, highlight=False)
+        else:
+            table = inert_table(title=shown_title, box=box.ROUNDED, highlight=False)
+        for column in columns:
+            table.add_column(header=self.text(column))
+        return table
 
     def print(self, renderable: Any) -> None:
         """A table (or other rich renderable) for a person (stdout); text goes
@@ -143,6 +155,28 @@ class Output:
         line = Text(label, style=style)
         line.append(inert(redact(message)))
         self.err.print(line)
+
+
+@functools.cache
+def _inert_table_class() -> type[Table]:
+    """rich's Table, reading str cells as inert text instead of markup (made on first
+    use: rich is imported only when a table is drawn)."""
+    from rich.table import Table
+
+    class InertTable(Table):
+        def add_row(self, *renderables: Any, style: Any = None, end_section: bool = False) -> None:
+            cells = [_inert_cell(r) for r in renderables]
+            super().add_row(*cells, style=style, end_section=end_section)
+
+    return InertTable
+
+
+def _inert_cell(value: Any) -> Any:
+    if isinstance(value, str):
+        from rich.text import Text
+
+        return Text(inert(redact(value)))
+    return value
 
 
 def preload() -> None:

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from monctl import redaction
+from monctl.envfile import parse_env as parse_env  # re-exported: callers read .env text too
+from monctl.envfile import read_env, read_env_text
 from monctl.errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -25,32 +27,8 @@ RUNTIME_VAR = "MONCTL_RUNTIME"  # how the stack runs: compose (one engine) or sw
 RUNTIMES = ("compose", "swarm")
 GENERATE_MARKER = "__GENERATE__"  # in .env.example: replaced by a fresh secret
 
-_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
-
-
-def parse_env(text: str, source: str = ".env") -> dict[str, str]:
-    """Parse KEY=VALUE lines (comments, blank lines, quotes, ``export``).
-
-    Raise ConfigError naming the line, never its content: it may hold a secret.
-    """
-    env: dict[str, str] = {}
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        match = _LINE.match(line)
-        if not match:
-            raise ConfigError(
-                f"{source} line {number} is not KEY=VALUE",
-                hint="fix or remove that line (names are letters, digits and _)",
-            )
-        name, value = match.groups()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        elif " #" in value:  # an inline comment after an unquoted value
-            value = value.split(" #", 1)[0].rstrip()
-        env[name] = value
-    return env
+# ASCII digits only: int() would also take "+80", "8_0" and Arabic-Indic digits.
+_PORT = re.compile(r"[0-9]{1,5}")
 
 
 @dataclass
@@ -95,18 +73,21 @@ class Project:
         return os.environ.get(name) or self.env.get(name) or default
 
     def host_port(self, service: Service) -> int:
-        value = self.setting(service.port_var, str(service.default_port))
-        try:
-            return int(value)
-        except ValueError:
+        """The host port of ``service`` (ConfigError naming the variable when it is not one)."""
+        var = service.port_var
+        value = self.setting(var, str(service.default_port)).strip()
+        if not _PORT.fullmatch(value) or not 1 <= int(value) <= 65535:
+            where = "the environment" if os.environ.get(var) else ".env"
             raise ConfigError(
-                f"{service.port_var} in .env is not a port number", hint="set it to 1-65535"
-            ) from None
+                f"{var} in {where} is not a port number (1-65535)",
+                hint=f"set {var} to a port between 1 and 65535",
+            )
+        return int(value)
 
     def load_env(self) -> None:
         """Read .env (if present) and register its secrets for redaction."""
         if self.env_file.exists():
-            self.env = parse_env(self.env_file.read_text(encoding="utf-8"))
+            self.env = read_env(self.env_file)
             redaction.register_env(self.env)
         redaction.register_env(dict(os.environ))
 
@@ -154,7 +135,7 @@ def ensure_env(project: Project) -> Path | None:
             hint="restore .env.example from the stack, or run `monctl init DIR`",
         )
     lines = []
-    for line in project.env_example.read_text(encoding="utf-8").splitlines():
+    for line in read_env_text(project.env_example, ".env.example").splitlines():
         if GENERATE_MARKER in line:
             line = line.replace(GENERATE_MARKER, redaction.generate())
         lines.append(line)

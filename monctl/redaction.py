@@ -7,8 +7,10 @@ project is loaded; every path that prints something an outside program said
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+from urllib.parse import quote, quote_plus
 
 # A variable is secret when its name says so. Checked on names, never on values.
 _SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|WEBHOOK|ROUTING_KEY|API_KEY|_KEY$|DSN)")
@@ -21,10 +23,31 @@ def is_secret_name(name: str) -> bool:
 
 
 def register(value: str) -> None:
-    """Remember ``value`` as secret. Very short values are skipped: masking "a"
-    everywhere would make output unreadable and hides nothing worth hiding."""
+    """Remember ``value`` as secret, in every spelling a log line may carry it. Very
+    short values are skipped: masking "a" everywhere would make output unreadable
+    and hides nothing worth hiding."""
     if value and len(value) >= 4:
-        _known.add(value)
+        _known.update(spellings(value))
+
+
+def spellings(value: str) -> set[str]:
+    """``value`` as it appears raw, percent-encoded (a URL, a query string; either
+    case of hex), as a bytes repr (botocore logs headers and bodies as b'...'), as
+    space-separated hex bytes (S3's SignatureDoesNotMatch body lists the canonical
+    request so) and JSON-escaped."""
+    percent = {quote(value, safe=""), quote(value, safe="/"), quote_plus(value)}
+    percent |= {_PERCENT.sub(lambda m: m.group().lower(), p) for p in percent}
+    raw = value.encode("utf-8", "surrogateescape")
+    return {
+        value,
+        *percent,
+        repr(raw)[2:-1],
+        " ".join(f"{b:02x}" for b in raw),
+        json.dumps(value)[1:-1],
+    }
+
+
+_PERCENT = re.compile(r"%[0-9A-F]{2}")
 
 
 def register_env(env: dict[str, str]) -> None:
@@ -77,6 +100,12 @@ _SHAPES = re.compile(
 )
 
 
+# The same in XML error bodies (S3 names the signature it received).
+_XML_SHAPES = re.compile(
+    r"(?i)(<(?:SignatureProvided|SecretAccessKey|SessionToken|Signature)>)([^<]+)"
+)
+
+
 def _mask(match: re.Match[str]) -> str:
     name, sep = match.group(1) or match.group(4), match.group(2) or match.group(5)
     return f"{name}{sep}{_MASK}"
@@ -91,6 +120,7 @@ def redact(text: str) -> str:
             text = text.replace(value, _MASK)
     if any(word in text.lower() for word in _HINTS):
         text = _SHAPES.sub(_mask, text)
+        text = _XML_SHAPES.sub(lambda m: f"{m.group(1)}{_MASK}", text)
     return text
 
 
@@ -98,18 +128,24 @@ _HINTS = ("authorization", "token", "signature", "secret", "credential", "passw"
 
 
 class _RedactingFilter(logging.Filter):
-    """Masks secrets in every record a handler emits, whichever library logged it."""
+    """Masks secrets in every record a handler emits, whichever library logged it, and
+    escapes control characters (a logged member name or server answer is outside text)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        from monctl.output import inert  # output imports this module: import on use
+
         try:
             message = record.getMessage()
         except Exception:  # a library's broken format string: keep the raw text
             message = str(record.msg)
-        record.msg = redact(message)
+        record.msg = inert(redact(message))
         record.args = None
         if record.exc_info and record.exc_info[1] is not None:
-            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+            text = logging.Formatter().formatException(record.exc_info)
+            record.exc_text = inert(redact(text))
             record.exc_info = None
+        if record.stack_info:
+            record.stack_info = inert(redact(record.stack_info))
         return True
 
 

@@ -38,7 +38,8 @@ def open_destination(
     """The storage for the destination (StorageError for a malformed one)."""
     from monctl.adapters.storage import S3Options, open_storage
 
-    options = S3Options(
+    options = S3Options.from_settings(
+        project.setting,
         sse=sse or project.setting("MONCTL_BACKUP_SSE", "") or None,
         kms_key_id=kms_key_id or project.setting("MONCTL_BACKUP_SSE_KMS_KEY_ID", "") or None,
         storage_class=storage_class or project.setting("MONCTL_BACKUP_STORAGE_CLASS", "") or None,

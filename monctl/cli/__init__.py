@@ -8,6 +8,7 @@ sibling modules imported only when invoked, so ``monctl --version`` and
 
 from __future__ import annotations
 
+import errno
 import gc
 import importlib
 import logging
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 import click
 
 from monctl import __version__
+from monctl.cli.params import checked_path
 
 if TYPE_CHECKING:  # pragma: no cover
     from monctl.errors import MonctlError
@@ -118,6 +120,7 @@ INVOCATION = Invocation()
     "--project-dir",
     type=click.Path(file_okay=False, path_type=Path),
     envvar="MONCTL_PROJECT_DIR",
+    callback=checked_path,
     help="The stack's directory [env MONCTL_PROJECT_DIR; default: nearest with compose/].",
 )
 @click.option(
@@ -170,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
 def _run(argv: list[str] | None) -> int:
     """Run the CLI and return the exit code; the one place errors become codes."""
     from monctl import signals
-    from monctl.errors import ExitCode, MonctlError
+    from monctl.errors import ExitCode, MonctlError, UsageError
 
     signals.install()
     args = list(sys.argv[1:] if argv is None else argv)
@@ -195,7 +198,23 @@ def _run(argv: list[str] | None) -> int:
             None,
             exc.exit_code,
         )
+    except OSError as exc:
+        if exc.errno != errno.ENAMETOOLONG:
+            raise
+        # A path from .env or the environment that no file can have (the command
+        # line's own paths are refused before the command runs).
+        code = _fail(
+            "a path is too long for this system"
+            + (f": {_shorten(exc.filename)}" if isinstance(exc.filename, str) else ""),
+            UsageError("", hint="shorten the path (in .env, the environment or the command line)"),
+            int(ExitCode.USAGE),
+        )
     except click.ClickException as exc:
+        from monctl.output import inert
+
+        # click quotes values from the command line back, some without repr():
+        # they are outside text like any other.
+        setattr(exc, "message", inert(exc.message))  # noqa: B010 (Final in the stubs)
         if INVOCATION.json:
             _json_error(exc.format_message(), None, exc.exit_code)
         exc.show()
@@ -204,6 +223,10 @@ def _run(argv: list[str] | None) -> int:
     # imports made (~0.05 s); they are about to be freed with the process.
     gc.freeze()
     return code if isinstance(code, int) else 0
+
+
+def _shorten(path: str) -> str:
+    return path if len(path) <= 60 else f"{path[:60]}…"
 
 
 def _command_of(args: list[str]) -> str:

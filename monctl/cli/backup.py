@@ -16,6 +16,7 @@ from monctl.cli.common import (
     output,
     quiet_option,
 )
+from monctl.cli.params import BackupId, checked_path
 from monctl.errors import Interrupted
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -33,7 +34,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 DEST_HELP = "Directory or s3://bucket/prefix [default: MONCTL_BACKUP_DEST, else <project>/backups]."
 
-dest_from = click.option("--from", "source", metavar="DEST", help=DEST_HELP)
+dest_from = click.option("--from", "source", metavar="DEST", callback=checked_path, help=DEST_HELP)
+backup_id = click.argument("backup_id", metavar="ID", type=BackupId())
 allow_downgrade_option = click.option(
     "--allow-downgrade",
     is_flag=True,
@@ -66,7 +68,7 @@ def policy_of(options: dict[str, int | None]) -> Policy:
 
 
 @click.group(invoke_without_command=True, epilog=epilog("backup"))
-@click.option("--to", "dest", metavar="DEST", help=DEST_HELP)
+@click.option("--to", "dest", metavar="DEST", callback=checked_path, help=DEST_HELP)
 @click.option(
     "--service",
     "services",
@@ -156,7 +158,7 @@ def list_(app: AppContext, source: str | None, as_json: bool) -> None:
 
 
 @backup.command(epilog=epilog("backup verify"))
-@click.argument("backup_id", metavar="ID")
+@backup_id
 @dest_from
 @click.option("--service", "services", multiple=True, help="Verify only this service's archive.")
 @json_option
@@ -284,7 +286,7 @@ def test(
 
 
 @click.command(epilog=epilog("restore"))
-@click.argument("backup_id", metavar="ID")
+@backup_id
 @dest_from
 @click.option(
     "--service",
@@ -364,7 +366,9 @@ def _confirmer(yes: bool, progress: CliProgress) -> Callable[[str], bool]:
             return True
         progress.stop()  # the question must not fight the progress display
         try:
-            return click.confirm(question, default=False, err=True)
+            from monctl.output import inert
+
+            return click.confirm(inert(question), default=False, err=True)
         except click.exceptions.Abort:  # stdin closed: nobody to ask
             raise Interrupted(
                 "restore needs a confirmation and there is no one to ask",

@@ -19,7 +19,7 @@ from monctl.cli.common import ServiceChoice, epilog, finish, json_option, output
 @click.option(
     "--no-validate",
     is_flag=True,
-    help="Skip the checks before reloading (promtool/amtool, dashboard JSON syntax).",
+    help="Skip the checks before reloading (promtool, amtool, loki, promtail, dashboard JSON).",
 )
 @json_option
 @click.pass_obj
@@ -27,7 +27,8 @@ def reload(app: AppContext, services: tuple[str, ...], no_validate: bool, as_jso
     """Check, reload and confirm the configuration of SERVICEs (or all).
 
     Each service's own check runs first (inside the running container: promtool,
-    amtool; dashboard JSON on the host); nothing is touched when it fails. Then
+    amtool, loki -verify-config, promtail -check-syntax; dashboard JSON on the
+    host); nothing is touched (nor restarted) when it fails. Then
     the service reloads the way it can (its reload API, Grafana's provisioning
     API, or a restart for Loki) and the new configuration is confirmed (reload
     metrics, config hash, readiness). Keeps going after a failure.
@@ -58,9 +59,11 @@ def validate(app: AppContext, services: tuple[str, ...], local: bool, as_json: b
     """Check configuration files without a running stack (a pull-request check).
 
     Prometheus config and rules, the rule unit tests (promtool test rules),
-    Alertmanager config (amtool), Grafana provisioning YAML and dashboard JSON.
+    Alertmanager config (amtool), Loki (loki -verify-config), Promtail
+    (promtail -check-syntax), Grafana provisioning YAML and dashboard JSON.
     By default the tools run in one-off containers of the pinned images
-    (`docker compose run`), reading the files exactly as the services mount them.
+    (`docker compose run`), reading the files exactly as the services mount them;
+    no .env is needed.
     """
     from monctl import services as declared
     from monctl.config import validate as op

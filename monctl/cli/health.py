@@ -9,6 +9,7 @@ import click
 
 from monctl.cli import AppContext
 from monctl.cli.common import epilog, finish, json_option, output, services_argument
+from monctl.cli.params import Seconds, checked_path
 
 NOTE = """
 The engine being unreachable is not an error: container state shows "unknown"
@@ -23,21 +24,21 @@ postgres-exporter) is exit 4, 3 with --strict, 0 with --ignore-targets.
 @click.option("--wait", "wait_", is_flag=True, help="Poll until ready or --timeout passes.")
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0, max=86400),
+    type=Seconds(min=0, max=86400),
     default=120.0,
     show_default=True,
     help="With --wait: give up after this many seconds.",
 )
 @click.option(
     "--interval",
-    type=click.FloatRange(min=0.1, max=3600),
+    type=Seconds(min=0.1, max=3600),
     default=2.0,
     show_default=True,
     help="With --wait: seconds between rounds.",
 )
 @click.option(
     "--probe-timeout",
-    type=click.FloatRange(min=0.1, max=600),
+    type=Seconds(min=0.1, max=600),
     default=5.0,
     show_default=True,
     help="Seconds each probe may take (no answer in time = down).",
@@ -48,6 +49,7 @@ postgres-exporter) is exit 4, 3 with --strict, 0 with --ignore-targets.
 @click.option(
     "--junit",
     type=click.Path(dir_okay=False, path_type=Path),
+    callback=checked_path,
     help="Also write a JUnit XML report (one testcase per check) to this file.",
 )
 @json_option

@@ -13,7 +13,8 @@ import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from monctl.output import human_size
+from monctl.output import human_size, inert
+from monctl.redaction import redact
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.progress import Progress as RichProgress
@@ -70,9 +71,7 @@ class CliProgress:
     # -- monctl.result.Progress ------------------------------------------------------
     def note(self, message: str) -> None:
         if self._live is not None:
-            from monctl.output import inert
-
-            self._live.console.print(inert(message), markup=False, highlight=False)
+            self._live.console.print(_shown(message), markup=False, highlight=False)
         else:
             self.out.info(message)
 
@@ -80,6 +79,7 @@ class CliProgress:
         live = self._display()
         if live is None:
             return
+        text = _shown(text)
         if self._status is None:
             self._status = live.add_task(text, total=None)
         else:
@@ -91,9 +91,14 @@ class CliProgress:
             return
         task, total = self._moved.get(name, (None, 0))
         total += n
-        description = f"{self.label} {name}: {human_size(total)}".strip()
+        description = _shown(f"{self.label} {name}: {human_size(total)}".strip())
         if task is None:
             task = live.add_task(description, total=None)
         else:
             live.update(task, description=description)
         self._moved[name] = (task, total)
+
+
+def _shown(text: str) -> str:
+    """Progress text may hold outside names (backup ids, members): inert, secrets masked."""
+    return inert(redact(text))

@@ -9,12 +9,19 @@ import click
 
 from monctl.cli import AppContext
 from monctl.cli.common import epilog, finish, json_option, output, services_argument
+from monctl.cli.params import Seconds, TailLines, checked_path
 from monctl.errors import Interrupted
 
 
 @click.command(epilog=epilog("up"))
 @services_argument
-@click.option("--timeout", default=180.0, show_default=True, help="Seconds to wait for ready.")
+@click.option(
+    "--timeout",
+    type=Seconds(min=0, max=86400),
+    default=180.0,
+    show_default=True,
+    help="Seconds to wait for ready.",
+)
 @click.option("--no-wait", is_flag=True, help="Return once containers are started.")
 @json_option
 @click.pass_obj
@@ -52,6 +59,7 @@ def up(
 def down(app: AppContext, volumes: bool, yes: bool, as_json: bool) -> None:
     """Stop and remove the stack's containers (--volumes: and its data)."""
     from monctl import lifecycle
+    from monctl.output import inert
 
     project, runtime = app.project, app.runtime
     if volumes and not yes:
@@ -64,8 +72,10 @@ def down(app: AppContext, volumes: bool, yes: bool, as_json: bool) -> None:
         names = runtime.volumes()
         listing = ", ".join(names) if names else "(none exist)"
         click.confirm(
-            f"This deletes the volumes {listing} of project {project.name!r}: all metrics, "
-            "dashboards, logs and silences. Continue?",
+            inert(
+                f"This deletes the volumes {listing} of project {project.name!r}: all "
+                "metrics, dashboards, logs and silences. Continue?"
+            ),
             abort=True,
             err=True,
         )
@@ -85,7 +95,7 @@ def status(app: AppContext, as_json: bool) -> None:
 @click.command(epilog=epilog("logs"))
 @services_argument
 @click.option("-f", "--follow", is_flag=True, help="Keep following the logs.")
-@click.option("--tail", metavar="N", help="Only the last N lines of each service.")
+@click.option("--tail", type=TailLines(), help="Only the last N lines of each service.")
 @click.pass_obj
 def logs(app: AppContext, services: tuple[str, ...], follow: bool, tail: str | None) -> None:
     """Show the services' logs (passes through to `docker compose logs`)."""
@@ -97,7 +107,9 @@ def logs(app: AppContext, services: tuple[str, ...], follow: bool, tail: str | N
 
 
 @click.command(epilog=epilog("init"))
-@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.argument(
+    "directory", type=click.Path(file_okay=False, path_type=Path), callback=checked_path
+)
 @click.option("--force", is_flag=True, help="Overwrite the stack files of an existing copy.")
 def init(directory: Path, force: bool) -> None:
     """Write an editable copy of the stack (compose/, config/, .env.example) to DIRECTORY."""

@@ -56,6 +56,12 @@ _YAML_FILE = re.compile(r"parsing YAML file (?P<file>[^\s:]+): (?P<msg>.+)$")
 # amtool: "Checking 'X'  FAILED: msg", then indented "line N: msg" lines
 _AMTOOL = re.compile(r"^Checking '(?P<file>[^']+)'\s+FAILED: (?P<msg>.*)$")
 _LINE_N = re.compile(r"\bline (?P<line>\d+)\b:?\s*(?P<msg>.*)$")
+# Loki and Promtail (Go's yaml.v3, through their config loader):
+# "failed parsing config: X: yaml: line N: msg" / "Unable to parse config: X: yaml: ...",
+# or "X: yaml: unmarshal errors:" followed by indented "line N: msg" lines.
+_YAML_V3 = re.compile(r"(?:^|: )(?P<file>[^\s:]+): yaml: (?P<msg>.*)$")
+# ... each ending in the loader's advice, which is not part of the problem.
+_EXPAND_ENV = re.compile(r"\.? Use `-config\.expand-env=true` flag.*$")
 
 
 def parse_problems(output: str, host_path: Callable[[str], str]) -> tuple[Problem, ...]:
@@ -63,9 +69,11 @@ def parse_problems(output: str, host_path: Callable[[str], str]) -> tuple[Proble
     problems: list[Problem] = []
     current: str | None = None  # amtool's file, for its indented "line N:" follow-ups
     for raw in output.splitlines():
+        raw = _EXPAND_ENV.sub("", raw)
         located = _LOCATED.match(raw)
         yaml_file = _YAML_FILE.search(raw)
         amtool = _AMTOOL.match(raw.strip())
+        yaml_v3 = _YAML_V3.search(raw)
         if located:
             problems.append(
                 Problem(host_path(located["file"]), int(located["line"]), located["msg"].strip())
@@ -76,6 +84,13 @@ def parse_problems(output: str, host_path: Callable[[str], str]) -> tuple[Proble
             number = int(line["line"]) if line else None
             problems.append(Problem(host_path(yaml_file["file"]), number, yaml_file["msg"].strip()))
             current = None
+        elif yaml_v3:
+            current = host_path(yaml_v3["file"])
+            message = yaml_v3["msg"].strip()
+            if message and not message.endswith(":"):
+                line = _LINE_N.match(message)
+                number = int(line["line"]) if line else None
+                problems.append(Problem(current, number, line["msg"] if line else message))
         elif amtool:
             current = host_path(amtool["file"])
             message = amtool["msg"].strip()

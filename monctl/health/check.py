@@ -117,8 +117,17 @@ async def _probe_all(
             return endpoint, _Probed(scrape=answer, scraper=scraper)
         return endpoint, await _probe_service(get, endpoint, deep)
 
+    tasks = [asyncio.ensure_future(one(s)) for s in services]
     async with client:
-        done = await asyncio.gather(*(one(s) for s in services))
+        try:
+            done = await asyncio.gather(*tasks)
+        except BaseException:
+            # One probe failed outright: stop the others before the client closes,
+            # or each dies on the closed client and asyncio reports it at shutdown.
+            for task in (*tasks, states_job):
+                task.cancel()
+            await asyncio.gather(*tasks, states_job, return_exceptions=True)
+            raise
     states, reason = await states_job
     # The same endpoints again, now carrying what the runtime knows of each service.
     final = discover(project, runtime, services, states)
@@ -240,8 +249,12 @@ def check(
     """Check ``services`` once, every probe concurrently, each within ``probe_timeout``.
 
     Return the report (never raise for an unhealthy stack). Raise ConfigError
-    only for a malformed port in ``.env`` when the engine cannot be asked.
+    for a malformed port in ``.env`` (of a service without a URL override),
+    before any probe: the event loop never sees it.
     """
+    for service in services:
+        if not override(service):
+            project.host_port(service)
     endpoints, probed, states, reason = asyncio.run(
         _probe_all(project, runtime, services, deep, probe_timeout)
     )

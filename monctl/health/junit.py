@@ -15,20 +15,28 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from monctl.health.report import HealthReport
+from monctl.output import inert
 from monctl.redaction import redact
 
 SUITE = "monctl health"
 
 
+def _xml(text: str) -> str:
+    """``text`` for an XML document: secrets masked, and every character XML 1.0
+    cannot carry (ESC, BEL, NUL, lone surrogates, U+FFFE...) shown as an escape.
+    Tabs and newlines could stay, but a report reads the same without them."""
+    return inert(redact(text))
+
+
 def _case(
     suite: ET.Element, classname: str, name: str, failure: str | None, note: str = ""
 ) -> None:
-    case = ET.SubElement(suite, "testcase", classname=classname, name=name, time="0")
+    case = ET.SubElement(suite, "testcase", classname=_xml(classname), name=_xml(name), time="0")
     if failure is not None:
-        element = ET.SubElement(case, "failure", message=redact(failure), type="unhealthy")
-        element.text = redact(failure)
+        element = ET.SubElement(case, "failure", message=_xml(failure), type="unhealthy")
+        element.text = _xml(failure)
     if note:
-        ET.SubElement(case, "system-out").text = redact(note)
+        ET.SubElement(case, "system-out").text = _xml(note)
 
 
 def to_xml(report: HealthReport) -> ET.Element:

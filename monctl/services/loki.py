@@ -5,8 +5,12 @@ Readiness: ``/ready`` answers 200 "ready", or 503 with the ingester's reason
 Loki has no reload API, so a configuration change is a restart. Backup:
 ``POST /flush`` writes in-memory chunks out, then the container is paused for
 the copy (filesystem storage has no official backup procedure). The upstream
-image is distroless: no shell, nothing can run inside it but Loki. Runs as 10001.
-Drill: a query over the day before the backup must return lines.
+image is distroless: no shell, nothing can run inside it but Loki — which is all
+the check needs: ``loki -verify-config`` prints "config is valid" (exit 0) or
+"failed parsing config: …" (exit 1; an unknown key fails, yaml.v3 is strict), or
+logs ``msg="validating config"`` for a semantic error. It runs as the image's
+entrypoint, so ``validate`` and ``reload`` (inside the container) need no shell.
+Runs as 10001. Drill: a query over the day before the backup must return lines.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from monctl.services.model import (
     Probe,
     RestartReload,
     Service,
+    ToolCheck,
 )
 
 
@@ -72,6 +77,17 @@ SERVICE = Service(
     liveness=Probe("/metrics"),
     readiness=Probe("/ready", read_ready),
     config=ConfigMount("config/loki", "/etc/loki"),
+    checks=(
+        ToolCheck(
+            "config",
+            ("/usr/bin/loki", "-verify-config"),
+            "config/loki/loki-config.yml",
+            ran=("config is valid", "failed parsing config", "validating config"),
+            file_arg="-config.file={}",
+            # A restart with a config Loki refuses is a crash loop: check first.
+            gates_reload=True,
+        ),
+    ),
     reload=RestartReload("Loki has no reload API"),
     data=DataVolume("loki_data", "/loki", 10001, 10001, Pause(flush="/flush")),
     drill=Drill(drill),  # no http_client: the image has no shell and no wget

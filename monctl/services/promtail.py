@@ -5,13 +5,15 @@ Readiness: ``/ready`` answers 500 "Not ready: Unable to find any logs to
 tail…" while it has nothing to tail. Reload: ``POST /reload`` when started
 with ``-server.enable-runtime-reload`` (else 404: restarted instead); an
 unchanged file answers 500 "config has not changed", which is no failure.
-Runs on every node of a Swarm.
+Check: ``promtail -check-syntax`` prints "Valid config file! No syntax issues
+found" (exit 0), or "Unable to parse config: …" / "Invalid config file" (exit 1);
+run as the image's entrypoint, without a shell. Runs on every node of a Swarm.
 """
 
 from __future__ import annotations
 
 from monctl.services.answers import Fetched, Role, Verdict, status_200
-from monctl.services.model import ConfigMount, HttpReload, Probe, Service
+from monctl.services.model import ConfigMount, HttpReload, Probe, Service, ToolCheck
 
 
 def read_ready(f: Fetched, role: Role) -> Verdict:
@@ -36,6 +38,16 @@ SERVICE = Service(
     liveness=Probe("/metrics"),
     readiness=Probe("/ready", read_ready),
     config=ConfigMount("config/promtail", "/etc/promtail"),
+    checks=(
+        ToolCheck(
+            "config",
+            ("/usr/bin/promtail", "-check-syntax"),
+            "config/promtail/promtail-config.yml",
+            ran=("Valid config file", "Unable to parse config", "Invalid config file"),
+            file_arg="-config.file={}",
+            gates_reload=True,
+        ),
+    ),
     # Promtail answers a reload of an unchanged file with 500 "failed to reload
     # config: config has not changed" (seen with 3.6): that is "unchanged", a success.
     reload=HttpReload("/reload", missing_restarts=True, unchanged="config has not changed"),

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -18,8 +21,9 @@ from monctl.config.reload_report import ReloadReport
 from monctl.errors import ExitCode
 from monctl.output import Output
 from monctl.project import Project
-from monctl.services.model import ProvisioningReload
+from monctl.services.model import ProvisioningReload, Service
 
+REPO = Path(__file__).resolve().parents[2]
 GRAFANA = services.get("grafana")
 assert isinstance(GRAFANA.reload, ProvisioningReload)
 GRAFANA_PARTS = GRAFANA.reload.parts
@@ -116,6 +120,21 @@ def test_grafana_bad_dashboard_json_is_refused_with_file_and_line(
 # -- Promtail and Loki -----------------------------------------------------------------
 PROMTAIL = services.get("promtail")
 LOKI = services.get("loki")
+# What `loki -verify-config` / `promtail -check-syntax` print inside the container when the
+# file is fine, or not (their real texts: tests/images/standin/UPSTREAM.md).
+VALID = {"loki": (0, 'level=info msg="config is valid"'), "promtail": (0, "Valid config file!")}
+INVALID = {
+    "loki": (1, "failed parsing config: /etc/loki/loki-config.yml: yaml: unmarshal errors:\n"
+             "  line 40: field ingestor not found in type loki.ConfigWrapper"),
+    "promtail": (1, "Unable to parse config: /etc/promtail/promtail-config.yml: yaml: "
+                 "line 3: did not find expected key"),
+}  # fmt: skip
+
+
+def tool(answers: dict[str, tuple[int, str]]) -> Callable[[Service, list[str]], tuple[int, str]]:
+    """The check inside the container, as ``HostRuntime`` runs it: Loki's and Promtail's
+    answer from ``answers``, anything else refused (this test expects no other check)."""
+    return lambda service, argv: answers.get(service.name, (127, f"unexpected: {argv}"))
 
 
 @pytest.mark.parametrize(
@@ -131,7 +150,7 @@ def test_promtail_runtime_reload_or_restart(
         )
         for path, answer in HEALTHY["promtail"].items():  # after a restart: ready at once
             router.get(f"http://promtail.test{path}").mock(return_value=answer)
-        runtime = HostRuntime(project, {"promtail": "http://promtail.test"})
+        runtime = HostRuntime(project, {"promtail": "http://promtail.test"}, checker=tool(VALID))
         report = reload(project, runtime, (PROMTAIL,))
     (outcome,) = report.outcomes
     assert route.call_count == 1
@@ -145,7 +164,7 @@ def test_promtail_runtime_reload_or_restart(
 
 
 def test_loki_is_restarted_and_waited_for(project: Project) -> None:
-    runtime = HostRuntime(project, {"loki": "http://loki.test"})
+    runtime = HostRuntime(project, {"loki": "http://loki.test"}, checker=tool(VALID))
     with respx.mock(assert_all_mocked=True, assert_all_called=False) as router:
         router.get("http://loki.test/metrics").mock(return_value=httpx.Response(200))
         ready = router.get("http://loki.test/ready")
@@ -160,6 +179,27 @@ def test_loki_is_restarted_and_waited_for(project: Project) -> None:
         failed = reload(project, runtime, (LOKI,), ready_timeout=1)
     assert failed.exit_code == ExitCode.FAILED
     assert "Ingester not ready" in failed.outcomes[0].summary
+
+
+@pytest.mark.parametrize("name", ["loki", "promtail"])
+def test_a_config_its_own_tool_refuses_is_not_applied(project: Project, name: str) -> None:
+    """Loki restarted into a config it refuses is a crash loop; Promtail keeps its old one
+    but says so only in its log: either way, the check inside the container comes first."""
+    config = project.root / "config" / name / f"{name}-config.yml"
+    config.parent.mkdir(parents=True)
+    shutil.copy2(REPO / "config" / name / config.name, config)
+    with respx.mock(assert_all_mocked=True, assert_all_called=False) as router:
+        reloaded = router.post(f"http://{name}.test/reload").mock(return_value=httpx.Response(200))
+        runtime = HostRuntime(project, {name: f"http://{name}.test"}, checker=tool(INVALID))
+        report = reload(project, runtime, (services.get(name),))
+    (outcome,) = report.outcomes
+    assert outcome.result == "refused" and report.exit_code == ExitCode.CONFIG
+    assert "was not touched" in outcome.summary
+    assert any("line" in line for line in outcome.details)  # the tool's own words
+    assert runtime.restarts == [] and reloaded.call_count == 0
+    (argv,) = runtime.execs
+    assert argv[0] == f"/usr/bin/{name}"  # the image's binary itself: no shell needed
+    assert argv[-1] == f"-config.file=/etc/{name}/{name}-config.yml"
 
 
 # -- all: one table, keeps going, worst exit code --------------------------------------
@@ -182,7 +222,7 @@ def test_all_keeps_going_and_ends_with_the_worst_code(
                 "loki": "http://loki.test",
             },
             not_running=("alertmanager",),
-            checker=lambda s, argv: (1, "FAILED: parsing YAML file prometheus.yml: bad"),
+            checker=tool({**VALID, "prometheus": (1, "FAILED: parsing YAML file x.yml: bad")}),
         )
         report = reload(grafana_project, runtime, tuple(services.SERVICES))
     results = {o.service: o.result for o in report.outcomes}

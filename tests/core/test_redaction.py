@@ -77,3 +77,35 @@ def test_every_log_line_is_redacted(caplog: pytest.LogCaptureFixture) -> None:
         assert "AWS4 abc" not in record.getMessage()
     finally:
         root.removeHandler(handler)
+
+
+def test_a_secret_is_masked_in_every_form_a_log_line_carries_it() -> None:
+    """Raw, percent-encoded (URLs, query strings), as hex bytes (AWS's
+    SignatureDoesNotMatch body spells the canonical request out byte by byte) and
+    JSON-escaped: one registered secret, every spelling masked."""
+    from support.debug_secrets import ENV_SECRET, SESSION_TOKEN, forms
+
+    redaction.register(ENV_SECRET)
+    redaction.register(SESSION_TOKEN)
+    for secret in (ENV_SECRET, SESSION_TOKEN):
+        for form in forms(secret):
+            masked = redaction.redact(f"GET /bucket/{form}/manifest.json 200")
+            assert form not in masked and "****" in masked, form
+
+
+def test_an_aws_signature_error_body_is_masked() -> None:
+    """What real S3 answers to a bad signature (botocore logs it at -vv)."""
+    from support.debug_secrets import SESSION_TOKEN, leaks
+
+    redaction.register(SESSION_TOKEN)
+    canonical = f"GET\n/b\n\nhost:s3.amazonaws.com\nx-amz-security-token:{SESSION_TOKEN}\n"
+    body = (
+        "b'<Error><Code>SignatureDoesNotMatch</Code><AWSAccessKeyId>ASIAX</AWSAccessKeyId>"
+        f"<SignatureProvided>{'ab' * 32}</SignatureProvided>"
+        f"<CanonicalRequest>{canonical}</CanonicalRequest>"
+        f"<CanonicalRequestBytes>{' '.join(f'{b:02x}' for b in canonical.encode())}"
+        "</CanonicalRequestBytes></Error>'"
+    )
+    masked = redaction.redact(body)
+    assert not leaks(masked), leaks(masked)
+    assert "ab" * 32 not in masked

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 
 import httpx
@@ -272,3 +273,33 @@ def test_exporter_down_says_nothing_about_the_database(
     report = run(project, "postgres-exporter")
     assert report.targets == ()  # unknown, not "down": the exporter is what is broken
     assert report.exit_code == ExitCode.UNHEALTHY
+
+
+@pytest.mark.timeout(30)
+def test_a_failure_inside_the_probe_loop_stops_the_other_probes_quietly(
+    project: Project,
+    fake_stack: FakeStack,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """When one service's probe fails outright while the others start theirs, the error
+    comes out once; the other probes are cancelled, not left to die on a closed client
+    (asyncio's "unhandled exception during asyncio.run() shutdown")."""
+    from monctl.errors import OperationFailed
+
+    async def no_containers(self: ComposeRuntime) -> tuple[dict[str, object], None]:
+        return {}, None
+
+    def host_urls(self: ComposeRuntime, service: object, state: object) -> list[str]:
+        if service is services.get("loki"):
+            raise OperationFailed("the runtime broke")
+        return [fake_stack.url(getattr(service, "name", ""))]
+
+    for name in ("loki", "cadvisor", "prometheus"):  # all three wait for the runtime
+        monkeypatch.delenv(services.get(name).url_var)
+    monkeypatch.setattr(ComposeRuntime, "states_async", no_containers)
+    monkeypatch.setattr(ComposeRuntime, "host_urls", host_urls)
+    caplog.set_level("DEBUG", logger="asyncio")
+    with pytest.raises(OperationFailed):
+        run(project, "cadvisor", "loki", "prometheus")
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text

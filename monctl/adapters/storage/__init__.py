@@ -15,16 +15,27 @@ module (and boto3, the optional extra ``monctl[s3]``) is imported only when an
 from __future__ import annotations
 
 import builtins
+import dataclasses
+import math
 import re
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
-from monctl.errors import StorageError
+from monctl.errors import ConfigError, StorageError
 
 MiB = 1024 * 1024
+
+# The time limits of every S3 call, and the settings (environment, then .env) that
+# override them: S3Options field -> (setting, default seconds).
+TIME_SETTINGS = {
+    "time_budget": ("MONCTL_S3_TIMEOUT", 60.0),
+    "connect_timeout": ("MONCTL_S3_CONNECT_TIMEOUT", 10.0),
+    "read_timeout": ("MONCTL_S3_READ_TIMEOUT", 30.0),
+}
+MAX_SECONDS = 86400.0
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,14 @@ class S3Options:
     per-request retry policy for transient errors (connection errors, 5xx,
     throttling); tests make them small. ``min_part_size`` exists for tests that
     run against a store accepting smaller parts; AWS requires 5 MiB.
+
+    Time limits (``TIME_SETTINGS``; ``from_settings`` reads them): a request
+    fails after ``connect_timeout`` seconds without a connection or
+    ``read_timeout`` seconds without a byte; a failed call is retried only
+    while less than ``time_budget`` seconds have passed since it began, so
+    a call that gets no answer gives up after at most about ``time_budget``
+    (plus the request in flight, itself bounded by the two timeouts). A
+    transfer that keeps moving is never cut: the timeouts count silence.
     """
 
     sse: str | None = None
@@ -54,9 +73,32 @@ class S3Options:
     attempts: int = 5
     backoff: float = 0.5
     backoff_max: float = 20.0
-    connect_timeout: float = 10.0
-    read_timeout: float = 60.0
+    connect_timeout: float = TIME_SETTINGS["connect_timeout"][1]
+    read_timeout: float = TIME_SETTINGS["read_timeout"][1]
+    time_budget: float = TIME_SETTINGS["time_budget"][1]
     min_part_size: int = 8 * MiB
+
+    @classmethod
+    def from_settings(cls, setting: Callable[[str, str], str], **kw: Any) -> S3Options:
+        """Options with the time limits of ``setting`` (e.g. ``Project.setting``:
+        the environment, then .env); ConfigError naming a setting that is not a
+        number of seconds."""
+        limits: dict[str, Any] = {}
+        for field_name, (var, _default) in TIME_SETTINGS.items():
+            raw = setting(var, "").strip()
+            if not raw:
+                continue
+            try:
+                seconds = float(raw)
+            except ValueError:
+                seconds = math.nan
+            if not (math.isfinite(seconds) and 0 < seconds <= MAX_SECONDS):
+                raise ConfigError(
+                    f"{var} is not a number of seconds (more than 0, at most {MAX_SECONDS:.0f})",
+                    hint=f"set {var} in .env or the environment, e.g. {var}={_default:.0f}",
+                )
+            limits[field_name] = seconds
+        return dataclasses.replace(cls(**kw), **limits)
 
     def __post_init__(self) -> None:
         if self.sse not in (None, "AES256", "aws:kms"):
@@ -69,6 +111,9 @@ class S3Options:
             raise StorageError("max_parts and attempts must be at least 1")
         if self.part_size is not None and self.part_size < 1:
             raise StorageError("part_size must be positive")
+        for seconds in (self.connect_timeout, self.read_timeout, self.time_budget):
+            if not (math.isfinite(seconds) and 0 < seconds <= MAX_SECONDS):
+                raise StorageError("S3 time limits must be more than 0 and at most a day")
 
 
 @dataclass(frozen=True)

@@ -115,10 +115,12 @@ class S3Storage:
                 frozen = creds.get_frozen_credentials()
                 redaction.register(frozen.secret_key or "")
                 redaction.register(frozen.token or "")
+            # No single request may outlast the whole call's time budget.
+            budget = self.options.time_budget
             config = Config(
                 retries={"total_max_attempts": 1, "mode": "standard"},
-                connect_timeout=self.options.connect_timeout,
-                read_timeout=self.options.read_timeout,
+                connect_timeout=min(self.options.connect_timeout, budget),
+                read_timeout=min(self.options.read_timeout, budget),
                 s3={"addressing_style": "path"} if self.endpoint else {},
             )
             self._client = session.client("s3", endpoint_url=self.endpoint, config=config)
@@ -127,7 +129,7 @@ class S3Storage:
     def _full(self, key: str) -> str:
         return self.prefix + check_key(key)
 
-    def _translate(self, e: Exception, what: str) -> StorageError:
+    def _translate(self, e: Exception, what: str, attempts: int | None = None) -> StorageError:
         """A StorageError for a botocore failure: what failed, where, and what to try."""
         return s3_errors.translate(
             e,
@@ -135,7 +137,8 @@ class S3Storage:
             bucket=self.bucket,
             location=self.location,
             endpoint=self.endpoint,
-            attempts=self.options.attempts,
+            attempts=attempts or self.options.attempts,
+            limits=self.options,
         )
 
     def _call(self, what: str, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
@@ -151,6 +154,7 @@ class S3Storage:
             backoff=self.options.backoff,
             backoff_max=self.options.backoff_max,
             translate=self._translate,
+            budget=self.options.time_budget,
         )
 
     def _extra(self) -> dict[str, str]:

@@ -12,6 +12,7 @@ for the end.
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -58,15 +59,19 @@ class S3Reader(io.RawIOBase):
     def readinto(self, b: Any) -> int:
         if self._pos >= self._length:
             return 0
-        for attempt in range(self._s.options.attempts):
+        options = self._s.options
+        started = time.monotonic()
+        for attempt in range(options.attempts):
             try:
                 data = self._body.read(len(b))
                 break
             except Exception as e:
-                if not is_transient(e) or attempt + 1 == self._s.options.attempts:
+                # Resuming stops after the attempts, or once the time budget is spent.
+                spent = time.monotonic() - started >= options.time_budget
+                if not is_transient(e) or attempt + 1 == options.attempts or spent:
                     if isinstance(e, MonctlError):
                         raise
-                    raise self._s._translate(e, f"read {self._key}") from None
+                    raise self._s._translate(e, f"read {self._key}", attempt + 1) from None
                 self._body.close()
                 self._body = self._get(Range=f"bytes={self._pos}-", IfMatch=self._etag)["Body"]
         if not data:

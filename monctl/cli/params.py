@@ -1,0 +1,91 @@
+"""Command-line values checked where they enter: numbers, backup ids, paths.
+
+Anything out of range is a usage error (exit 2) before a command runs: a NaN
+timeout would never be reached, a path longer than the system allows fails
+deep inside with an OSError, and a huge id would be echoed back whole. Values
+quoted back in a message are shortened and printed inert.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import click
+
+PATH_MAX = 4096  # bytes, with the terminating NUL (Linux)
+NAME_MAX = 255  # bytes per path component
+S3_URL_MAX = 1100  # "s3://" + a 63-byte bucket + a key prefix within S3's 1024-byte keys
+
+
+def shown(value: str, limit: int = 40) -> str:
+    """``value`` as quoted back in a message: inert, and shortened when long."""
+    from monctl.output import inert
+
+    return inert(value if len(value) <= limit else value[:limit] + "…")
+
+
+class Seconds(click.FloatRange):
+    """A number of seconds within [min, max]; NaN is refused (it compares false with
+    every bound, so a NaN deadline is never reached)."""
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{shown(str(value))} is not a number of seconds", param, ctx)
+        return number
+
+
+class TailLines(click.ParamType):  # type: ignore[type-arg]
+    """`--tail N`: a number of lines (0 to 10^9) or "all", as docker compose takes it."""
+
+    name = "N"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value).strip()
+        if text == "all" or (text.isascii() and text.isdigit() and int(text) <= 10**9):
+            return text
+        self.fail(f"{shown(text)} is not a number of lines (or 'all')", param, ctx)
+
+
+class BackupId(click.ParamType):  # type: ignore[type-arg]
+    """A backup id as ``monctl backup list`` shows it: YYYYMMDDTHHMMSSZ, a real date."""
+
+    name = "ID"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from monctl.backup.manifest import is_backup_id
+
+        text = str(value)
+        if len(text) <= 32 and is_backup_id(text):
+            return text
+        self.fail(
+            f"{shown(text)} is not a backup id (YYYYMMDDTHHMMSSZ, as `monctl backup list` shows)",
+            param,
+            ctx,
+        )
+
+
+def too_long(path: str) -> str | None:
+    """Why ``path`` cannot name a file on this system, or None when it can."""
+    if path.startswith("s3://"):
+        return None if len(path.encode()) <= S3_URL_MAX else f"longer than {S3_URL_MAX} bytes"
+    raw = os.fsencode(path)
+    if len(raw) >= PATH_MAX:
+        return f"longer than {PATH_MAX - 1} bytes"
+    if any(len(part) > NAME_MAX for part in raw.split(b"/")):
+        return f"a name in it is longer than {NAME_MAX} bytes"
+    return None
+
+
+def checked_path(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """A click callback: refuse a path (or s3:// destination) too long to exist."""
+    if value is None:
+        return value
+    why = too_long(str(value))
+    if why:
+        raise click.BadParameter(f"the path is too long ({why}): {shown(str(value))}", ctx, param)
+    return value
