@@ -171,16 +171,25 @@ class Engine:
 
     @contextlib.contextmanager
     def paused(self, container: Container, what: str) -> Iterator[None]:
-        """Pause for the length of the block; always unpaused, also on error or a signal."""
-        with docker_errors(f"pausing {what}"):
-            container.pause()
-        log.info("paused %s", what)
+        """Pause for the length of the block; always unpaused, also on error or a signal.
+
+        A signal that arrives while the pause request is on its way is held until
+        the request returns, then raised inside the ``try``: a container paused by a
+        request that was cut short would otherwise stay paused."""
+        from monctl import signals
+
+        paused = False
         try:
+            with signals.deferred(), docker_errors(f"pausing {what}"):
+                container.pause()
+                paused = True
+            log.info("paused %s", what)
             yield
         finally:
-            with docker_errors(f"unpausing {what}"):
-                container.unpause()
-            log.info("unpaused %s", what)
+            if paused:
+                with docker_errors(f"unpausing {what}"):
+                    container.unpause()
+                log.info("unpaused %s", what)
 
     def get_archive(
         self, container_id: str, path: str, chunk_size: int = 1 << 20

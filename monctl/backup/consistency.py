@@ -21,11 +21,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from monctl import signals
 from monctl.adapters import http
 from monctl.errors import MonctlError, OperationFailed
 from monctl.services.model import DataVolume, Pause, Service, Snapshot
 
 if TYPE_CHECKING:  # pragma: no cover
+    import httpx
+
     from monctl.project import Project
     from monctl.runtime import Runtime, ServiceState
 
@@ -85,12 +88,31 @@ def hold(ctx: Context, service: Service) -> contextlib.AbstractContextManager[So
 @contextlib.contextmanager
 def _snapshot(ctx: Context, service: Service, data: DataVolume, spec: Snapshot) -> Iterator[Source]:
     url = ctx.url(service)
-    response = http.call(
-        "POST",
-        f"{url}{spec.create}",
-        what=f"taking a snapshot of {service.name}",
-        timeout=SNAPSHOT_TIMEOUT,
-    )
+    # A signal while the snapshot request is on its way is held until it returns,
+    # then raised inside the ``try`` that deletes the snapshot.
+    path: str | None = None
+    source: Source | None = None
+    try:
+        with signals.deferred():
+            response = http.call(
+                "POST",
+                f"{url}{spec.create}",
+                what=f"taking a snapshot of {service.name}",
+                timeout=SNAPSHOT_TIMEOUT,
+            )
+            name = _snapshot_name(service, spec, response)
+            path = posixpath.join(data.path, spec.directory, name)
+        source = Source(ctx.runtime.read_data(service, path), data_root=name)
+        yield source
+    finally:
+        if source is not None:
+            source.close()
+        if path is not None:
+            _delete_snapshot(ctx, service, path, source or Source(iter(()), ""))
+
+
+def _snapshot_name(service: Service, spec: Snapshot, response: httpx.Response) -> str:
+    """The name the service gave its snapshot; OperationFailed unless it made a usable one."""
     if response.status_code != 200:
         hint = spec.off_hint if response.status_code == spec.off_status else None
         raise OperationFailed(
@@ -108,13 +130,7 @@ def _snapshot(ctx: Context, service: Service, data: DataVolume, spec: Snapshot) 
         raise OperationFailed(
             f"{service.name} named its snapshot {name[:80]!r}, refusing to use it"
         )
-    path = posixpath.join(data.path, spec.directory, name)
-    source = Source(ctx.runtime.read_data(service, path), data_root=name)
-    try:
-        yield source
-    finally:
-        source.close()
-        _delete_snapshot(ctx, service, path, source)
+    return name
 
 
 def _delete_snapshot(ctx: Context, service: Service, path: str, source: Source) -> None:

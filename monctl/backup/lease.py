@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from monctl import signals
 from monctl.errors import StorageError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -66,18 +67,20 @@ def holding(
         "expires": time.time() + TTL,
     }
     data = json.dumps(body).encode()
+    written = False
     try:
-        storage.put(key, [data], size_hint=len(data))
-    except StorageError:
-        if required:
-            raise
-        yield None
-        return
-    try:
-        yield key
+        try:
+            with signals.deferred():  # written, and known to be: removed below, always
+                storage.put(key, [data], size_hint=len(data))
+                written = True
+        except StorageError:
+            if required:
+                raise
+        yield key if written else None
     finally:
-        with contextlib.suppress(StorageError):
-            storage.delete([key])
+        if written:
+            with contextlib.suppress(StorageError):
+                storage.delete([key])
 
 
 def _parse(data: bytes) -> Lease | None:

@@ -18,19 +18,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import posixpath
-import secrets
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from monctl import signals
 from monctl.adapters import compose_cli
-from monctl.adapters.docker import HELPER_LABEL, Engine, container_state
+from monctl.adapters.docker import Engine, container_state
 from monctl.adapters.ports import url_host
 from monctl.errors import MonctlError, OperationFailed, PortInUse
-from monctl.runtime import ToolRunner, volumes
+from monctl.runtime import ToolRunner
+from monctl.runtime import volumes as staging
 from monctl.runtime.state import ServiceState, newest_by_service
 from monctl.services import application
 
@@ -45,21 +43,6 @@ log = logging.getLogger(__name__)
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
-
-
-class ComposeStage:
-    """A fresh volume mounted in a never-started container of the service's image."""
-
-    def __init__(self, engine: Engine, container: str, volume: str, live_volume: str, path: str):
-        self.engine = engine
-        self.container = container
-        self.volume = volume
-        self.live_volume = live_volume
-        self.path = path  # the data path inside the service's container
-        self.taken = False  # swap_in took it over (and removes it itself)
-
-    def write(self, chunks: Iterable[bytes]) -> None:
-        self.engine.put_archive(self.container, posixpath.dirname(self.path.rstrip("/")), chunks)
 
 
 class ComposeRuntime:
@@ -260,70 +243,27 @@ class ComposeRuntime:
     def data_volume(self, service: Service) -> str:
         return self._live_volume(service, self._any(service))
 
-    @contextlib.contextmanager
-    def stage(self, service: Service) -> Iterator[ComposeStage]:
+    def stage(self, service: Service) -> contextlib.AbstractContextManager[staging.Stage]:
         assert service.data is not None
         container = self._any(service)
         live = self._live_volume(service, container)
         image = str(container.attrs["Image"])  # the image id the service runs now
-        name = f"{live}-monctl-restore-{secrets.token_hex(4)}"
-        self.engine.create_volume(name, {HELPER_LABEL: self.project.name})
-        stage: ComposeStage | None = None
-        try:
-            helper = self.engine.create_idle(image, name, service.data.path, self.project.name)
-            stage = ComposeStage(self.engine, helper, name, live, service.data.path)
-            yield stage
-        finally:
-            if stage is None or not stage.taken:
-                self._discard(stage.container if stage else None, name)
-
-    def _discard(self, container: str | None, volume: str) -> None:
-        if container:
-            self.engine.remove(container)
-        with contextlib.suppress(MonctlError):
-            self.engine.remove_volume(volume)
+        return staging.staged(self.engine, image, live, service.data.path, self.project.name)
 
     def swap_in(self, service: Service, stage: Any) -> str:
-        """Replace the service's data volume with the staged one, and start the service.
-
-        Docker cannot rename a volume, nor can the archive API delete files, so:
-        stop and remove the service's container (compose recreates it), remove the
-        live volume and create it again empty, under the same name, driver and
-        labels, copy the staged data into it through the archive API (engine to
-        engine: the staged copy was already checked), then drop the stage and
-        `compose up` the service. The service is started again whatever happens;
-        if the copy fails, the staged volume is kept and named in the error, so
-        the data is not lost with the live volume.
-        """
-        assert isinstance(stage, ComposeStage) and service.data is not None
-        stage.taken = True
-        with signals.deferred():  # a signal now would leave the service without data
-            self._swap(service, stage)
-        return "running"
-
-    def _swap(self, service: Service, stage: ComposeStage) -> None:
+        """Replace the service's data volume with the staged one (``staging.swap``):
+        the service's containers are stopped and removed (a volume in use cannot be
+        removed), and `compose up` recreates them afterwards, whatever happened."""
+        assert isinstance(stage, staging.Stage) and service.data is not None
         engine = self.engine
-        keep_stage = False
-        try:
+
+        def stop() -> None:
             for c in self._containers(service):
                 engine.stop(c)
                 engine.remove(str(c.id))
-            volumes.recreate_empty(engine, stage.live_volume)
-            keep_stage = True  # from here on the stage holds the only copy of the data
-            volumes.copy_into(
-                engine, stage.container, stage.live_volume, stage.path, self.project.name
-            )
-            keep_stage = False
-        except MonctlError as exc:
-            if keep_stage:
-                exc.message += (
-                    f"; the restored data is kept in volume {stage.volume}: "
-                    f"run the restore again to finish it"
-                )
-            raise
-        finally:
-            if keep_stage:
-                engine.remove(stage.container)
-            else:
-                self._discard(stage.container, stage.volume)
+
+        def start() -> None:
             compose_cli.up(self.project, [service.name], no_deps=True)
+
+        staging.swap(engine, stage, self.project.name, stop, start)
+        return "running"

@@ -18,17 +18,16 @@ from __future__ import annotations
 import contextlib
 import io
 import posixpath
-import secrets
 import tarfile
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from monctl.adapters.docker import HELPER_LABEL, docker_errors
-from monctl.errors import MonctlError, OperationFailed
+from monctl.errors import OperationFailed
 from monctl.runtime import volumes
-from monctl.runtime.compose import ComposeStage
 from monctl.runtime.swarm_deploy import NODE_LABEL
+from monctl.runtime.volumes import Stage
 
 if TYPE_CHECKING:  # pragma: no cover
     from docker.models.containers import Container
@@ -71,28 +70,13 @@ def live_volume(runtime: SwarmRuntime, service: Service, container: Container) -
     )
 
 
-@contextlib.contextmanager
-def stage(runtime: SwarmRuntime, service: Service) -> Iterator[ComposeStage]:
+def stage(runtime: SwarmRuntime, service: Service) -> contextlib.AbstractContextManager[Stage]:
     """As under compose: a fresh volume in a never-started container of the task's image."""
     assert service.data is not None
-    engine = runtime.engine
     container = runtime.local_task(service, running=False)
     live = live_volume(runtime, service, container)
-    name = f"{live}-monctl-restore-{secrets.token_hex(4)}"
-    engine.create_volume(name, {HELPER_LABEL: runtime.stack})
-    staged: ComposeStage | None = None
-    try:
-        helper = engine.create_idle(
-            str(container.attrs["Image"]), name, service.data.path, runtime.stack
-        )
-        staged = ComposeStage(engine, helper, name, live, service.data.path)
-        yield staged
-    finally:
-        if staged is None or not staged.taken:
-            if staged is not None:
-                engine.remove(staged.container)
-            with contextlib.suppress(MonctlError):
-                engine.remove_volume(name)
+    image = str(container.attrs["Image"])
+    return volumes.staged(runtime.engine, image, live, service.data.path, runtime.stack)
 
 
 def _replicas(runtime: SwarmRuntime, service: Service) -> int:
@@ -121,31 +105,17 @@ def _gone(runtime: SwarmRuntime, service: Service) -> None:
 
 def swap_in(runtime: SwarmRuntime, service: Service, staged: Any) -> str:
     """Scale to zero, replace the volume with the staged data, scale back (always)."""
-    assert isinstance(staged, ComposeStage) and service.data is not None
-    staged.taken = True
-    engine = runtime.engine
+    assert isinstance(staged, Stage) and service.data is not None
     replicas = _replicas(runtime, service)
-    keep_stage = False
-    try:
+
+    def stop() -> None:
         _scale(runtime, service, 0)
         _gone(runtime, service)
-        volumes.recreate_empty(engine, staged.live_volume)
-        keep_stage = True  # from here on the stage holds the only copy of the data
-        volumes.copy_into(engine, staged.container, staged.live_volume, staged.path, runtime.stack)
-        keep_stage = False
-    except MonctlError as exc:
-        if keep_stage:
-            exc.message += (
-                f"; the restored data is kept in volume {staged.volume}: "
-                f"run the restore again to finish it"
-            )
-        raise
-    finally:
-        engine.remove(staged.container)
-        if not keep_stage:
-            with contextlib.suppress(MonctlError):
-                engine.remove_volume(staged.volume)
+
+    def start() -> None:
         _scale(runtime, service, max(replicas, 1))
+
+    volumes.swap(runtime.engine, staged, runtime.stack, stop, start)
     return "running"
 
 

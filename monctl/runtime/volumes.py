@@ -1,19 +1,71 @@
-"""Replacing a live data volume with a staged copy: the step both runtimes share.
+"""Staging a restore and replacing a live data volume with it: the steps both runtimes share.
 
-Docker cannot rename a volume, nor can the archive API delete files, so the
-live volume is removed and created again empty under the same name, driver
-and labels, and the staged data is copied into it through the archive API
-(engine to engine: the staged copy was already checked). The caller has
-stopped every container using the volume, and starts the service again.
+``staged`` makes a fresh volume mounted in a never-started container of the
+service's own image (the archive API writes through it: no shell needed), and
+removes both unless the swap took them over. Docker cannot rename a volume,
+nor can the archive API delete files, so the swap removes the live volume and
+creates it again empty under the same name, driver and labels
+(``recreate_empty``), and copies the staged data into it through the archive
+API (``copy_into``, engine to engine: the staged copy was already checked).
+The caller has stopped every container using the volume, and starts the
+service again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import posixpath
+import secrets
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
+
+from monctl import signals
+from monctl.adapters.docker import HELPER_LABEL
+from monctl.errors import MonctlError
 
 if TYPE_CHECKING:  # pragma: no cover
     from monctl.adapters.docker import Engine
+
+
+class Stage:
+    """A fresh volume mounted in a never-started container of the service's image."""
+
+    def __init__(self, engine: Engine, container: str, volume: str, live_volume: str, path: str):
+        self.engine = engine
+        self.container = container
+        self.volume = volume
+        self.live_volume = live_volume
+        self.path = path  # the data path inside the service's container
+        self.taken = False  # the swap took it over (and removes it itself)
+
+    def write(self, chunks: Iterable[bytes]) -> None:
+        self.engine.put_archive(self.container, posixpath.dirname(self.path.rstrip("/")), chunks)
+
+
+@contextlib.contextmanager
+def staged(engine: Engine, image: str, live: str, path: str, label: str) -> Iterator[Stage]:
+    """A ``Stage`` beside the live volume ``live``; removed on exit unless ``taken``."""
+    name = f"{live}-monctl-restore-{secrets.token_hex(4)}"
+    stage: Stage | None = None
+    try:
+        # Both made under held signals: a signal between the two would leave a
+        # volume that nothing removes.
+        with signals.deferred():
+            engine.create_volume(name, {HELPER_LABEL: label})
+            helper = engine.create_idle(image, name, path, label)
+            stage = Stage(engine, helper, name, live, path)
+        yield stage
+    finally:
+        if stage is None or not stage.taken:
+            discard(engine, stage.container if stage else None, name)
+
+
+def discard(engine: Engine, container: str | None, volume: str) -> None:
+    """Remove a stage's container and volume (what exists of them)."""
+    if container:
+        engine.remove(container)
+    with contextlib.suppress(MonctlError):
+        engine.remove_volume(volume)
 
 
 def recreate_empty(engine: Engine, name: str) -> None:
@@ -41,3 +93,39 @@ def copy_into(engine: Engine, staged_container: str, volume: str, path: str, lab
         )
     finally:
         engine.remove(target)
+
+
+def swap(
+    engine: Engine,
+    stage: Stage,
+    label: str,
+    stop: Callable[[], None],
+    start: Callable[[], None],
+) -> None:
+    """Make ``stage`` the live volume: ``stop`` every user of the live volume, recreate
+    it empty, copy the staged data in, drop the stage, and ``start`` the service again
+    — always, whatever failed. Signals wait until it is done: a swap cut in the middle
+    would leave the service without its data. If the copy fails, the staged volume is
+    kept and named in the error, so the data is not lost with the live volume."""
+    stage.taken = True
+    with signals.deferred():
+        keep_stage = False
+        try:
+            stop()
+            recreate_empty(engine, stage.live_volume)
+            keep_stage = True  # from here on the stage holds the only copy of the data
+            copy_into(engine, stage.container, stage.live_volume, stage.path, label)
+            keep_stage = False
+        except MonctlError as exc:
+            if keep_stage:
+                exc.message += (
+                    f"; the restored data is kept in volume {stage.volume}: "
+                    "run the restore again to finish it"
+                )
+            raise
+        finally:
+            if keep_stage:
+                engine.remove(stage.container)
+            else:
+                discard(engine, stage.container, stage.volume)
+            start()

@@ -100,8 +100,14 @@ def test_a_signal_while_grafana_is_paused_resumes_it_and_leaves_nothing(
                  "--to", str(dest))  # fmt: skip
     try:
         assert events.stdout is not None and events.stdout.readline().strip() == "pause"
-        assert inspect(data_stack, "grafana", "{{.State.Status}}") == "paused"
+        # Freeze monctl where it is, so the signal is certain to land while Grafana is
+        # paused (on a loaded machine the copy could otherwise end first).
+        proc.send_signal(signal.SIGSTOP)
+        assert inspect(data_stack, "grafana", "{{.State.Status}}") == "paused", (
+            "the copy ended before monctl could be stopped: too little ballast for this machine"
+        )
         proc.send_signal(signum)
+        proc.send_signal(signal.SIGCONT)
         _, err = proc.communicate(timeout=120)
     finally:
         events.kill()
