@@ -1,0 +1,530 @@
+"""age encryption (the optional extra ``monctl[age]``: pyrage, age 0.12 in Rust).
+
+What monctl needs from age, and nothing else: public recipients checked and
+written down canonically, identities read from files without ever showing them,
+and streams that encrypt or decrypt as the bytes pass — never a plaintext
+temporary file, never a whole object in memory beyond ``SMALL``.
+
+Why a thread: pyrage streams only as ``encrypt_io(reader, writer)`` /
+``decrypt_io(reader, writer)`` — it pulls from a reader and pushes to a writer
+until the end. monctl's encoder is pushed to (``write``) and its decoder is
+pulled from (``read``), so the age side runs in a worker thread joined to the
+caller by a bounded queue (``DEPTH`` pieces). Contents up to ``SMALL`` bytes are
+done in one call (``pyrage.encrypt``/``decrypt``) with no thread at all: most
+objects are small, and a thread per object would cost more than the cipher.
+
+Every stored object is a standard age file (``age-encryption.org/v1``): with the
+identity, ``age -d`` and ``zstd -d`` recover one by hand, without monctl.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import queue
+import stat
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from monctl.errors import IntegrityError, UsageError
+
+MAGIC = b"age-encryption.org/v1\n"
+SMALL = 4 * 1024 * 1024  # up to this, one call and no thread
+DEPTH = 8  # pieces in flight between the caller and the age thread
+MAX_RECIPIENTS = 64
+MAX_IDENTITY_FILE = 64 * 1024
+_SSH_TYPES = ("ssh-ed25519", "ssh-rsa")
+INSTALL_HINT = "install the extra: pip install 'monctl[age]'"
+
+
+def _pyrage() -> Any:
+    try:
+        import pyrage
+    except ImportError:
+        raise UsageError(
+            "encryption needs pyrage, which is not installed", hint=INSTALL_HINT
+        ) from None
+    return pyrage
+
+
+def _shown(text: str) -> str:
+    """A bounded, printable excerpt of outside text (a public key the operator typed)."""
+    cut = "".join(c if c.isprintable() else "?" for c in text[:40])
+    return cut + ("…" if len(text) > 40 else "")
+
+
+# --- recipients (public: recorded in the manifest) ----------------------------------------
+
+
+def canonical_recipient(text: str, where: str = "recipient") -> str:
+    """One recipient as monctl records it; UsageError when it is not one.
+
+    ``age1…`` keys are lowercased (Bech32 is case-insensitive); SSH keys keep
+    their type and key, not their comment (a comment is not part of the key,
+    and often names a person).
+    """
+    pyrage = _pyrage()
+    item = text.strip()
+    try:
+        if item.lower().startswith("age1"):
+            item = item.lower()
+            pyrage.x25519.Recipient.from_str(item)
+            return item
+        parts = item.split()
+        if len(parts) >= 2 and parts[0] in _SSH_TYPES:
+            item = f"{parts[0]} {parts[1]}"
+            pyrage.ssh.Recipient.from_str(item)
+            return item
+    except pyrage.RecipientError:
+        pass
+    raise UsageError(
+        f"{where}: {_shown(item)!r} is not an age public key (age1…) or an SSH public key",
+        hint="give the age1… line of `age-keygen -y IDENTITY`, or an ssh-ed25519/ssh-rsa "
+        "public key (the .pub file's line)",
+    )
+
+
+def parse_recipients(values: Iterable[str], where: str = "--encrypt-to") -> tuple[str, ...]:
+    """Every recipient of ``values`` (each may hold several, comma-separated), sorted, once."""
+    found: set[str] = set()
+    for value in values:
+        for item in value.split(","):
+            if item.strip():
+                found.add(canonical_recipient(item, where))
+    if len(found) > MAX_RECIPIENTS:
+        raise UsageError(f"{where}: {len(found)} recipients; at most {MAX_RECIPIENTS}")
+    return tuple(sorted(found))
+
+
+def _recipient_objects(recipients: Sequence[str]) -> list[Any]:
+    pyrage = _pyrage()
+    return [
+        pyrage.x25519.Recipient.from_str(r)
+        if r.startswith("age1")
+        else pyrage.ssh.Recipient.from_str(r)
+        for r in recipients
+    ]
+
+
+# --- identities (secret: never shown, never logged) --------------------------------------
+
+
+@dataclass(frozen=True, repr=False)
+class Identities:
+    """Keys that may decrypt, read from ``sources``; ``publics`` are the age1 keys
+    they answer to (an SSH identity's public key is not derived here: ``opaque``)."""
+
+    keys: tuple[Any, ...]
+    publics: frozenset[str]
+    opaque: bool
+    sources: tuple[str, ...]
+
+    def __repr__(self) -> str:  # never the keys
+        return f"Identities({len(self.keys)} from {', '.join(self.sources)})"
+
+    def may_open(self, recipients: Iterable[str]) -> bool:
+        """False only when certain: no identity can answer any of ``recipients``."""
+        wanted = set(recipients)
+        return self.opaque or bool(self.publics & wanted)
+
+
+def _read_identity_file(path: Path) -> bytes:
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise IntegrityError(f"identity {path} is not a regular file")
+        if info.st_size > MAX_IDENTITY_FILE:
+            raise IntegrityError(f"identity {path} is larger than an identity file can be")
+        with path.open("rb") as f:
+            return f.read(MAX_IDENTITY_FILE + 1)
+    except OSError as e:
+        raise IntegrityError(
+            f"identity {path} cannot be read: {e.strerror or type(e).__name__}"
+        ) from None
+
+
+def load_identities(paths: Sequence[Path]) -> Identities:
+    """Read age identity files (``age-keygen`` output, comments allowed) or OpenSSH
+    private keys (unencrypted). IntegrityError (exit 10) when one holds no usable key;
+    the message names the file, never its content."""
+    pyrage = _pyrage()
+    from monctl import redaction
+
+    keys: list[Any] = []
+    publics: set[str] = set()
+    opaque = False
+    for path in paths:
+        data = _read_identity_file(path)
+        bad = IntegrityError(
+            f"identity {path} holds no usable age or SSH private key",
+            hint="give the file age-keygen wrote (AGE-SECRET-KEY-1…), or an OpenSSH "
+            "private key without a passphrase",
+        )
+        if b"PRIVATE KEY-----" in data:
+            try:
+                keys.append(pyrage.ssh.Identity.from_buffer(data))
+            except pyrage.IdentityError:
+                raise bad from None
+            opaque = True
+            continue
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise bad from None
+        lines = [line.strip() for line in text.splitlines()]
+        found = [line for line in lines if line and not line.startswith("#")]
+        if not found:
+            raise bad
+        for line in found:
+            redaction.register(line)  # a secret from here on: masked in every log line
+            try:
+                key = pyrage.x25519.Identity.from_str(line)
+            except pyrage.IdentityError:
+                raise bad from None
+            keys.append(key)
+            publics.add(str(key.to_public()).lower())
+    if not keys:
+        raise IntegrityError("no identity given")
+    return Identities(tuple(keys), frozenset(publics), opaque, tuple(str(p) for p in paths))
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+
+class NoMatchingIdentity(IntegrityError):
+    """The identities given answer none of the recipients an object is encrypted to."""
+
+
+def _translate(e: BaseException, what: str) -> BaseException:
+    """pyrage's errors as monctl's: a wrong key, or ciphertext that does not authenticate."""
+    pyrage = _pyrage()
+    if isinstance(e, pyrage.DecryptError) and "No matching keys" in str(e):
+        return NoMatchingIdentity(
+            f"{what}: the identity given matches none of the keys it is encrypted to",
+            hint="give --identity with the age identity (or SSH private key) whose public "
+            "key the backup was encrypted to (`monctl backup list --json` shows them)",
+        )
+    if isinstance(e, (pyrage.DecryptError, OSError)):
+        return IntegrityError(f"{what} is corrupt: its encryption does not authenticate")
+    if isinstance(e, pyrage.EncryptError):
+        return IntegrityError(f"{what}: encryption failed")
+    return e
+
+
+# --- streams -------------------------------------------------------------------------------
+
+_END = object()
+_ABORT = object()
+
+
+class _Aborted(Exception):
+    pass
+
+
+class _Pipe:
+    """A bounded queue between a producer and a consumer thread, either of which may stop."""
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=DEPTH)
+        self.closed = threading.Event()  # the consumer will read no more
+
+    def put(self, item: object, alive: Callable[[], bool]) -> None:
+        while True:
+            if self.closed.is_set():
+                raise _Aborted
+            try:
+                self._queue.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                if not alive():
+                    raise _Aborted from None
+
+    def get(self, alive: Callable[[], bool]) -> object:
+        while True:
+            try:
+                return self._queue.get(timeout=0.2)
+            except queue.Empty:
+                if not alive():
+                    return _ABORT
+
+    def abandon(self) -> None:
+        """The consumer stops: unblock a producer waiting on a full queue."""
+        self.closed.set()
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self._queue.get_nowait()
+
+
+class _PipeReader:
+    """What pyrage reads: pieces from the pipe, served ``n`` bytes at a time."""
+
+    def __init__(self, pipe: _Pipe, alive: Callable[[], bool]) -> None:
+        self._pipe, self._alive = pipe, alive
+        self._piece = memoryview(b"")
+        self._at = 0
+        self._ended = False
+
+    def read(self, n: int = -1) -> bytes:
+        while self._at >= len(self._piece):
+            if self._ended:
+                return b""
+            item = self._pipe.get(self._alive)
+            if item is _END:
+                self._ended = True
+                return b""
+            if item is _ABORT:
+                raise _Aborted
+            assert isinstance(item, bytes)
+            self._piece, self._at = memoryview(item), 0
+        size = len(self._piece) - self._at if n is None or n < 0 else n
+        data = bytes(self._piece[self._at : self._at + size])
+        self._at += len(data)
+        return data
+
+
+class _Worker:
+    """Runs ``job`` in a daemon thread; keeps what it raised (also BaseException:
+    pyo3's PanicException is one) for the caller to raise."""
+
+    def __init__(self, job: Callable[[], None], name: str) -> None:
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(job,), name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self, job: Callable[[], None]) -> None:
+        try:
+            job()
+        except BaseException as e:  # handed to the caller's thread
+            self.error = e
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def join(self) -> None:
+        self._thread.join()
+
+
+class Encryptor:
+    """Plaintext pushed in with ``write``; ciphertext handed to ``sink`` (in pieces,
+    possibly from another thread); ``finish`` when all is written, or ``abort``.
+
+    Up to ``SMALL`` bytes are held and encrypted in one call at ``finish``; past
+    that, the age thread starts and the bytes stream through it.
+    """
+
+    def __init__(self, recipients: Sequence[str], sink: Callable[[bytes], None], what: str) -> None:
+        self._pyrage = _pyrage()
+        self._recipients = _recipient_objects(recipients)
+        self._sink = sink
+        self._what = what
+        self._held: list[bytes] = []
+        self._held_size = 0
+        self._pipe: _Pipe | None = None
+        self._worker: _Worker | None = None
+        self._sink_error: BaseException | None = None
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not data:
+            return
+        if self._pipe is None:
+            self._held.append(bytes(data))
+            self._held_size += len(data)
+            if self._held_size > SMALL:
+                self._start()
+            return
+        self._send(bytes(data))
+
+    def _start(self) -> None:
+        pipe = self._pipe = _Pipe()
+        worker: _Worker | None = None
+
+        def alive() -> bool:
+            return worker is None or worker.alive()
+
+        reader = _PipeReader(pipe, lambda: not pipe.closed.is_set())
+
+        def job() -> None:
+            self._pyrage.encrypt_io(reader, _SinkWriter(self), self._recipients)
+
+        worker = self._worker = _Worker(job, "age-encrypt")
+        self._alive = alive
+        held, self._held = self._held, []
+        for piece in held:
+            self._send(piece)
+
+    def _send(self, item: object) -> None:
+        assert self._pipe is not None
+        try:
+            self._pipe.put(item, self._alive)
+        except _Aborted:
+            self._raise_from_worker()
+            raise IntegrityError(f"{self._what}: encryption stopped") from None
+
+    def _raise_from_worker(self) -> None:
+        assert self._worker is not None
+        self._worker.join()
+        if self._sink_error is not None:
+            raise self._sink_error
+        if self._worker.error is not None:
+            raise _translate(self._worker.error, self._what) from None
+
+    def finish(self) -> None:
+        if self._pipe is None:
+            try:
+                data = self._pyrage.encrypt(b"".join(self._held), self._recipients)
+            except Exception as e:
+                raise _translate(e, self._what) from None
+            self._held = []
+            self._sink(data)
+            return
+        self._send(_END)
+        self._raise_from_worker()
+
+    def abort(self) -> None:
+        """Stop, whatever happened: the age thread ends and nothing more reaches the sink."""
+        self._held = []
+        if self._pipe is not None and self._worker is not None:
+            self._pipe.abandon()
+            self._pipe.closed.set()
+            self._worker.join()
+
+
+class _SinkWriter:
+    def __init__(self, owner: Encryptor) -> None:
+        self._owner = owner
+
+    def write(self, data: bytes) -> int:
+        try:
+            self._owner._sink(bytes(data))
+        except BaseException as e:
+            self._owner._sink_error = e  # the real failure (disk full), not pyrage's wrapping
+            raise
+        return len(data)
+
+
+class _PipeWriter:
+    """What pyrage writes plaintext to while decrypting (8 KiB at a time): gathered
+    into pieces of ``PIECE`` bytes, so the queue moves few large pieces."""
+
+    PIECE = 256 * 1024
+
+    def __init__(self, pipe: _Pipe) -> None:
+        self._pipe = pipe
+        self._buffer = bytearray()
+
+    def write(self, data: bytes) -> int:
+        self._buffer += data
+        if len(self._buffer) >= self.PIECE:
+            self.flush()
+        return len(data)
+
+    def flush(self) -> None:
+        if self._buffer:
+            self._pipe.put(bytes(self._buffer), lambda: True)
+            self._buffer.clear()
+
+
+class _ReaderGuard:
+    """The stored bytes as pyrage reads them; keeps the reader's own failure (a
+    storage error) so that it, not pyrage's wrapping of it, reaches the caller."""
+
+    def __init__(self, stored: BinaryIO) -> None:
+        self._stored = stored
+        self.error: BaseException | None = None
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            return self._stored.read(n)
+        except BaseException as e:
+            self.error = e
+            raise
+
+
+class _Decrypted(io.RawIOBase):
+    def __init__(self, pipe: _Pipe, worker: _Worker, guard: _ReaderGuard, what: str) -> None:
+        self._pipe, self._worker, self._guard, self._what = pipe, worker, guard, what
+        self._reader = _PipeReader(pipe, worker.alive)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        try:
+            data = self._reader.read(len(b))
+        except _Aborted:
+            self._fail()
+        b[: len(data)] = data
+        if not data:
+            self._fail_if_failed()
+        return len(data)
+
+    def _fail_if_failed(self) -> None:
+        self._worker.join()
+        if self._guard.error is not None or self._worker.error is not None:
+            self._fail()
+
+    def _fail(self) -> Any:
+        self._worker.join()
+        if self._guard.error is not None:
+            raise self._guard.error
+        raise _translate(self._worker.error or OSError("decryption stopped"), self._what) from None
+
+
+@contextlib.contextmanager
+def decrypting(
+    stored: BinaryIO, stored_size: int, identities: Identities, what: str
+) -> Iterator[BinaryIO]:
+    """The plaintext of the age file ``stored`` as a stream.
+
+    Reads raise NoMatchingIdentity when no identity fits, IntegrityError when the
+    ciphertext does not authenticate (age checks every 64 KiB chunk: nothing
+    unauthenticated is read past a bad chunk). The stream must be read to its end
+    for the last chunk to be checked.
+    """
+    pyrage = _pyrage()
+    if stored_size <= SMALL:
+        data = _read_up_to(stored, SMALL + 1)
+        try:
+            plain = pyrage.decrypt(data, list(identities.keys))
+        except pyrage.DecryptError as e:
+            raise _translate(e, what) from None
+        yield io.BytesIO(plain)
+        return
+    pipe = _Pipe()
+    guard = _ReaderGuard(stored)
+    writer = _PipeWriter(pipe)
+
+    def job() -> None:
+        try:
+            pyrage.decrypt_io(guard, writer, list(identities.keys))
+            writer.flush()  # only after success: an error must not look like the end
+        finally:
+            with contextlib.suppress(_Aborted):
+                pipe.put(_END, lambda: True)
+
+    worker = _Worker(job, "age-decrypt")
+    try:
+        yield io.BufferedReader(_Decrypted(pipe, worker, guard, what), 1024 * 1024)
+    finally:
+        pipe.abandon()
+        worker.join()
+
+
+def _read_up_to(stored: BinaryIO, limit: int) -> bytes:
+    pieces: list[bytes] = []
+    size = 0
+    while size < limit:
+        piece = stored.read(limit - size)
+        if not piece:
+            break
+        pieces.append(piece)
+        size += len(piece)
+    return b"".join(pieces)
+
+
+def encrypted(data: bytes, recipients: Sequence[str]) -> bytes:
+    """``data`` encrypted to ``recipients`` in one call (tests, small documents)."""
+    return bytes(_pyrage().encrypt(data, _recipient_objects(recipients)))

@@ -1,0 +1,171 @@
+"""The age adapter (monctl/adapters/age.py) against the real pyrage: recipients,
+identity files, streams in both directions, and every way they can fail."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import threading
+from pathlib import Path
+
+import pyrage  # the extra monctl[age]; part of monctl[test]
+import pytest
+
+from monctl import redaction
+from monctl.adapters import age
+from monctl.errors import IntegrityError, UsageError
+
+
+@pytest.fixture
+def key(tmp_path: Path) -> tuple[str, Path]:
+    """An identity file as age-keygen writes it (comments included) and its recipient."""
+    ident = pyrage.x25519.Identity.generate()
+    path = tmp_path / "identity.txt"
+    path.write_text(f"# created: 2026-11-30\n# public key: {ident.to_public()}\n{ident}\n")
+    return str(ident.to_public()), path
+
+
+def encrypt(data: bytes, recipients: tuple[str, ...], piece: int = 1 << 20) -> bytes:
+    out = io.BytesIO()
+    enc = age.Encryptor(recipients, out.write, "test object")
+    for at in range(0, len(data), piece):
+        enc.write(data[at : at + piece])
+    enc.finish()
+    return out.getvalue()
+
+
+def decrypt(ct: bytes, identities: age.Identities) -> bytes:
+    with age.decrypting(io.BytesIO(ct), len(ct), identities, "test object") as plain:
+        return plain.read()
+
+
+def test_recipients_are_checked_canonical_and_sorted(tmp_path: Path) -> None:
+    a = str(pyrage.x25519.Identity.generate().to_public())
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "alice@host", "-f", tmp_path / "k"],
+        check=True,
+    )
+    ssh_pub = (tmp_path / "k.pub").read_text().strip()
+    got = age.parse_recipients([f"{a.upper()} , {ssh_pub}", a])
+    assert got == tuple(sorted({a, " ".join(ssh_pub.split()[:2])}))
+    assert not any("alice" in r for r in got)  # the comment is not part of the key
+    with pytest.raises(UsageError, match="is not an age public key"):
+        age.parse_recipients(["age1notakey"])
+    with pytest.raises(UsageError, match="is not an age public key"):
+        age.parse_recipients(["ssh-ed25519 AAAAbogus"])
+    with pytest.raises(UsageError) as info:  # a secret key typed by mistake is not echoed whole
+        age.parse_recipients([str(pyrage.x25519.Identity.generate())])
+    assert len(info.value.message) < 120
+
+
+@pytest.mark.parametrize("size", [0, 1, 65536, age.SMALL, age.SMALL + 1, 3 * age.SMALL + 12345])
+def test_round_trip_small_and_streamed(key: tuple[str, Path], size: int) -> None:
+    recipient, path = key
+    data = os.urandom(size)
+    ct = encrypt(data, (recipient,))
+    assert ct.startswith(age.MAGIC)
+    assert data[:4096] not in ct or size == 0
+    assert decrypt(ct, age.load_identities([path])) == data
+
+
+def test_ssh_identity_decrypts(tmp_path: Path) -> None:
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", tmp_path / "k"], check=True
+    )
+    recipients = age.parse_recipients([(tmp_path / "k.pub").read_text()])
+    identities = age.load_identities([tmp_path / "k"])
+    assert identities.opaque and identities.may_open(["age1whatever"])
+    data = os.urandom(age.SMALL * 2)
+    assert decrypt(encrypt(data, recipients), identities) == data
+
+
+def test_wrong_identity_is_named_as_such(key: tuple[str, Path], tmp_path: Path) -> None:
+    recipient, _ = key
+    other = tmp_path / "other.txt"
+    other.write_text(str(pyrage.x25519.Identity.generate()) + "\n")
+    wrong = age.load_identities([other])
+    assert not wrong.may_open([recipient])
+    for size in (10, age.SMALL * 2):
+        with pytest.raises(age.NoMatchingIdentity, match="matches none of the keys"):
+            decrypt(encrypt(os.urandom(size), (recipient,)), wrong)
+
+
+@pytest.mark.parametrize("size", [1000, age.SMALL * 2])
+def test_truncated_or_flipped_ciphertext_never_reads_as_the_end(
+    key: tuple[str, Path], size: int
+) -> None:
+    recipient, path = key
+    identities = age.load_identities([path])
+    ct = encrypt(os.urandom(size), (recipient,))
+    flipped = bytearray(ct)
+    flipped[len(ct) // 2] ^= 1
+    for bad in (ct[:-17], bytes(flipped), ct[: len(ct) // 2]):
+        with pytest.raises(IntegrityError, match="does not authenticate"):
+            decrypt(bad, identities)
+
+
+def test_identity_files_are_checked_and_never_shown(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage"
+    garbage.write_text("AGE-SECRET-KEY-1NOTREALLYAKEYATALL\n")
+    with pytest.raises(IntegrityError) as info:
+        age.load_identities([garbage])
+    assert "NOTREALLY" not in info.value.message and str(garbage) in info.value.message
+    with pytest.raises(IntegrityError, match="not a regular file"):
+        age.load_identities([tmp_path])
+    big = tmp_path / "big"
+    big.write_bytes(b"#" * (age.MAX_IDENTITY_FILE + 1))
+    with pytest.raises(IntegrityError, match="larger than"):
+        age.load_identities([big])
+    secret = pyrage.x25519.Identity.generate()
+    good = tmp_path / "good"
+    good.write_text(f"{secret}\n")
+    identities = age.load_identities([good])
+    assert str(secret) not in repr(identities)
+    assert str(secret) not in redaction.redact(f"key={secret}")  # masked in logs from now on
+
+
+def test_a_failing_destination_is_the_error_reported(key: tuple[str, Path]) -> None:
+    recipient, _ = key
+
+    def full(data: bytes) -> None:
+        raise OSError(28, "No space left on device")
+
+    enc = age.Encryptor((recipient,), full, "test object")
+    with pytest.raises(OSError, match="No space left"):
+        for _ in range(20):
+            enc.write(os.urandom(1 << 20))
+        enc.finish()
+
+
+def test_abort_and_early_stop_leave_no_thread(key: tuple[str, Path]) -> None:
+    recipient, path = key
+    before = threading.active_count()
+    enc = age.Encryptor((recipient,), io.BytesIO().write, "test object")
+    enc.write(os.urandom(age.SMALL * 3))
+    enc.abort()
+    ct = encrypt(os.urandom(age.SMALL * 4), (recipient,))
+    with age.decrypting(io.BytesIO(ct), len(ct), age.load_identities([path]), "x") as plain:
+        assert len(plain.read(10)) == 10  # the consumer stops here
+    assert threading.active_count() == before
+
+
+def test_storage_failure_while_decrypting_is_the_error_reported(key: tuple[str, Path]) -> None:
+    recipient, path = key
+    ct = encrypt(os.urandom(age.SMALL * 2), (recipient,))
+
+    class Dying(io.RawIOBase):
+        def __init__(self) -> None:
+            self.src = io.BytesIO(ct)
+
+        def readable(self) -> bool:
+            return True
+
+        def read(self, n: int = -1) -> bytes:
+            if self.src.tell() > len(ct) // 2:
+                raise ConnectionResetError("storage went away")
+            return self.src.read(n)
+
+    with pytest.raises(ConnectionResetError, match="storage went away"):  # noqa: SIM117
+        with age.decrypting(Dying(), len(ct), age.load_identities([path]), "x") as plain:  # type: ignore[arg-type]
+            plain.read()
