@@ -21,7 +21,7 @@ import logging
 import posixpath
 import secrets
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -275,14 +275,18 @@ class ComposeRuntime:
         with contextlib.suppress(MonctlError):
             self.engine.remove_volume(volume)
 
-    def swap_in(self, service: Service, stage: Any) -> str:
+    def swap_in(
+        self, service: Service, stage: Any, refill: Callable[[], Iterable[bytes]] | None = None
+    ) -> str:
         """Replace the service's data volume with the staged one, and start the service.
 
         Docker cannot rename a volume, nor can the archive API delete files, so:
         stop and remove the service's container (compose recreates it), remove the
         live volume and create it again empty, under the same name, driver and
-        labels, copy the staged data into it through the archive API (engine to
-        engine: the staged copy was already checked), then drop the stage and
+        labels, and fill it: from ``refill`` when given (the restore's own checked
+        stream, written once more: one transfer instead of two), else, or when
+        that fails, by copying the staged data through the archive API (engine to
+        engine: the staged copy was already checked). Then drop the stage and
         `compose up` the service. The service is started again whatever happens;
         if the copy fails, the staged volume is kept and named in the error, so
         the data is not lost with the live volume.
@@ -290,10 +294,41 @@ class ComposeRuntime:
         assert isinstance(stage, ComposeStage) and service.data is not None
         stage.taken = True
         with signals.deferred():  # a signal now would leave the service without data
-            self._swap(service, stage)
+            self._swap(service, stage, refill)
         return "running"
 
-    def _swap(self, service: Service, stage: ComposeStage) -> None:
+    def _fresh_volume(self, name: str, old: dict[str, Any]) -> None:
+        self.engine.create_volume(
+            name,
+            labels=old.get("Labels") or {},
+            driver=old.get("Driver") or "local",
+            options=old.get("Options") or None,
+        )
+
+    def _refilled(
+        self, stage: ComposeStage, target: str, refill: Callable[[], Iterable[bytes]]
+    ) -> str | None:
+        """Fill the new live volume from ``refill``; the target container when that
+        worked, else None (the volume is made empty again for the staged copy)."""
+        engine = self.engine
+        try:
+            engine.put_archive(target, posixpath.dirname(stage.path.rstrip("/")), refill())
+            return target
+        except MonctlError as exc:
+            log.warning(
+                "restoring %s directly failed (%s); copying the staged data",
+                stage.live_volume,
+                exc.message,
+            )
+        old = engine.volume(stage.live_volume) or {}
+        engine.remove(target)
+        engine.remove_volume(stage.live_volume)
+        self._fresh_volume(stage.live_volume, old)
+        return None
+
+    def _swap(
+        self, service: Service, stage: ComposeStage, refill: Callable[[], Iterable[bytes]] | None
+    ) -> None:
         engine = self.engine
         keep_stage = False
         try:
@@ -302,21 +337,22 @@ class ComposeRuntime:
                 engine.remove(str(c.id))
             old = engine.volume(stage.live_volume) or {}
             engine.remove_volume(stage.live_volume)
-            engine.create_volume(
-                stage.live_volume,
-                labels=old.get("Labels") or {},
-                driver=old.get("Driver") or "local",
-                options=old.get("Options") or None,
-            )
+            self._fresh_volume(stage.live_volume, old)
             keep_stage = True  # from here on the stage holds the only copy of the data
             image = str(engine.inspect(stage.container)["Image"])
             target = engine.create_idle(image, stage.live_volume, stage.path, self.project.name)
             try:
-                engine.put_archive(
-                    target,
-                    posixpath.dirname(stage.path.rstrip("/")),
-                    engine.get_archive(stage.container, stage.path),
-                )
+                filled = refill is not None and self._refilled(stage, target, refill)
+                if not filled:
+                    if refill is not None:  # the volume was made empty again
+                        target = engine.create_idle(
+                            image, stage.live_volume, stage.path, self.project.name
+                        )
+                    engine.put_archive(
+                        target,
+                        posixpath.dirname(stage.path.rstrip("/")),
+                        engine.get_archive(stage.container, stage.path),
+                    )
             finally:
                 engine.remove(target)
             keep_stage = False

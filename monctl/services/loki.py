@@ -11,7 +11,15 @@ image is distroless: no shell, nothing can run inside it but Loki. Runs as 10001
 from __future__ import annotations
 
 from monctl.services.answers import Fetched, Role, Verdict, status_200
-from monctl.services.model import ConfigMount, DataVolume, Pause, Probe, RestartReload, Service
+from monctl.services.model import (
+    ConfigMount,
+    DataVolume,
+    Layout,
+    Pause,
+    Probe,
+    RestartReload,
+    Service,
+)
 
 
 def read_ready(f: Fetched, role: Role) -> Verdict:
@@ -35,5 +43,16 @@ SERVICE = Service(
     readiness=Probe("/ready", read_ready),
     config=ConfigMount("config/loki", "/etc/loki"),
     reload=RestartReload("Loki has no reload API"),
-    data=DataVolume("loki_data", "/loki", 10001, 10001, Pause(flush="/flush")),
+    # The filesystem object store (chunks_directory) holds chunks and shipped index
+    # files, each written once; chunks are compressed already. The image has no
+    # shell, so nothing can list the volume: it is read whole (while paused), and
+    # only content the repository lacks is written.
+    data=DataVolume(
+        "loki_data",
+        "/loki",
+        10001,
+        10001,
+        Pause(flush="/flush"),
+        Layout(objects=("chunks/*",), compressed=("chunks/*",)),
+    ),
 )

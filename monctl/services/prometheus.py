@@ -33,6 +33,7 @@ from monctl.services.model import (
     ConfigMount,
     DataVolume,
     HttpReload,
+    Layout,
     Probe,
     ReloadMetrics,
     Service,
@@ -138,6 +139,10 @@ async def deep(fetch: Fetch, base: str) -> DeepResult:
     return DeepResult(tuple(checks), tuple(watched), alerts, alerts_rank=1)
 
 
+# Every entry of a snapshot as "<mode hex> <size> <mtime> <path>", without reading it.
+LISTING = ("find", "{path}", "-mindepth", "1", "-exec",
+           "stat", "-c", "%f %s %Y %n", "{}", "+")  # fmt: skip
+
 SERVICE = Service(
     name="prometheus",
     title="Prometheus",
@@ -193,6 +198,15 @@ SERVICE = Service(
             "snapshots",
             off_status=503,
             off_hint="start Prometheus with --web.enable-admin-api (the compose file does)",
+        ),
+        # A snapshot holds only blocks, each a directory named by its ULID, written
+        # once (compaction replaces a block by a new one, under a new ULID); its
+        # chunk segments are compressed already. The image is busybox-based:
+        # find and stat list a snapshot without reading it.
+        Layout(
+            units=r"[0-9A-HJKMNP-TV-Z]{26}",
+            compressed=("*/chunks/*",),
+            listing=LISTING,
         ),
     ),
 )

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import builtins
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -84,6 +84,9 @@ class Spool(Protocol):
     size: int
 
     def write(self, data: bytes | bytearray | memoryview) -> None: ...
+
+    def write_all(self, pieces: Sequence[bytes | bytearray | memoryview]) -> None:
+        """``write`` each piece, in order (a file may take them in one system call)."""
 
 
 class Staging(Protocol):
