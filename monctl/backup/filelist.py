@@ -31,7 +31,7 @@ MAX_ENTRIES = 2_000_000
 _BIG = 2**63
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FileEntry:
     path: str  # relative to the data directory: "01HBLOCK/chunks/000001"
     kind: str  # one of KINDS
@@ -68,7 +68,7 @@ class FileEntry:
         return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Stats:
     """What one service's backup cost and saved."""
 
@@ -88,7 +88,7 @@ class Stats:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ServiceFiles:
     """One service in a format-2 manifest."""
 
@@ -116,15 +116,17 @@ class ServiceFiles:
     def raw_size(self) -> int:
         return sum(e.size for e in self.files)
 
-    def to_json(self) -> dict[str, Any]:
-        return {
+    def to_json(self, files: bool = True) -> dict[str, Any]:
+        doc: dict[str, Any] = {
             "image": self.image,
             "version": self.version,
             "strategy": self.strategy,
             "pack": self.pack.to_json() if self.pack else None,
             "stats": self.stats.to_json(),
-            "files": [e.to_json() for e in self.files],
         }
+        if files:
+            doc["files"] = [e.to_json() for e in self.files]
+        return doc
 
 
 def _int(obj: Mapping[str, Any], key: str, where: str, top: int = _BIG) -> int:

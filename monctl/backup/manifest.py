@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -158,7 +158,7 @@ class Manifest:
         """The storage key of ``service``'s archive (format 1)."""
         return f"{self.backup_id}/{self.archive(service).archive}"
 
-    def to_json(self) -> dict[str, Any]:
+    def _head(self) -> dict[str, Any]:
         return {
             "format_version": self.format_version,
             "backup_id": self.backup_id,
@@ -166,11 +166,36 @@ class Manifest:
             "started_at": self.started_at.isoformat(),
             "finished_at": self.finished_at.isoformat(),
             "compression": self.compression,
-            "services": {name: e.to_json() for name, e in self.services.items()},
         }
 
+    def to_json(self) -> dict[str, Any]:
+        services = {name: e.to_json() for name, e in self.services.items()}
+        return {**self._head(), "services": services}
+
     def dumps(self) -> bytes:
-        return (json.dumps(self.to_json(), indent=2) + "\n").encode()
+        return b"".join(self.chunks())
+
+    def chunks(self) -> Iterator[bytes]:
+        """The manifest as JSON, in pieces: a format-2 file list can hold hundreds of
+        thousands of files, so it is written out a file at a time, never built whole
+        (the same document as ``to_json``, one file per line)."""
+        if self.format_version == 1:
+            yield (json.dumps(self.to_json(), indent=2) + "\n").encode()
+            return
+        text = json.dumps({**self._head(), "services": {}}, indent=2)
+        yield text[: text.rindex("{}")].encode() + b"{"
+        for i, (name, entry) in enumerate(self.services.items()):
+            assert isinstance(entry, ServiceFiles)
+            head = json.dumps(entry.to_json(files=False))[:-1]  # open: files follow
+            yield f'{"," if i else ""}\n{json.dumps(name)}: {head}, "files": ['.encode()
+            batch: list[str] = []
+            for j, file in enumerate(entry.files):
+                batch.append((",\n" if j else "\n") + json.dumps(file.to_json()))
+                if len(batch) >= 256:
+                    yield "".join(batch).encode()
+                    batch = []
+            yield ("".join(batch) + "\n]}").encode()
+        yield b"\n}\n}\n"
 
     @classmethod
     def from_json(cls, data: str | bytes | Mapping[str, Any]) -> Manifest:
@@ -275,9 +300,8 @@ def _time(obj: Mapping[str, Any], key: str) -> datetime:
 
 
 def write_manifest(storage: Storage, manifest: Manifest) -> None:
-    """Write the manifest (call it LAST, after every archive was put)."""
-    data = manifest.dumps()
-    storage.put(manifest_key(manifest.backup_id), [data], size_hint=len(data))
+    """Write the manifest (call it LAST, after every archive or object was put)."""
+    storage.put(manifest_key(manifest.backup_id), manifest.chunks())
 
 
 def read_manifest(storage: Storage, backup_id: str) -> Manifest:

@@ -69,7 +69,7 @@ def is_id(value: str) -> bool:
     return bool(_ID_RE.match(value))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ObjectRef:
     """A stored object: its id (sha256 of the stored bytes), stored size and codec."""
 
@@ -82,7 +82,7 @@ class ObjectRef:
         return object_key(self.id)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Blob:
     """Content as a manifest knows it: the object holding it, and what it decodes to."""
 

@@ -32,6 +32,17 @@ if TYPE_CHECKING:  # pragma: no cover
 IN_MEMORY = 4 * 1024 * 1024
 
 
+def _head(pieces: list[bytes | memoryview], size: int) -> bytes:
+    """The first ``size`` bytes of ``pieces`` (joining only as many as that takes)."""
+    taken, total = [], 0
+    for piece in pieces:
+        taken.append(piece)
+        total += len(piece)
+        if total >= size:
+            break
+    return b"".join(taken)[:size]
+
+
 @dataclass
 class ObjectStore:
     staging: Staging
@@ -59,7 +70,7 @@ class ObjectStore:
         known = self._known(sha, size)
         if known is not None:
             return known
-        sample = b"" if compressed else b"".join(held)[:SAMPLE]
+        sample = b"" if compressed else _head(held, SAMPLE)
         spool = self.staging.spool()
         blob = Encoder(choose_codec(self.mode, sample, compressed), spool).write_whole(held, sha)
         return self.keep(spool, blob)
