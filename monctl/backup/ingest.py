@@ -5,11 +5,11 @@ every member checked by ``tar_safety`` as it passes) and turns each into a
 ``FileEntry``. A file's bytes go
 
 - to an object of its own when it lies in an immutable unit, matches the
-  declaration's ``objects`` globs, or is large (``SHARED_SIZE``): hashed as it
-  streams (on the object store's thread, ``store.py``); when the repository
-  already holds the same plaintext (``index.Index``), nothing is written and
-  the existing object is referenced; otherwise it is encoded (``objects``)
-  into a spool of the backup's staging batch and kept under its hash;
+  declaration's ``objects`` globs, or is large (``SHARED_SIZE``): hashed piece
+  by piece as it streams (``store.py``); when the repository already holds the
+  same plaintext (``index.Index``), nothing is written and the existing object
+  is referenced; otherwise it is encoded (``objects``) into a spool of the
+  backup's staging batch and kept under its hash;
 - else to the service's pack: one object per backup and service holding the
   other files' bytes back to back (small or changing files).
 
