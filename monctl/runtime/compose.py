@@ -259,11 +259,15 @@ class ComposeRuntime:
         live = self._live_volume(service, container)
         image = str(container.attrs["Image"])  # the image id the service runs now
         name = f"{live}-monctl-restore-{secrets.token_hex(4)}"
-        self.engine.create_volume(name, {HELPER_LABEL: self.project.name})
         stage: ComposeStage | None = None
         try:
-            helper = self.engine.create_idle(image, name, service.data.path, self.project.name)
-            stage = ComposeStage(self.engine, helper, name, live, service.data.path)
+            # Both or neither: a signal that cut in between the two requests would leave
+            # the engine creating a container (and, for a volume already removed, the
+            # volume again) after the clean-up had run.
+            with signals.deferred():
+                self.engine.create_volume(name, {HELPER_LABEL: self.project.name})
+                helper = self.engine.create_idle(image, name, service.data.path, self.project.name)
+                stage = ComposeStage(self.engine, helper, name, live, service.data.path)
             yield stage
         finally:
             if stage is None or not stage.taken:
