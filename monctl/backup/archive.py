@@ -334,7 +334,7 @@ class HashingReader(io.RawIOBase):
         return n
 
     def drain(self) -> None:
-        buf = bytearray(READ_SIZE)
+        buf = bytearray(64 * 1024)  # usually nothing is left: no big buffer for nothing
         while self.readinto(buf):
             pass
 

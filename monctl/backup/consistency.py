@@ -1,8 +1,10 @@
 """Holding a service's data consistent while it is copied: what the declaration's ``copy`` says.
 
-``hold(ctx, service)`` opens a ``Source`` (the data as a tar stream from the
-runtime) while the data is held consistent, and lets go when the block ends,
-however it ends (an error, Ctrl-C, a signal):
+``hold(ctx, service)`` yields a ``Source`` while the data is held consistent,
+and lets go when the block ends, however it ends (an error, Ctrl-C, a signal).
+A source reads the data, or part of it, as tar streams from the runtime, and
+lists it when the declaration says how (``Layout.listing``), so an incremental
+backup asks only for what the repository lacks:
 
 - ``Snapshot``: the service makes a consistent copy itself (Prometheus' TSDB
   snapshot: hard links, instant); the copy is streamed and ALWAYS deleted
@@ -40,18 +42,50 @@ SNAPSHOT_TIMEOUT = 300.0  # a snapshot of a large head block takes a while
 
 @dataclass
 class Source:
-    """A service's data as a tar stream, while it is held consistent."""
+    """A service's data while it is held consistent: ``path`` in its container."""
 
-    chunks: Iterator[bytes]
-    data_root: str  # the tar's top-level directory (the archive API names it after the path)
+    runtime: Runtime
+    service: Service
+    path: str  # the consistent copy: the snapshot directory, or the data path
     notes: list[str] = field(default_factory=list)  # filled in as the hold ends
+    _streams: list[Iterator[bytes]] = field(default_factory=list)
+
+    @property
+    def data_root(self) -> str:
+        """The top-level directory of a whole read (the archive API names it after the path)."""
+        return posixpath.basename(self.path.rstrip("/"))
+
+    def read(self, sub: str = "") -> Iterator[bytes]:
+        """``path`` (or ``path/sub``) as a tar stream; its top entry is the basename."""
+        stream = self.runtime.read_data(
+            self.service, posixpath.join(self.path, sub) if sub else self.path
+        )
+        self._streams.append(stream)
+        return stream
+
+    def listing(self) -> str | None:
+        """The output of the declaration's listing program, or None when the
+        service declares none or it failed (then everything is read)."""
+        assert self.service.data is not None
+        argv = self.service.data.layout.listing
+        if not argv:
+            return None
+        try:
+            code, output = self.runtime.exec(
+                self.service, [a.replace("{path}", self.path) for a in argv]
+            )
+        except MonctlError:
+            return None
+        return output if code == 0 else None
 
     def close(self) -> None:
-        """End the stream (and the archive request) whether or not it was read to
+        """End every stream (and its archive request) whether or not it was read to
         the end: a container cannot be resumed while an archive request is open."""
-        close = getattr(self.chunks, "close", None)
-        if close is not None:
-            close()
+        for stream in self._streams:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
+        self._streams.clear()
 
 
 @dataclass
@@ -102,13 +136,13 @@ def _snapshot(ctx: Context, service: Service, data: DataVolume, spec: Snapshot) 
             )
             name = _snapshot_name(service, spec, response)
             path = posixpath.join(data.path, spec.directory, name)
-        source = Source(ctx.runtime.read_data(service, path), data_root=name)
+        source = Source(ctx.runtime, service, path)
         yield source
     finally:
         if source is not None:
             source.close()
         if path is not None:
-            _delete_snapshot(ctx, service, path, source or Source(iter(()), ""))
+            _delete_snapshot(ctx, service, path, source or Source(ctx.runtime, service, path))
 
 
 def _snapshot_name(service: Service, spec: Snapshot, response: httpx.Response) -> str:
@@ -160,10 +194,7 @@ def _paused(ctx: Context, service: Service, data: DataVolume, spec: Pause) -> It
             )
     started = time.monotonic()
     with ctx.runtime.paused(service):
-        source = Source(
-            ctx.runtime.read_data(service, data.path),
-            data_root=posixpath.basename(data.path.rstrip("/")),
-        )
+        source = Source(ctx.runtime, service, data.path)
         if spec.flush:
             source.notes.append("flushed")
         try:

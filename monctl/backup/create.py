@@ -1,15 +1,21 @@
-"""``monctl backup``: one consistent, streamed, verified-by-hash backup of the stack's data.
+"""``monctl backup``: one consistent, incremental, deduplicated backup of the stack's data.
 
 Flow per service: ``consistency.hold`` makes the data consistent (as the
-service's declaration says) and opens a tar stream of it through the runtime;
-the stream is compressed and hashed as it passes (``archive.compress_stream``)
-and written atomically to the destination (``Storage.put``). Nothing is held
-whole in memory or staged on disk.
+service's declaration says) and yields a ``Source``; ``ingest`` lists it
+where the declaration says how, reuses the immutable units the repository
+holds unchanged (not even read from the engine), reads the rest as tar
+streams, and stores each file's bytes once: as a shared object, or in the
+service's pack (docs/repository-format.md). Nothing is held whole in memory.
 
-A backup is complete or absent: when any service fails, the archives already
-written by this run are deleted and no manifest is written. The manifest is
-written last; its presence marks the backup complete. Metrics for
-node-exporter's textfile collector are published after every run, failed or not.
+A backup is complete or absent: objects first, in one staging batch that is
+committed (made durable) before the manifest, which is written last and
+marks the backup complete. Just before it, one listing confirms that every
+object the manifest references is there (a prune on another host cannot
+have swept one meanwhile unnoticed). A failed run writes no manifest; objects
+it uploaded stay for the garbage collection of ``prune`` (another backup may
+be writing the very same object). ``full`` re-reads and re-writes
+everything (and so repairs missing or damaged objects). Metrics for
+node-exporter's textfile collector are published after every run.
 """
 
 from __future__ import annotations
@@ -17,30 +23,25 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from monctl import __version__
 from monctl import services as declared
-from monctl.backup import consistency, drill_record, lease, lock, repository
-from monctl.backup.archive import Digest, check_compression, compress_stream
-from monctl.backup.manifest import (
-    Manifest,
-    ServiceEntry,
-    archive_key,
-    new_backup_id,
-    write_manifest,
-)
+from monctl.backup import consistency, drill_record, index, lease, lock, repository
+from monctl.backup.filelist import FileEntry, ServiceFiles, Stats
+from monctl.backup.ingest import Ingest, parse_listing, plan
+from monctl.backup.manifest import Manifest, ServiceData, new_backup_id, write_manifest
+from monctl.backup.objects import PREFIX, Blob, check_mode
 from monctl.backup.report import BackupReport, ServiceResult, publish_metrics
 from monctl.backup.retention import Policy
-from monctl.errors import ExitCode, MonctlError, OperationFailed, UsageError
+from monctl.errors import ExitCode, MonctlError, OperationFailed, StorageError, UsageError
 from monctl.result import SILENT, Failure, Progress
 from monctl.services.model import Service
 from monctl.signals import Terminated
 
 if TYPE_CHECKING:  # pragma: no cover
-    from monctl.adapters.storage import Storage
+    from monctl.adapters.storage import Staging, Storage
     from monctl.project import Project
     from monctl.runtime import Runtime
 
@@ -61,12 +62,6 @@ def services_to_back_up(names: tuple[str, ...] | list[str]) -> tuple[Service, ..
     return chosen
 
 
-def _counted(chunks: Iterator[bytes], service: str, progress: Progress) -> Iterator[bytes]:
-    for chunk in chunks:
-        progress.moved(service, len(chunk))
-        yield chunk
-
-
 def _unique_id(storage: Storage) -> str:
     """A fresh backup id; two runs within the same second must not share one."""
     for _ in range(3):
@@ -83,25 +78,30 @@ def run(
     storage: Storage,
     services: tuple[Service, ...],
     *,
-    compression: str = "zstd",
+    compression: str = "auto",
+    full: bool = False,
     retention: Policy | None = None,
     progress: Progress = SILENT,
 ) -> BackupReport:
     """Back up ``services`` to ``storage`` under a new backup id, holding the project lock.
 
-    Return the report; ``report.error`` says why the backup failed (then nothing
-    of it is left in ``storage``). Raise LockHeld when another backup or restore
-    runs, StorageError when the destination cannot be written (before anything
-    is paused). An interruption is re-raised after the same clean-up.
+    Return the report; ``report.error`` says why the backup failed (then no
+    manifest of it is left in ``storage``). Raise LockHeld when another backup or
+    restore runs, StorageError when the destination cannot be written (before
+    anything is paused). An interruption is re-raised after the same clean-up.
+    ``compression``: auto (per file), or a codec forced on everything.
+    ``full``: read and write everything again, reusing nothing.
     ``retention`` (a policy, as ``prune``'s) runs only after a complete backup.
     """
-    check_compression(compression)
+    check_mode(compression)
     with lock.hold(lock.lock_path(project), "backup"):
         storage.check_writable()
         started = datetime.now(UTC)
         report = BackupReport(_unique_id(storage), storage.location, compression, started)
+        report.full = full
         try:
-            # The lease marks the id as a backup in progress for every host's prune.
+            # The lease marks the id as a backup in progress for every host's prune
+            # (and tells its garbage collection which objects may be about to be used).
             with lease.holding(storage, report.backup_id, "backup"):
                 _back_up_all(project, runtime, storage, services, report, progress)
         finally:
@@ -123,9 +123,8 @@ def _back_up_all(
     report: BackupReport,
     progress: Progress,
 ) -> None:
-    """Back up each service in turn; on the first failure delete what this run wrote."""
-    entries: dict[str, ServiceEntry] = {}
-    written: list[str] = []
+    """Back up each service in turn; the manifest only when every one succeeded."""
+    entries: dict[str, ServiceData] = {}
     current = services[0].name if services else ""
     try:
         states = runtime.states()
@@ -140,12 +139,18 @@ def _back_up_all(
                 hint=f"start them with `monctl up {' '.join(down)}`, or leave them out "
                 "with --service",
             )
+        known = index.load(storage, [s.name for s in services])
         ctx = consistency.Context(project, runtime, states, report.warnings)
-        for service in services:
-            current = service.name
-            result, entry = _back_up_one(ctx, storage, service, report, written, progress)
-            report.services.append(result)
-            entries[service.name] = entry
+        with storage.staging(PREFIX) as staging:
+            for service in services:
+                current = service.name
+                result, entry = _back_up_one(ctx, staging, known, service, report, progress)
+                report.services.append(result)
+                entries[service.name] = entry
+            current = "objects"
+            staging.commit()
+        _confirm_present(storage, entries)
+        report.repository_bytes = known.stored_bytes
         manifest = Manifest(
             backup_id=report.backup_id,
             monctl_version=__version__,
@@ -157,8 +162,11 @@ def _back_up_all(
         current = "manifest"
         write_manifest(storage, manifest)
     except BaseException as exc:
-        _discard(storage, written, report)
         done = {r.service for r in report.services}
+        report.services = [
+            dataclasses.replace(r, status="discarded") if r.status == "ok" else r
+            for r in report.services
+        ]
         for s in services:
             if s.name == current and s.name not in done:
                 report.services.append(ServiceResult(s.name, "failed", error=_message(exc)))
@@ -171,6 +179,20 @@ def _back_up_all(
         report.error = Failure.of(exc, f"backup failed ({current}): ")
 
 
+def _confirm_present(storage: Storage, entries: dict[str, ServiceData]) -> None:
+    """Every object the manifest will reference is in the repository (one listing)."""
+    present = index.list_objects(storage)
+    for name, data in entries.items():
+        assert isinstance(data, ServiceFiles)
+        for blob in data.blobs():
+            if present.get(blob.ref.id) != blob.ref.stored:
+                raise StorageError(
+                    f"object {blob.ref.id[:16]}… that {name} needs disappeared from "
+                    f"{storage.location} during the backup (a prune on another host?)",
+                    hint="run the backup again",
+                )
+
+
 def _message(exc: BaseException) -> str:
     if isinstance(exc, MonctlError):
         return exc.message
@@ -181,65 +203,78 @@ def _message(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _read(
+    ctx: consistency.Context,
+    service: Service,
+    ingest: Ingest,
+    known: index.Index,
+    report: BackupReport,
+) -> tuple[tuple[FileEntry, ...], Blob | None, Stats, tuple[str, ...]]:
+    """Hold the service's data, read what the repository lacks; the ingest's result."""
+    assert service.data is not None
+    layout = service.data.layout
+    units = known.units(service.name)
+    with consistency.hold(ctx, service) as source:
+        # Listing pays only when there is something to reuse (not on a first or full backup).
+        listed = None
+        if units and not report.full and layout.listing:
+            output = source.listing()
+            listed = parse_listing(output, source.path) if output is not None else None
+            if listed is None:
+                report.warnings.append(
+                    f"{service.name}: its data could not be listed; everything was read"
+                )
+        todo = plan(listed, layout, units, known, report.full)
+        note = todo.note()
+        if note:
+            source.notes.append(note)
+        for top, unit in todo.reuse.items():
+            ingest.reuse(top, unit)
+        if todo.whole:
+            ingest.add_stream(
+                source.read(), source.data_root, keep_root=False, skip=frozenset(todo.reuse)
+            )
+        else:
+            for top in todo.read:
+                ingest.add_stream(source.read(top), top, keep_root=True)
+    files, pack, stats = ingest.finish()
+    return files, pack, stats, tuple(source.notes)
+
+
 def _back_up_one(
     ctx: consistency.Context,
-    storage: Storage,
+    staging: Staging,
+    known: index.Index,
     service: Service,
     report: BackupReport,
-    written: list[str],
     progress: Progress,
-) -> tuple[ServiceResult, ServiceEntry]:
+) -> tuple[ServiceResult, ServiceFiles]:
     assert service.data is not None  # services_to_back_up() guarantees it
     # Asked before the hold: a paused service cannot answer.
     facts = drill_record.record(ctx, service)
-    key = archive_key(report.backup_id, service.name, report.compression)
-    digest = Digest()
+    layout = service.data.layout
     started = time.monotonic()
-    # The key is recorded before the upload: put() is atomic, but if the
-    # manifest write fails later, this archive must be deleted with the rest.
-    written.append(key)
-    with consistency.hold(ctx, service) as source:
-        chunks = _counted(source.chunks, service.name, progress)
-        storage.put(key, compress_stream(chunks, report.compression, digest))
-    if not digest.complete:  # put() returned without draining the stream: a bug, not data
-        raise OperationFailed(f"the archive of {service.name} was not written completely")
+    ingest = Ingest(service.name, layout, staging, known, report.compression, report.full, progress)
+    files, pack, stats, notes = _read(ctx, service, ingest, known, report)
     state = ctx.states[service.name]
-    entry = ServiceEntry(
-        archive=key.rsplit("/", 1)[1],
+    entry = ServiceFiles(
         image=state.image,
         version=state.version,
-        size=digest.size,
-        raw_size=digest.raw_size,
-        sha256=digest.sha256,
         strategy=service.data.strategy,
-        data_root=source.data_root,
+        files=files,
+        pack=pack,
+        stats=stats,
         facts=facts,
     )
     result = ServiceResult(
         service=service.name,
         status="ok",
-        key=key,
-        size=digest.size,
-        raw_size=digest.raw_size,
-        sha256=digest.sha256,
+        size=entry.stored_size,
+        raw_size=entry.raw_size,
         seconds=time.monotonic() - started,
         strategy=service.data.strategy,
-        notes=tuple(source.notes),
+        notes=notes,
+        stats=stats,
+        files=len(files),
     )
     return result, entry
-
-
-def _discard(storage: Storage, written: list[str], report: BackupReport) -> None:
-    """Delete this run's archives: a backup is complete or absent."""
-    if written:
-        try:
-            storage.delete(written)
-        except BaseException as exc:  # also Ctrl-C twice: say what is left
-            report.warnings.append(
-                f"could not delete the archives of the failed backup {report.backup_id} "
-                f"({_message(exc)}); `monctl backup prune` removes them later"
-            )
-    report.services = [
-        dataclasses.replace(r, status="discarded") if r.status == "ok" else r
-        for r in report.services
-    ]

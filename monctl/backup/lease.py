@@ -42,6 +42,7 @@ class Lease:
     host: str
     pid: int
     expires: float
+    started: float = 0.0  # when it was taken (the garbage collection's grace starts there)
 
     def describe(self) -> str:
         until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.expires))
@@ -91,6 +92,7 @@ def _parse(data: bytes) -> Lease | None:
             str(doc["host"])[:100],
             int(doc["pid"]),
             float(doc["expires"]),
+            float(doc.get("started", 0.0)),
         )
     except (ValueError, TypeError, KeyError, RecursionError):
         return None
@@ -110,8 +112,8 @@ def active(storage: Storage, keys: list[str], now: float | None = None) -> list[
                 lease = _parse(f.read(MAX_LEASE_BYTES + 1)[:MAX_LEASE_BYTES])
         except StorageError:
             continue  # gone since the listing: released
-        if lease is None:
-            lease = Lease("unknown (unreadable lease)", "?", 0, now + 1)
+        if lease is None:  # unreadable: could be anything, a backup started long ago too
+            lease = Lease("unknown (unreadable lease)", "?", 0, now + 1, 0.0)
         if lease.expires > now:
             found.append(lease)
     return found

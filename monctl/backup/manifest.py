@@ -1,9 +1,15 @@
 """Backup ids, the layout of a backup in its destination, and its manifest.
 
-Layout under the destination root::
+Layout under the destination root (docs/repository-format.md)::
 
-    <backup_id>/<service><ext>      one archive per service (ext from archive.EXTENSIONS)
+    objects/<xx>/<sha256>           format 2: file contents, stored once (objects.py)
     <backup_id>/manifest.json       written LAST: its presence marks a complete backup
+    <backup_id>/<service><ext>      format 1 only: one archive per service (archive.EXTENSIONS)
+
+Format 1 (monctl before incremental backups): each service is one compressed
+tar archive beside the manifest (``ServiceEntry``). Format 2: each service is
+a list of files whose bytes are objects shared between backups
+(``filelist.ServiceFiles``). Both are read; only format 2 is written.
 
 A backup id is the UTC start time, "YYYYMMDDTHHMMSSZ" (20261126T020000Z).
 Names under the destination that are not backup ids are not monctl's and are
@@ -14,18 +20,20 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from monctl.backup.archive import COMPRESSIONS, EXTENSIONS
+from monctl.backup.filelist import ServiceFiles, parse_service
+from monctl.backup.objects import MODES
 from monctl.errors import IntegrityError, StorageError
 
 if TYPE_CHECKING:
     from monctl.adapters.storage import Storage
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # written; every version up to it is read
 MANIFEST_NAME = "manifest.json"
 BACKUP_ID_RE = re.compile(r"^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$")
 _ID_FORMAT = "%Y%m%dT%H%M%SZ"
@@ -33,8 +41,9 @@ _SERVICE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _DATA_ROOT_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,254}$")
 MAX_FIELD = 1024  # no string of a manifest (an image reference, a version) is longer
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-# A manifest is a few KiB; refuse to read anything absurd into memory.
-MAX_MANIFEST_BYTES = 1024 * 1024
+# A format-1 manifest is a few KiB; a format-2 one lists every file (~250 bytes
+# each): 64 MiB holds ~250,000. Refuse to read anything absurd into memory.
+MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 
 
 def new_backup_id(now: datetime | None = None) -> str:
@@ -109,27 +118,53 @@ class ServiceEntry:
         return doc
 
 
+ServiceData = ServiceEntry | ServiceFiles  # format 1 | format 2
+
+
 @dataclass(frozen=True)
 class Manifest:
-    """What a complete backup holds. ``to_json``/``from_json`` round-trip exactly."""
+    """What a complete backup holds. ``to_json``/``from_json`` round-trip exactly.
+
+    ``compression``: format 1, the codec of every archive; format 2, what was
+    asked (``auto`` or a forced codec; each object records its own).
+    """
 
     backup_id: str
     monctl_version: str
     started_at: datetime
     finished_at: datetime
     compression: str
-    services: dict[str, ServiceEntry] = field(default_factory=dict)
+    services: dict[str, ServiceData] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
     @property
     def total_size(self) -> int:
-        return sum(e.size for e in self.services.values())
+        """Stored bytes the backup needs (format 2: its distinct objects, shared or not)."""
+        if self.format_version == 1:
+            return sum(e.size for e in self.services.values() if isinstance(e, ServiceEntry))
+        ids: dict[str, int] = {}
+        for entry in self.services.values():
+            if isinstance(entry, ServiceFiles):
+                ids.update((b.ref.id, b.ref.stored) for b in entry.blobs())
+        return sum(ids.values())
+
+    def archive(self, service: str) -> ServiceEntry:
+        """Format 1: the archive of ``service``."""
+        entry = self.services[service]
+        assert isinstance(entry, ServiceEntry), "format 1 only"
+        return entry
+
+    def files(self, service: str) -> ServiceFiles:
+        """Format 2: the files of ``service``."""
+        entry = self.services[service]
+        assert isinstance(entry, ServiceFiles), "format 2 only"
+        return entry
 
     def key_of(self, service: str) -> str:
-        """The storage key of ``service``'s archive."""
-        return f"{self.backup_id}/{self.services[service].archive}"
+        """The storage key of ``service``'s archive (format 1)."""
+        return f"{self.backup_id}/{self.archive(service).archive}"
 
-    def to_json(self) -> dict[str, Any]:
+    def _head(self) -> dict[str, Any]:
         return {
             "format_version": self.format_version,
             "backup_id": self.backup_id,
@@ -137,11 +172,36 @@ class Manifest:
             "started_at": self.started_at.isoformat(),
             "finished_at": self.finished_at.isoformat(),
             "compression": self.compression,
-            "services": {name: e.to_json() for name, e in self.services.items()},
         }
 
+    def to_json(self) -> dict[str, Any]:
+        services = {name: e.to_json() for name, e in self.services.items()}
+        return {**self._head(), "services": services}
+
     def dumps(self) -> bytes:
-        return (json.dumps(self.to_json(), indent=2) + "\n").encode()
+        return b"".join(self.chunks())
+
+    def chunks(self) -> Iterator[bytes]:
+        """The manifest as JSON, in pieces: a format-2 file list can hold hundreds of
+        thousands of files, so it is written out a file at a time, never built whole
+        (the same document as ``to_json``, one file per line)."""
+        if self.format_version == 1:
+            yield (json.dumps(self.to_json(), indent=2) + "\n").encode()
+            return
+        text = json.dumps({**self._head(), "services": {}}, indent=2)
+        yield text[: text.rindex("{}")].encode() + b"{"
+        for i, (name, entry) in enumerate(self.services.items()):
+            assert isinstance(entry, ServiceFiles)
+            head = json.dumps(entry.to_json(files=False))[:-1]  # open: files follow
+            yield f'{"," if i else ""}\n{json.dumps(name)}: {head}, "files": ['.encode()
+            batch: list[str] = []
+            for j, file in enumerate(entry.files):
+                batch.append((",\n" if j else "\n") + json.dumps(file.to_json()))
+                if len(batch) >= 256:
+                    yield "".join(batch).encode()
+                    batch = []
+            yield ("".join(batch) + "\n]}").encode()
+        yield b"\n}\n}\n"
 
     @classmethod
     def from_json(cls, data: str | bytes | Mapping[str, Any]) -> Manifest:
@@ -172,17 +232,20 @@ def _parse(obj: Any) -> Manifest:
     backup_id = _str(obj, "backup_id")
     parse_backup_id(backup_id)
     compression = _str(obj, "compression")
-    if compression not in COMPRESSIONS:
+    if compression not in (COMPRESSIONS if version == 1 else MODES):
         raise ValueError(f"unknown compression {compression!r}")
     services_obj = obj["services"]
     if not isinstance(services_obj, Mapping):
         raise TypeError("services is not an object")
     if not services_obj:
         raise ValueError("it holds no service")
-    services: dict[str, ServiceEntry] = {}
+    services: dict[str, ServiceData] = {}
     for name, e in services_obj.items():
         if not isinstance(name, str) or not _SERVICE_RE.match(name):
             raise ValueError(f"bad service name {str(name)[:40]!r}")
+        if version == 2:
+            services[name] = parse_service(e, name, _str, _facts)
+            continue
         if not isinstance(e, Mapping):
             raise TypeError(f"service {name}: not an object")
         entry = ServiceEntry(
@@ -251,9 +314,8 @@ def _time(obj: Mapping[str, Any], key: str) -> datetime:
 
 
 def write_manifest(storage: Storage, manifest: Manifest) -> None:
-    """Write the manifest (call it LAST, after every archive was put)."""
-    data = manifest.dumps()
-    storage.put(manifest_key(manifest.backup_id), [data], size_hint=len(data))
+    """Write the manifest (call it LAST, after every archive or object was put)."""
+    storage.put(manifest_key(manifest.backup_id), manifest.chunks())
 
 
 def read_manifest(storage: Storage, backup_id: str) -> Manifest:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from monctl.backup import repository, textfile
+from monctl.backup.filelist import Stats
 from monctl.errors import ExitCode
 from monctl.output import Output, human_size, styled
 from monctl.project import Project
@@ -26,23 +27,23 @@ from monctl.services.model import Service
 class ServiceResult:
     service: str
     status: str  # ok, failed, discarded (ok, but the run failed), not started
-    key: str | None = None
-    size: int = 0
-    raw_size: int = 0
-    sha256: str = ""
+    size: int = 0  # stored bytes of the objects the service's backup references
+    raw_size: int = 0  # bytes of its files
     seconds: float = 0.0
     strategy: str = ""
     notes: tuple[str, ...] = ()
     error: str | None = None
+    stats: Stats = field(default_factory=Stats)  # read from the engine, written, reused
+    files: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
             "service": self.service,
             "status": self.status,
-            "archive": self.key,
             "bytes": self.size,
             "raw_bytes": self.raw_size,
-            "sha256": self.sha256 or None,
+            "files": self.files,
+            **self.stats.to_json(),
             "seconds": round(self.seconds, 3),
             "strategy": self.strategy,
             "notes": list(self.notes),
@@ -62,6 +63,8 @@ class BackupReport:
     prune: repository.PruneReport | None = None
     prune_error: Failure | None = None
     warnings: list[str] = field(default_factory=list)
+    full: bool = False
+    repository_bytes: int | None = None  # every object in the repository, after the run
 
     @property
     def ok(self) -> bool:
@@ -92,7 +95,12 @@ class BackupReport:
             "started_at": self.started_at.isoformat(),
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
             "duration_seconds": round(self.duration, 3),
+            "full": self.full,
             "bytes": sum(s.size for s in self.services if s.status == "ok"),
+            "read_bytes": sum(s.stats.read_bytes for s in self.services),
+            "written_bytes": sum(s.stats.written_bytes for s in self.services),
+            "reused_objects": sum(s.stats.reused_objects for s in self.services),
+            "repository_bytes": self.repository_bytes,
             "services": [s.to_json() for s in self.services],
             "prune": self.prune.to_json() if self.prune else None,
             "warnings": self.warnings,
@@ -107,20 +115,29 @@ class BackupReport:
             out.error(error.message, error.hint)
         if out.quiet:
             return
-        table = out.table("SERVICE", "RESULT", "SIZE", "SHA256", "TIME", "NOTES")
+        table = out.table("SERVICE", "RESULT", "SIZE", "READ", "WRITTEN", "REUSED", "TIME", "NOTES")
         for s in self.services:
+            done = s.status in ("ok", "discarded")
             table.add_row(
                 s.service,
                 styled(s.status),
-                human_size(s.size) if s.size else "",
-                s.sha256[:16],
+                human_size(s.size) if done else "",
+                human_size(s.stats.read_bytes) if done else "",
+                human_size(s.stats.written_bytes) if done else "",
+                f"{s.stats.reused_objects} objects" if done else "",
                 f"{s.seconds:.1f} s",
                 out.text(s.error or ", ".join(s.notes)),
             )
         out.print(table)
         if self.ok:
+            kind = "full backup" if self.full else "backup"
+            total = (
+                f"; repository {human_size(self.repository_bytes)}"
+                if (self.repository_bytes is not None)
+                else ""
+            )
             out.print_text(
-                f"backup {self.backup_id} complete in {self.duration:.1f} s: {self.location}"
+                f"{kind} {self.backup_id} complete in {self.duration:.1f} s: {self.location}{total}"
             )
         else:
             out.print_text(f"backup {self.backup_id} FAILED; nothing of it was kept")
@@ -143,6 +160,8 @@ def publish_metrics(project: Project, report: BackupReport, services: tuple[Serv
                 success=ok,
                 duration_seconds=r.seconds if r else 0.0,
                 size_bytes=r.size if ok and r else None,
+                written_bytes=r.stats.written_bytes if ok and r else None,
+                reused_bytes=r.stats.reused_bytes if ok and r else None,
             )
         )
     try:

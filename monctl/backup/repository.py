@@ -1,5 +1,8 @@
 """The backups in a destination: list them, and prune old ones (verify is ``verify.py``).
 
+Prune is retention (which backups go, ``retention.py``) followed by garbage
+collection (which objects no kept backup needs, ``gc.py``).
+
 Only directories named by a backup id (``manifest.BACKUP_ID_RE``) are monctl's;
 anything else under the destination is never read, listed or deleted. A
 backup is complete when its manifest exists and is valid; one whose manifest
@@ -12,12 +15,15 @@ destination-side leases of ``lease.py``.
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from monctl.adapters.storage import Storage
-from monctl.backup import lease
+from monctl.backup import gc, index, lease
+from monctl.backup.filelist import ServiceFiles, Stats
 from monctl.backup.manifest import Manifest, is_backup_id, parse_backup_id, read_manifest
 from monctl.backup.retention import Decision, Policy, decide
 from monctl.errors import ExitCode, IntegrityError, StorageError
@@ -28,17 +34,37 @@ from monctl.output import Output, human_size, styled
 class BackupEntry:
     backup_id: str
     complete: bool  # has a valid manifest
-    manifest: Manifest | None
+    manifest: Manifest | None  # format 2: without the file lists (``summary``)
     created: datetime  # from the id (UTC start time)
-    total_size: int  # bytes stored under the id
+    own_size: int  # bytes stored under the id (format 1: the archives; 2: the manifest)
     problem: str | None = None  # why it is not complete ("no manifest", what is malformed)
     leases: tuple[str, ...] = ()  # lease objects under the id (read by prune)
+    needs: int = 0  # format 2: stored bytes of the distinct objects it references
 
     @property
     def state(self) -> str:
         if self.complete:
             return "complete"
         return "incomplete" if self.problem == "no manifest" else "invalid"
+
+    @property
+    def total_size(self) -> int:
+        """Stored bytes the backup needs: its own, plus the objects it references
+        (shared with other backups: the sizes of several backups do not add up)."""
+        return self.own_size + self.needs
+
+    @property
+    def stats(self) -> dict[str, Stats]:
+        m = self.manifest
+        if m is None:
+            return {}
+        return {n: d.stats for n, d in m.services.items() if isinstance(d, ServiceFiles)}
+
+    @property
+    def written(self) -> int | None:
+        """Bytes this backup added to the repository (format 2)."""
+        stats = self.stats
+        return sum(s.written_bytes for s in stats.values()) if stats else None
 
     def to_json(self) -> dict[str, Any]:
         m = self.manifest
@@ -47,8 +73,15 @@ class BackupEntry:
             "complete": self.complete,
             "state": self.state,
             "created": self.created.isoformat(),
+            "format_version": m.format_version if m else None,
             "total_size": self.total_size,
+            "written_bytes": self.written,
+            "read_bytes": sum(s.read_bytes for s in self.stats.values()) if self.stats else None,
+            "reused_objects": (
+                sum(s.reused_objects for s in self.stats.values()) if self.stats else None
+            ),
             "services": sorted(m.services) if m else [],
+            "service_stats": {n: s.to_json() for n, s in self.stats.items()},
             "compression": m.compression if m else None,
             "finished_at": m.finished_at.isoformat() if m else None,
             "problem": self.problem,
@@ -61,24 +94,59 @@ class BackupList:
 
     location: str
     entries: list[BackupEntry]
+    objects: dict[str, int] = field(default_factory=dict)  # the repository's: id -> bytes
 
     @property
     def exit_code(self) -> ExitCode:
         return ExitCode.OK
 
+    @property
+    def repository_bytes(self) -> int:
+        """Everything stored: the shared objects and what lies under each backup id."""
+        return sum(self.objects.values()) + sum(e.own_size for e in self.entries)
+
     def to_json(self) -> dict[str, Any]:
-        return {"location": self.location, "backups": [e.to_json() for e in self.entries]}
+        return {
+            "location": self.location,
+            "repository": {"objects": len(self.objects), "bytes": self.repository_bytes},
+            "backups": [e.to_json() for e in self.entries],
+        }
 
     def render(self, out: Output) -> None:
         if not self.entries:
             out.info(f"no backups in {self.location}")
             return
-        table = out.table("ID", "STATE", "SERVICES", "SIZE", title=out.text(self.location))
+        table = out.table(
+            "ID", "STATE", "SERVICES", "SIZE", "WRITTEN", title=out.text(self.location)
+        )
         for e in self.entries:
             services = ", ".join(sorted(e.manifest.services)) if e.manifest else ""
             state = e.state if e.complete else f"{e.state} ({e.problem})"
-            table.add_row(e.backup_id, out.text(state), services, human_size(e.total_size))
+            written = human_size(e.written) if e.written is not None else ""
+            table.add_row(e.backup_id, out.text(state), services, human_size(e.total_size), written)
         out.print(table)
+        out.info(
+            f"repository: {human_size(self.repository_bytes)} in {len(self.objects)} objects "
+            "(SIZE counts shared objects in every backup that needs them)"
+        )
+
+
+def list_repository(storage: Storage) -> BackupList:
+    """``monctl backup list``: the backups, and what the repository holds in all."""
+    return BackupList(storage.location, list_backups(storage), index.list_objects(storage))
+
+
+def summary(manifest: Manifest) -> Manifest:
+    """A format-2 manifest without its file lists: what listing and retention need, in
+    a few hundred bytes (a Loki with many chunks lists hundreds of thousands of files,
+    times every backup kept). Read the manifest again for the files."""
+    services = {
+        name: dataclasses.replace(data, files=(), pack=None)
+        if isinstance(data, ServiceFiles)
+        else data
+        for name, data in manifest.services.items()
+    }
+    return dataclasses.replace(manifest, services=services)
 
 
 def list_backups(storage: Storage) -> list[BackupEntry]:
@@ -95,8 +163,11 @@ def list_backups(storage: Storage) -> list[BackupEntry]:
         objects = storage.list_objects(f"{name}/")
         manifest: Manifest | None = None
         problem: str | None = None
+        needs = 0
         try:
             manifest = read_manifest(storage, name)
+            if manifest.format_version >= 2:
+                needs, manifest = manifest.total_size, summary(manifest)
         except IntegrityError as e:
             problem = "no manifest" if "no manifest" in e.message else e.message
         except StorageError as e:
@@ -107,16 +178,17 @@ def list_backups(storage: Storage) -> list[BackupEntry]:
                 complete=manifest is not None,
                 manifest=manifest,
                 created=parse_backup_id(name),
-                total_size=sum(o.size for o in objects),
+                own_size=sum(o.size for o in objects),
                 problem=problem,
                 leases=tuple(o.key for o in objects if lease.is_lease(o.key)),
+                needs=needs,
             )
         )
     entries.sort(key=lambda e: e.created, reverse=True)
     return entries
 
 
-@dataclass(frozen=True)
+@dataclass
 class PruneReport:
     """Report of ``monctl backup prune`` (and retention after ``monctl backup``)."""
 
@@ -127,6 +199,7 @@ class PruneReport:
     deleted: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     cleaned: list[str] = field(default_factory=list)  # unfinished uploads removed
+    collected: gc.GcReport | None = None  # the objects swept after the backups
 
     @property
     def kept(self) -> list[str]:
@@ -134,11 +207,17 @@ class PruneReport:
 
     @property
     def freed(self) -> int:
-        return sum(e.total_size for e in self.entries if e.backup_id in self.deleted)
+        gone = self._doomed() if self.dry_run else self.deleted
+        own = sum(e.own_size for e in self.entries if e.backup_id in gone)
+        return own + (self.collected.freed if self.collected else 0)
 
     @property
     def exit_code(self) -> ExitCode:
-        return ExitCode.STORAGE if self.errors else ExitCode.OK
+        return (
+            ExitCode.STORAGE
+            if self.errors or (self.collected and self.collected.errors)
+            else ExitCode.OK
+        )
 
     def _doomed(self) -> list[str]:
         return [d.backup_id for d in self.decisions if not d.keep]
@@ -154,7 +233,8 @@ class PruneReport:
                 {"id": d.backup_id, "keep": d.keep, "reason": d.reason} for d in self.decisions
             ],
             "cleaned_partials": self.cleaned,
-            "errors": self.errors,
+            "objects": self.collected.to_json() if self.collected else None,
+            "errors": self.errors + (self.collected.errors if self.collected else []),
         }
 
     def render(self, out: Output) -> None:
@@ -170,9 +250,17 @@ class PruneReport:
             )
         out.print(table)
         doomed = self._doomed() if self.dry_run else self.deleted
-        freed = sum(by_id[i].total_size for i in doomed)
-        out.info(f"{verb} {len(doomed)} backup(s), {human_size(freed)}")
-        for err in self.errors:
+        collected = self.collected
+        objects = f" and {collected.swept} unreferenced object(s)" if collected else ""
+        out.info(f"{verb} {len(doomed)} backup(s){objects}, {human_size(self.freed)}")
+        if collected is not None and collected.refused:
+            out.warn(f"no object was deleted: {collected.refused}")
+        elif collected is not None and collected.retired_kept:
+            out.info(
+                "objects of deleted backup(s) kept while a backup that may use them runs: "
+                + ", ".join(collected.retired_kept)
+            )
+        for err in self.errors + (collected.errors if collected else []):
             out.warn(err)
 
 
@@ -202,7 +290,9 @@ def prune(
 
     decisions = decide(entries, policy, now, leased)
     report = PruneReport(storage.location, dry_run, entries, decisions)
+    doomed = frozenset(d.backup_id for d in decisions if not d.keep)
     if dry_run:
+        report.collected = gc.collect(storage, dry_run=True, ignore=doomed)
         return report
     for decision in decisions:
         if decision.keep:
@@ -210,7 +300,11 @@ def prune(
         # A lease taken since the decision (a restore that just started) still wins.
         if leased(decision.backup_id):
             continue
+        manifest = by_id[decision.backup_id].manifest
         try:
+            if manifest is not None and manifest.format_version >= 2:
+                # The whole manifest: the retired record lists every object it needs.
+                gc.retire(storage, read_manifest(storage, decision.backup_id), time.time())
             storage.delete_prefix(f"{decision.backup_id}/")
             report.deleted.append(decision.backup_id)
         except StorageError as e:
@@ -222,4 +316,8 @@ def prune(
             report.cleaned.extend(storage.clean_partials(f"{backup_id}/", timedelta(hours=1)))
         except StorageError as e:
             report.errors.append(f"could not clean unfinished uploads of {backup_id}: {e.message}")
+    try:
+        report.collected = gc.collect(storage)
+    except StorageError as e:
+        report.errors.append(f"could not collect unreferenced objects: {e.message}")
     return report

@@ -18,6 +18,11 @@ Order of events, each step a guarantee:
    service is stopped, its volume replaced, and it is ALWAYS started again),
    and the service is waited for until ready.
 
+A format-2 backup is assembled as it is staged: the manifest's file list,
+in order, each file's bytes from its object or from the service's pack,
+every object's hashes checked at its end (``objects.open_object``). A
+format-1 backup is its archive, as it was.
+
 Nothing runs inside any image: no shell, no helper image, so the distroless
 upstream images restore like the others. A Prometheus backup is a TSDB
 snapshot: its blocks become the data directory (no WAL from before the
@@ -26,8 +31,11 @@ restore survives).
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import io
 import posixpath
+import tarfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -36,7 +44,9 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from monctl import services as declared
 from monctl.backup import lease, lock, verify, versions
 from monctl.backup.archive import HashingReader, decompress_stream
+from monctl.backup.filelist import FileEntry, ServiceFiles
 from monctl.backup.manifest import Manifest, read_manifest
+from monctl.backup.objects import READ_SIZE, open_object
 from monctl.backup.tar_safety import check_member
 from monctl.backup.tar_stream import Member, end_marker, header, members
 from monctl.errors import ExitCode, IntegrityError, Interrupted, MonctlError, StorageError
@@ -253,6 +263,59 @@ def extracted(tar: BinaryIO, data_root: str, data: DataVolume) -> Iterator[bytes
     yield end_marker()
 
 
+_TYPES = {"dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE, "hardlink": tarfile.LNKTYPE}
+
+
+def assembled(storage: Storage, files: ServiceFiles, data: DataVolume) -> Iterator[bytes]:
+    """A format-2 service as the tar stream a restore extracts: the data path's
+    basename first (owned by the image's user), then every entry in order with
+    that owner, each file's bytes from its object or the pack. Every member is
+    checked again as it is made; any object or packed file that does not hash
+    as recorded raises IntegrityError before the stream ends."""
+    base = posixpath.basename(data.path.rstrip("/"))
+    yield header(Member(base, tarfile.DIRTYPE, 0, 0o755, data.uid, data.gid, time.time()))
+    with contextlib.ExitStack() as stack:
+        pack = None
+        if files.pack is not None:
+            pack = stack.enter_context(open_object(storage, files.pack, "the pack"))
+        for entry in files.files:
+            name = f"{base}/{entry.path}"
+            kind = _TYPES.get(entry.kind, tarfile.REGTYPE)
+            link = f"{base}/{entry.link}" if entry.kind == "hardlink" else entry.link
+            member = Member(
+                name, kind, entry.size if entry.kind == "file" else 0,
+                entry.mode & 0o1777, data.uid, data.gid, entry.mtime, link,
+            )  # fmt: skip
+            check_member(member, base)
+            yield header(member)
+            if entry.kind == "file":
+                yield from _content(storage, entry, pack)
+                if entry.size % 512:
+                    yield b"\0" * (512 - entry.size % 512)
+        if pack is not None and pack.read(1):  # the end: the pack's own hashes
+            raise IntegrityError("the pack holds more than its files")
+    yield end_marker()
+
+
+def _content(storage: Storage, entry: FileEntry, pack: BinaryIO | None) -> Iterator[bytes]:
+    if entry.blob is not None:
+        with open_object(storage, entry.blob, f"the object of {entry.path}") as plain:
+            while data := plain.read(READ_SIZE):
+                yield data
+        return
+    assert pack is not None or entry.size == 0
+    sha, left = hashlib.sha256(), entry.size
+    while left:
+        data = pack.read(min(left, READ_SIZE)) if pack is not None else b""
+        if not data:
+            raise IntegrityError(f"the pack ends before {entry.path}")
+        sha.update(data)
+        left -= len(data)
+        yield data
+    if sha.hexdigest() != entry.sha256:
+        raise IntegrityError(f"{entry.path} in the pack does not match its recorded sha256")
+
+
 def _restore_one(
     project: Project,
     runtime: Runtime,
@@ -264,23 +327,22 @@ def _restore_one(
     wait_ready: Callable[[Service], str] | None = None,
 ) -> ServiceRestore:
     assert service.data is not None
-    entry = manifest.services[service.name]
+    data = manifest.services[service.name]
     started = time.monotonic()
     name = service.name
     try:
-        with runtime.stage(service) as stage:
-            with storage.open(manifest.key_of(name)) as stored:
-                hashing = HashingReader(stored)
-                tar = decompress_stream(io.BufferedReader(hashing), manifest.compression)
-                stage.write(extracted(tar, entry.data_root, service.data))
-                hashing.drain()
-            if hashing.size != entry.size or hashing.sha256 != entry.sha256:
-                raise IntegrityError(
-                    f"{entry.archive} changed since it was verified (sha256 "
-                    f"{hashing.sha256[:16]}…, the manifest says {entry.sha256[:16]}…); "
-                    "the live data was not touched"
+        if isinstance(data, ServiceFiles):
+            volume_data = service.data
+            with runtime.stage(service) as stage:
+                stage.write(assembled(storage, data, volume_data))
+                # The staged copy is complete and checked; the live volume is filled
+                # from the repository once more (checked again), the stage kept as
+                # the fallback until it is.
+                state = runtime.swap_in(
+                    service, stage, refill=lambda: assembled(storage, data, volume_data)
                 )
-            state = runtime.swap_in(service, stage)
+        else:
+            state = _restore_archive(runtime, storage, manifest, service)
     except MonctlError as exc:
         return ServiceRestore(
             name,
@@ -296,6 +358,35 @@ def _restore_one(
     elif state == "running":
         state = _wait_ready(project, runtime, service, ready_timeout)
     return ServiceRestore(name, volume, "restored", state, time.monotonic() - started)
+
+
+def _archive_stream(storage: Storage, manifest: Manifest, service: Service) -> Iterator[bytes]:
+    """Format 1: the archive as restore extracts it (``extracted``), its stored bytes
+    hashed on the way and compared with the manifest at the end."""
+    assert service.data is not None
+    entry = manifest.archive(service.name)
+    with storage.open(manifest.key_of(service.name)) as stored:
+        hashing = HashingReader(stored)
+        tar = decompress_stream(io.BufferedReader(hashing), manifest.compression)
+        yield from extracted(tar, entry.data_root, service.data)
+        hashing.drain()
+    if hashing.size != entry.size or hashing.sha256 != entry.sha256:
+        raise IntegrityError(
+            f"{entry.archive} changed since it was verified (sha256 "
+            f"{hashing.sha256[:16]}…, the manifest says {entry.sha256[:16]}…); "
+            "the live data was not touched"
+        )
+
+
+def _restore_archive(
+    runtime: Runtime, storage: Storage, manifest: Manifest, service: Service
+) -> str:
+    """Format 1: the archive streamed into the stage, checked and hashed on the way."""
+    with runtime.stage(service) as stage:
+        stage.write(_archive_stream(storage, manifest, service))
+        return runtime.swap_in(
+            service, stage, refill=lambda: _archive_stream(storage, manifest, service)
+        )
 
 
 def _state_now(runtime: Runtime, service: Service) -> str:

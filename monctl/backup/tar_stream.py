@@ -18,7 +18,7 @@ re-emit the very members it checked with new owners.
 from __future__ import annotations
 
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import BinaryIO
 
@@ -93,11 +93,13 @@ class _Blocks:
         self.offset += n
         return b"".join(parts)
 
+    def some(self, n: int) -> bytes | memoryview:
+        """Up to ``n`` (> 0) bytes, at least one; a short stream is truncated."""
+        return self.read(min(n, READ_SIZE))
+
     def skip(self, n: int) -> None:
         while n:
-            step = min(n, READ_SIZE)
-            self.read(step)
-            n -= step
+            n -= len(self.some(n))
 
     def rest_is_zero(self) -> bool:
         while True:
@@ -107,6 +109,50 @@ class _Blocks:
             self.offset += len(data)
             if data.strip(b"\0"):
                 return False
+
+
+class _ChunkBlocks(_Blocks):
+    """``_Blocks`` over an iterable of chunks (the engine's archive stream): file
+    data is handed out as views of the chunks as they came, never copied."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._it = iter(chunks)
+        self._buf = memoryview(b"")
+        self.offset = 0
+
+    def _fill(self) -> bool:
+        while not self._buf:
+            nxt = next(self._it, None)
+            if nxt is None:
+                return False
+            self._buf = memoryview(nxt)
+        return True
+
+    def some(self, n: int) -> memoryview:
+        if not self._fill():
+            raise IntegrityError(f"the tar stream is truncated (it ends at byte {self.offset})")
+        piece = self._buf[:n]
+        self._buf = self._buf[len(piece) :]
+        self.offset += len(piece)
+        return piece
+
+    def read(self, n: int) -> bytes:
+        if len(self._buf) >= n:  # the usual case for a header: no join
+            return bytes(self.some(n))
+        parts = []
+        while n:
+            piece = self.some(n)
+            parts.append(piece)
+            n -= len(piece)
+        return b"".join(parts)
+
+    def rest_is_zero(self) -> bool:
+        while self._fill():
+            piece, self._buf = self._buf, memoryview(b"")
+            self.offset += len(piece)
+            if bytes(piece).strip(b"\0"):
+                return False
+        return True
 
 
 def _padding(size: int) -> int:
@@ -121,12 +167,20 @@ class Data:
         self.left = size
 
     def read(self, n: int = READ_SIZE) -> bytes:
+        """Exactly ``min(n, what is left)`` bytes."""
         n = min(n, self.left)
         if n <= 0:
             return b""
         data = self._blocks.read(n)
         self.left -= n
         return data
+
+    def pieces(self) -> Iterator[bytes | memoryview]:
+        """The rest of the data in pieces as they arrive (views: use each before the next)."""
+        while self.left > 0:
+            piece = self._blocks.some(min(self.left, READ_SIZE))
+            self.left -= len(piece)
+            yield piece
 
 
 def _text(raw: bytes) -> str:
@@ -164,15 +218,16 @@ def _number(value: str, what: str) -> float:
     return number
 
 
-def members(src: BinaryIO) -> Iterator[tuple[Member, Data]]:
-    """Each member of the tar stream ``src`` with a reader for its data, in order.
+def members(src: BinaryIO | Iterable[bytes]) -> Iterator[tuple[Member, Data]]:
+    """Each member of the tar stream ``src`` (a file object, or chunks as the engine
+    sends them) with a reader for its data, in order.
 
     Raise IntegrityError when the stream is malformed, truncated (also between
     members: the end-of-archive marker must be there, followed only by zeros),
     or holds an extended header beyond the bounds above or a member type that
     is not a file, directory, link or device. Memory: one member's headers.
     """
-    blocks = _Blocks(src)
+    blocks = _Blocks(src) if hasattr(src, "read") else _ChunkBlocks(src)  # type: ignore[arg-type]
     long_name: str | None = None
     long_link: str | None = None
     pax: dict[str, str] = {}

@@ -33,14 +33,18 @@ SUCCESS = "monctl_backup_last_success"
 DURATION = "monctl_backup_duration_seconds"
 SIZE = "monctl_backup_size_bytes"
 DRILL_SUCCESS = "monctl_backup_last_drill_success_timestamp_seconds"
+WRITTEN = "monctl_backup_bytes_written"
+REUSED = "monctl_backup_bytes_reused"
 
 HELP: dict[str, str] = {
     LAST_SUCCESS: "Unix time the last successful monctl backup of the service finished.",
     LAST_ATTEMPT: "Unix time the last monctl backup attempt of the service finished.",
     SUCCESS: "1 if the last monctl backup attempt of the service succeeded, else 0.",
     DURATION: "Seconds the last monctl backup attempt of the service took.",
-    SIZE: "Bytes of the service's archive in the last successful monctl backup.",
     DRILL_SUCCESS: "Unix time the last restore drill of the service passed (monctl backup test).",
+    SIZE: "Stored bytes the service's last successful monctl backup references.",
+    WRITTEN: "Bytes the service's last successful monctl backup wrote to the destination.",
+    REUSED: "Stored bytes the service's last successful monctl backup reused from the repository.",
 }
 
 _SAMPLE = re.compile(r'^(monctl_backup_[a-z_]+)\{service="([^"\\]*)"\}\s+(\S+)')
@@ -55,6 +59,8 @@ class Attempt:
     success: bool
     duration_seconds: float
     size_bytes: int | None = None  # of the stored archive; None when nothing was kept
+    written_bytes: int | None = None  # written to the destination by this backup
+    reused_bytes: int | None = None  # already in the repository, referenced again
 
 
 def textfile_dir(project: Project) -> Path:
@@ -114,8 +120,13 @@ def publish(
         samples.setdefault(DURATION, {})[a.service] = round(a.duration_seconds, 3)
         if a.success:
             samples.setdefault(LAST_SUCCESS, {})[a.service] = round(a.finished_at, 3)
-            if a.size_bytes is not None:
-                samples.setdefault(SIZE, {})[a.service] = float(a.size_bytes)
+            for metric, value in (
+                (SIZE, a.size_bytes),
+                (WRITTEN, a.written_bytes),
+                (REUSED, a.reused_bytes),
+            ):
+                if value is not None:
+                    samples.setdefault(metric, {})[a.service] = float(value)
     fd, tmp = tempfile.mkstemp(prefix=f".{FILE_NAME}.", dir=directory)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:

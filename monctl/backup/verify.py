@@ -1,10 +1,14 @@
 """``monctl backup verify``: is a backup intact and safe to restore?
 
-Each archive is read once from the destination: its size and sha256 are
-compared with the manifest while it is decompressed and every tar member is
-checked (``tar_safety``), so verify judges exactly what restore will extract.
-Everything restore relies on is checked here before Docker is ever contacted
-(the manifest's own checks are in ``manifest.py``).
+Format 1: each archive is read once from the destination: its size and
+sha256 are compared with the manifest while it is decompressed and every tar
+member is checked (``tar_safety``), so verify judges exactly what restore
+will extract. Format 2: every object the backup references is present,
+its stored bytes hash to its name, and it decodes to the plaintext the
+manifest records (size and sha256) — the pack file by file; the file list's
+names and links were checked when the manifest was parsed (``filelist``).
+A missing or damaged object is named, with every backup that needs it.
+Everything restore relies on is checked here before Docker is ever contacted.
 
 A verify holds a lease on the backup (``lease.py``) so no prune deletes it
 meanwhile; when it cannot write one (read-only credentials), it still notices
@@ -14,18 +18,24 @@ a backup that disappears under it and says so instead of calling it corrupt.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from monctl.adapters.storage import Storage
-from monctl.backup import lease
+from monctl.backup import index, lease
 from monctl.backup.archive import HashingReader, decompress_stream
-from monctl.backup.manifest import Manifest, manifest_key, read_manifest
+from monctl.backup.filelist import ServiceFiles
+from monctl.backup.manifest import Manifest, is_backup_id, manifest_key, read_manifest
+from monctl.backup.objects import READ_SIZE, Blob, check_object, open_object
 from monctl.backup.tar_safety import TarCheck, check_tar
 from monctl.errors import ExitCode, IntegrityError, StorageError
 from monctl.output import Output, human_size, styled
+
+# Results of objects already checked in this run: (id, sha256, size) -> problem or None.
+Checked = dict[tuple[str, str, int], str | None]
 
 
 @dataclass(frozen=True)
@@ -36,15 +46,17 @@ class ServiceCheck:
     sha256: str  # of the bytes read
     tar: TarCheck | None
     error: str | None = None
+    bad_objects: tuple[str, ...] = ()  # format 2: ids of objects missing or damaged
 
     def to_json(self) -> dict[str, Any]:
         return {
             "service": self.service,
             "ok": self.ok,
             "size": self.size,
-            "sha256": self.sha256,
+            "sha256": self.sha256 or None,
             "tar": self.tar.to_json() if self.tar else None,
             "error": self.error,
+            "bad_objects": list(self.bad_objects),
         }
 
 
@@ -55,6 +67,7 @@ class VerifyReport:
     location: str
     backup_id: str
     checks: list[ServiceCheck] = field(default_factory=list)
+    needed_by: dict[str, list[str]] = field(default_factory=dict)  # bad object -> backups
 
     @property
     def ok(self) -> bool:
@@ -73,16 +86,24 @@ class VerifyReport:
         if not bad:
             return None
         detail = "; ".join(f"{c.service}: {c.error}" for c in bad)
-        return IntegrityError(
-            f"backup {self.backup_id} failed verification: {detail}",
-            hint="restore from another backup (`monctl backup list`)",
-        )
+        hint = "restore from another backup (`monctl backup list`)"
+        if self.needed_by:
+            needing = "; ".join(
+                f"{object_id[:16]}… by {', '.join(ids)}"
+                for object_id, ids in self.needed_by.items()
+            )
+            hint = (
+                f"objects needed: {needing}. `monctl backup --full` writes them again from "
+                f"the live data (repairing the backups that share them); or {hint}"
+            )
+        return IntegrityError(f"backup {self.backup_id} failed verification: {detail}", hint=hint)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "location": self.location,
             "id": self.backup_id,
             "services": [c.to_json() for c in self.checks],
+            "needed_by": self.needed_by,
         }
 
     def render(self, out: Output) -> None:
@@ -115,7 +136,7 @@ def verify_archive(
     tar error that follows from it). Never raises for a bad archive: the
     ServiceCheck says what is wrong. StorageError (destination failing) propagates.
     """
-    entry = manifest.services[service]
+    entry = manifest.archive(service)
     key = manifest.key_of(service)
 
     def failed(error: str, size: int = 0, sha: str = "") -> ServiceCheck:
@@ -150,6 +171,142 @@ def verify_archive(
     return ServiceCheck(service, True, hashing.size, hashing.sha256, tar)
 
 
+def check_blob(
+    storage: Storage,
+    blob: Blob,
+    present: dict[str, int],
+    what: str,
+    checked: Checked,
+    on_bytes: Callable[[int], None] | None = None,
+) -> str | None:
+    """What is wrong with ``blob`` (None: nothing), each object read once per run."""
+    key = (blob.ref.id, blob.sha256, blob.size)
+    if key in checked:
+        return checked[key]
+    problem: str | None = None
+    stored = present.get(blob.ref.id)
+    if stored is None:
+        problem = f"{what} is missing"
+    elif stored != blob.ref.stored:
+        how = "truncated" if stored < blob.ref.stored else "longer than recorded"
+        problem = f"{what} is {how}: {stored} bytes, the manifest says {blob.ref.stored}"
+    else:
+        try:
+            check_object(storage, blob, what, on_bytes)
+        except IntegrityError as e:
+            problem = e.message
+        except StorageError:
+            if storage.exists(blob.ref.key):
+                raise  # the destination failing, not the object
+            problem = f"{what} is missing"
+    checked[key] = problem
+    return problem
+
+
+def _check_pack(
+    storage: Storage,
+    service: str,
+    files: ServiceFiles,
+    present: dict[str, int],
+    on_bytes: Callable[[int], None] | None,
+) -> str | None:
+    """The pack, file by file: each packed file's bytes hash as recorded."""
+    assert files.pack is not None
+    what = f"the pack of {service} (object {files.pack.ref.id[:16]}…)"
+    stored = present.get(files.pack.ref.id)
+    if stored != files.pack.ref.stored:
+        return f"{what} is missing" if stored is None else f"{what} has the wrong size"
+    try:
+        with open_object(storage, files.pack, what, on_bytes) as plain:
+            for entry in files.files:
+                if entry.kind != "file" or entry.blob is not None:
+                    continue
+                sha, left = hashlib.sha256(), entry.size
+                while left:
+                    data = plain.read(min(left, READ_SIZE))
+                    if not data:
+                        return f"{what} ends before {entry.path}"
+                    sha.update(data)
+                    left -= len(data)
+                if sha.hexdigest() != entry.sha256:
+                    return f"{what}: {entry.path} does not match its recorded sha256"
+            plain.read(1)  # the end: the object's own hashes are compared here
+    except IntegrityError as e:
+        return e.message
+    return None
+
+
+def verify_files(
+    storage: Storage,
+    manifest: Manifest,
+    service: str,
+    present: dict[str, int],
+    checked: Checked,
+    on_bytes: Callable[[int], None] | None = None,
+) -> ServiceCheck:
+    """Check one format-2 service: every object it references, the pack file by file."""
+    files = manifest.files(service)
+    problems: list[str] = []
+    bad: list[str] = []
+    read = 0
+
+    def counted(n: int) -> None:
+        nonlocal read
+        read += n
+        if on_bytes is not None:
+            on_bytes(n)
+
+    if files.pack is not None:
+        problem = _check_pack(storage, service, files, present, counted)
+        if problem:
+            problems.append(problem)
+            bad.append(files.pack.ref.id)
+    seen: set[tuple[str, str, int]] = set()
+    for entry in files.files:
+        blob = entry.blob
+        if blob is None or (blob.ref.id, blob.sha256, blob.size) in seen:
+            continue
+        seen.add((blob.ref.id, blob.sha256, blob.size))
+        what = f"object {blob.ref.id[:16]}… ({entry.path})"
+        problem = check_blob(storage, blob, present, what, checked, counted)
+        if problem:
+            problems.append(problem)
+            bad.append(blob.ref.id)
+    tar = TarCheck(
+        members=len(files.files),
+        files=sum(e.kind == "file" for e in files.files),
+        dirs=sum(e.kind == "dir" for e in files.files),
+        links=sum(e.kind in ("symlink", "hardlink") for e in files.files),
+        bytes=files.raw_size,
+    )
+    sha = files.pack.ref.id if files.pack else ""
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        error = "; ".join(problems[:3]) + more
+        return ServiceCheck(service, False, read, sha, tar, error, tuple(dict.fromkeys(bad)))
+    return ServiceCheck(service, True, read, sha, tar)
+
+
+def needed_by(storage: Storage, object_ids: Sequence[str]) -> dict[str, list[str]]:
+    """For each object id, the complete backups whose manifest references it."""
+    wanted = set(object_ids)
+    found: dict[str, list[str]] = {i: [] for i in object_ids}
+    for backup_id in sorted(n for n in storage.children("") if is_backup_id(n)):
+        try:
+            manifest = read_manifest(storage, backup_id)
+        except (IntegrityError, StorageError):
+            continue
+        ids = {
+            b.ref.id
+            for data in manifest.services.values()
+            if isinstance(data, ServiceFiles)
+            for b in data.blobs()
+        }
+        for object_id in ids & wanted:
+            found[object_id].append(backup_id)
+    return found
+
+
 def verify(
     storage: Storage,
     backup_id: str,
@@ -180,7 +337,14 @@ def verify(
         )
     holding = lease.holding(storage, backup_id, "verify", required=False)
     with holding if hold_lease else _no_lease():
-        checks = [verify_archive(storage, manifest, name, on_bytes) for name in wanted]
+        if manifest.format_version == 1:
+            checks = [verify_archive(storage, manifest, name, on_bytes) for name in wanted]
+        else:
+            present = index.list_objects(storage)
+            checked: Checked = {}
+            checks = [
+                verify_files(storage, manifest, name, present, checked, on_bytes) for name in wanted
+            ]
     if any(not c.ok for c in checks) and not storage.exists(manifest_key(backup_id)):
         # Missing archives because the whole backup went away (a prune elsewhere)
         # are not corruption: say what happened.
@@ -189,7 +353,10 @@ def verify(
             "(deleted by a prune, on this host or another?)",
             hint="`monctl backup list` shows what is there now",
         )
-    report = VerifyReport(storage.location, backup_id, checks)
+    bad = [i for c in checks for i in c.bad_objects]
+    report = VerifyReport(
+        storage.location, backup_id, checks, needed_by(storage, bad) if bad else {}
+    )
     error = report.error()
     if check and error is not None:
         raise error

@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from monctl.backup.retention import Policy
     from monctl.cli.progress import CliProgress
     from monctl.project import Project
+    from monctl.result import Result
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -78,9 +79,17 @@ def policy_of(options: dict[str, int | None]) -> Policy:
 )
 @click.option(
     "--compression",
-    type=click.Choice(["zstd", "gzip", "none"]),
-    default="zstd",
+    type=click.Choice(["auto", "zstd", "gzip", "none"]),
+    default="auto",
     show_default=True,
+    help="auto: compress each file only where it pays (a sample of it shrinks); "
+    "or force one codec on everything.",
+)
+@click.option(
+    "--full",
+    is_flag=True,
+    help="Read and write everything again, reusing nothing from the repository "
+    "(repairs missing or damaged objects).",
 )
 @retention_options
 @click.option("--sse", type=click.Choice(["AES256", "aws:kms"]), help="S3 server-side encryption.")
@@ -95,6 +104,7 @@ def backup(
     dest: str | None,
     services: tuple[str, ...],
     compression: str,
+    full: bool,
     sse: str | None,
     sse_kms_key_id: str | None,
     storage_class: str | None,
@@ -105,10 +115,12 @@ def backup(
     """Back up the stack's data (Prometheus, Grafana, Loki, Alertmanager) to DEST.
 
     Each service is copied consistently (Prometheus: TSDB snapshot; Grafana and
-    Alertmanager: paused for the copy; Loki: flushed, then paused), streamed
-    through zstd/gzip and sha256, and written atomically. The manifest is
-    written last; if any service fails, nothing of the run is kept. With
-    --keep-* options, retention (as `backup prune`) runs after a complete backup.
+    Alertmanager: paused for the copy; Loki: flushed, then paused). Incremental:
+    file contents are stored once, by hash, and shared between backups; TSDB
+    blocks the repository holds are not even read again. The manifest is
+    written last; if any service fails, no backup is recorded. With --keep-*
+    options, retention and garbage collection (as `backup prune`) run after a
+    complete backup.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -133,6 +145,7 @@ def backup(
                 storage,
                 selected,
                 compression=compression,
+                full=full,
                 retention=policy_of(keep),
                 progress=progress,
             )
@@ -152,40 +165,60 @@ def list_(app: AppContext, source: str | None, as_json: bool) -> None:
     from monctl.backup.destination import open_destination
 
     storage = open_destination(app.project, source)
-    finish(
-        output(as_json), repository.BackupList(storage.location, repository.list_backups(storage))
-    )
+    finish(output(as_json), repository.list_repository(storage))
 
 
 @backup.command(epilog=epilog("backup verify"))
-@backup_id
+@click.argument("backup_id", metavar="ID", type=BackupId(), required=False)
 @dest_from
-@click.option("--service", "services", multiple=True, help="Verify only this service's archive.")
+@click.option("--service", "services", multiple=True, help="Verify only this service's data.")
+@click.option(
+    "--all", "everything", is_flag=True, help="Verify every backup and every object they need."
+)
 @json_option
 @click.pass_obj
 def verify(
-    app: AppContext, backup_id: str, source: str | None, services: tuple[str, ...], as_json: bool
+    app: AppContext,
+    backup_id: str | None,
+    source: str | None,
+    services: tuple[str, ...],
+    everything: bool,
+    as_json: bool,
 ) -> None:
-    """Re-hash every archive of backup ID against its manifest and check each tar.
+    """Check backup ID (or, with --all, the whole repository) against its manifest.
 
-    Also checks everything a restore relies on (the manifest's data directories,
-    every member's name and links), before any Docker is involved.
+    Re-hashes every archive (old flat backups) or every object a backup needs: its
+    stored bytes against its name, its content against the manifest. Also checks
+    everything a restore relies on (names, links), before any Docker is involved.
+    A missing or damaged object is named with every backup that needs it (exit 10).
     """
-    from monctl.backup import verify as op
     from monctl.backup.destination import open_destination
     from monctl.cli.progress import CliProgress
 
+    if everything == (backup_id is not None):
+        raise click.UsageError("give a backup ID, or --all")
+    if everything and services:
+        raise click.UsageError("--service goes with a backup ID, not with --all")
     out = output(as_json)
     storage = open_destination(app.project, source)
     with CliProgress(out, "verifying") as progress:
-        report = op.verify(
-            storage,
-            backup_id,
-            list(services) or None,
-            check=False,
-            on_bytes=lambda n: progress.moved(backup_id, n),
-        )
-    finish(out, report)
+        result: Result
+        if everything:
+            from monctl.backup.verify_all import verify_all
+
+            result = verify_all(storage, on_bytes=lambda n: progress.moved("repository", n))
+        else:
+            from monctl.backup import verify as op
+
+            assert backup_id is not None
+            result = op.verify(
+                storage,
+                backup_id,
+                list(services) or None,
+                check=False,
+                on_bytes=lambda n: progress.moved(backup_id, n),
+            )
+    finish(out, result)
 
 
 @backup.command(epilog=epilog("backup prune"))

@@ -13,7 +13,7 @@ their containers by its own means (compose labels, Swarm service names).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Protocol
 
@@ -109,9 +109,14 @@ class Runtime(Protocol):
         service's own image that never starts (no shell or helper image needed).
         Removed on exit unless ``swap_in`` took it."""
 
-    def swap_in(self, service: Service, stage: Stage) -> str:
+    def swap_in(
+        self, service: Service, stage: Stage, refill: Callable[[], Iterable[bytes]] | None = None
+    ) -> str:
         """Stop the service, make the staged data its data volume, start it again
-        (always, also when the swap fails). Returns the service's state after."""
+        (always, also when the swap fails). Returns the service's state after.
+        ``refill``: the tar stream the stage was written from, once more; writing it
+        straight into the new volume is cheaper than copying the staged volume
+        through the engine, which is done instead when ``refill`` fails."""
 
 
 class ToolRunner(Protocol):

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -250,10 +250,13 @@ class ComposeRuntime:
         image = str(container.attrs["Image"])  # the image id the service runs now
         return staging.staged(self.engine, image, live, service.data.path, self.project.name)
 
-    def swap_in(self, service: Service, stage: Any) -> str:
-        """Replace the service's data volume with the staged one (``staging.swap``):
-        the service's containers are stopped and removed (a volume in use cannot be
-        removed), and `compose up` recreates them afterwards, whatever happened."""
+    def swap_in(
+        self, service: Service, stage: Any, refill: Callable[[], Iterable[bytes]] | None = None
+    ) -> str:
+        """Replace the service's data volume with the staged one (``staging.swap``;
+        filled from ``refill`` when given): the service's containers are stopped and
+        removed (a volume in use cannot be removed), and `compose up` recreates them
+        afterwards, whatever happened."""
         assert isinstance(stage, staging.Stage) and service.data is not None
         engine = self.engine
 
@@ -265,5 +268,5 @@ class ComposeRuntime:
         def start() -> None:
             compose_cli.up(self.project, [service.name], no_deps=True)
 
-        staging.swap(engine, stage, self.project.name, stop, start)
+        staging.swap(engine, stage, self.project.name, stop, start, refill)
         return "running"

@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from monctl.adapters.swarm import (
@@ -262,8 +262,10 @@ class SwarmRuntime:
     def stage(self, service: Service) -> contextlib.AbstractContextManager[Any]:
         return swarm_data.stage(self, service)
 
-    def swap_in(self, service: Service, stage: Any) -> str:
-        return swarm_data.swap_in(self, service, stage)
+    def swap_in(
+        self, service: Service, stage: Any, refill: Callable[[], Iterable[bytes]] | None = None
+    ) -> str:
+        return swarm_data.swap_in(self, service, stage, refill)
 
 
 def _force(spec: dict[str, Any]) -> None:

@@ -20,7 +20,7 @@ import io
 import posixpath
 import tarfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from monctl.adapters.docker import HELPER_LABEL, docker_errors
@@ -103,7 +103,12 @@ def _gone(runtime: SwarmRuntime, service: Service) -> None:
         runtime.engine.remove(str(container.id))
 
 
-def swap_in(runtime: SwarmRuntime, service: Service, staged: Any) -> str:
+def swap_in(
+    runtime: SwarmRuntime,
+    service: Service,
+    staged: Any,
+    refill: Callable[[], Iterable[bytes]] | None = None,
+) -> str:
     """Scale to zero, replace the volume with the staged data, scale back (always)."""
     assert isinstance(staged, Stage) and service.data is not None
     replicas = _replicas(runtime, service)
@@ -115,7 +120,7 @@ def swap_in(runtime: SwarmRuntime, service: Service, staged: Any) -> str:
     def start() -> None:
         _scale(runtime, service, max(replicas, 1))
 
-    volumes.swap(runtime.engine, staged, runtime.stack, stop, start)
+    volumes.swap(runtime.engine, staged, runtime.stack, stop, start, refill)
     return "running"
 
 

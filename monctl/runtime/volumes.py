@@ -5,8 +5,10 @@ service's own image (the archive API writes through it: no shell needed), and
 removes both unless the swap took them over. Docker cannot rename a volume,
 nor can the archive API delete files, so the swap removes the live volume and
 creates it again empty under the same name, driver and labels
-(``recreate_empty``), and copies the staged data into it through the archive
-API (``copy_into``, engine to engine: the staged copy was already checked).
+(``recreate_empty``), and fills it: from the restore's own checked stream when
+the caller gives one (``refill``: one transfer), else — or when that fails — by
+copying the staged data through the archive API (``copy_into``, engine to
+engine, two transfers: the staged copy was already checked).
 The caller has stopped every container using the volume, and starts the
 service again.
 """
@@ -14,6 +16,7 @@ service again.
 from __future__ import annotations
 
 import contextlib
+import logging
 import posixpath
 import secrets
 from collections.abc import Callable, Iterable, Iterator
@@ -25,6 +28,8 @@ from monctl.errors import MonctlError
 
 if TYPE_CHECKING:  # pragma: no cover
     from monctl.adapters.docker import Engine
+
+log = logging.getLogger(__name__)
 
 
 class Stage:
@@ -95,18 +100,42 @@ def copy_into(engine: Engine, staged_container: str, volume: str, path: str, lab
         engine.remove(target)
 
 
+def refilled(
+    engine: Engine, stage: Stage, label: str, refill: Callable[[], Iterable[bytes]]
+) -> bool:
+    """Fill the (empty) live volume from ``refill``; True when that worked, else the
+    volume is made empty again for the staged copy (the failure is logged)."""
+    image = str(engine.inspect(stage.container)["Image"])
+    target = engine.create_idle(image, stage.live_volume, stage.path, label)
+    try:
+        engine.put_archive(target, posixpath.dirname(stage.path.rstrip("/")), refill())
+        return True
+    except MonctlError as exc:
+        log.warning(
+            "restoring %s directly failed (%s); copying the staged data",
+            stage.live_volume,
+            exc.message,
+        )
+    finally:
+        engine.remove(target)
+    recreate_empty(engine, stage.live_volume)
+    return False
+
+
 def swap(
     engine: Engine,
     stage: Stage,
     label: str,
     stop: Callable[[], None],
     start: Callable[[], None],
+    refill: Callable[[], Iterable[bytes]] | None = None,
 ) -> None:
     """Make ``stage`` the live volume: ``stop`` every user of the live volume, recreate
-    it empty, copy the staged data in, drop the stage, and ``start`` the service again
-    — always, whatever failed. Signals wait until it is done: a swap cut in the middle
-    would leave the service without its data. If the copy fails, the staged volume is
-    kept and named in the error, so the data is not lost with the live volume."""
+    it empty, fill it (``refill``, else the staged copy), drop the stage, and ``start``
+    the service again — always, whatever failed. Signals wait until it is done: a swap
+    cut in the middle would leave the service without its data. If the copy fails, the
+    staged volume is kept and named in the error, so the data is not lost with the live
+    volume."""
     stage.taken = True
     with signals.deferred():
         keep_stage = False
@@ -114,7 +143,8 @@ def swap(
             stop()
             recreate_empty(engine, stage.live_volume)
             keep_stage = True  # from here on the stage holds the only copy of the data
-            copy_into(engine, stage.container, stage.live_volume, stage.path, label)
+            if refill is None or not refilled(engine, stage, label, refill):
+                copy_into(engine, stage.container, stage.live_volume, stage.path, label)
             keep_stage = False
         except MonctlError as exc:
             if keep_stage:

@@ -20,6 +20,7 @@ from monctl.services.model import (
     ConfigMount,
     DataVolume,
     Drill,
+    Layout,
     Pause,
     Probe,
     RestartReload,
@@ -89,6 +90,17 @@ SERVICE = Service(
         ),
     ),
     reload=RestartReload("Loki has no reload API"),
-    data=DataVolume("loki_data", "/loki", 10001, 10001, Pause(flush="/flush")),
+    # The filesystem object store (chunks_directory) holds chunks and shipped index
+    # files, each written once; chunks are compressed already. The image has no
+    # shell, so nothing can list the volume: it is read whole (while paused), and
+    # only content the repository lacks is written.
+    data=DataVolume(
+        "loki_data",
+        "/loki",
+        10001,
+        10001,
+        Pause(flush="/flush"),
+        Layout(objects=("chunks/*",), compressed=("chunks/*",)),
+    ),
     drill=Drill(drill),  # no http_client: the image has no shell and no wget
 )

@@ -193,12 +193,40 @@ CopyMethod = Snapshot | Pause
 
 
 @dataclass(frozen=True)
+class Layout:
+    """Which parts of a service's data never change once written, so that an
+    incremental backup stores them once (shared objects) and need not read them again.
+
+    ``units``: a regular expression for top-level names (of the copy: the
+    snapshot, or the data path) that are immutable units — a TSDB block, named
+    by its ULID. Every file of a unit becomes a shared object; a unit the
+    repository already holds, whose files the listing shows unchanged (same
+    names, sizes and times), is not read from the engine at all.
+    ``objects``: globs (``fnmatch``, paths relative to the data directory) of
+    other files stored as shared objects: written once, never changed (Loki's
+    chunks). Everything else is packed per backup.
+    ``compressed``: globs of files already compressed (TSDB chunks, Loki chunks):
+    stored as they are, without sampling.
+    ``listing``: a program run inside the service's container that prints
+    ``<mode in hex> <size> <mtime> <path>`` for every entry below ``{path}``
+    (``find`` + ``stat``); empty when the image cannot run one (distroless): then
+    everything is read and only new content is written.
+    """
+
+    units: str = ""
+    objects: tuple[str, ...] = ()
+    compressed: tuple[str, ...] = ()
+    listing: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class DataVolume:
     volume: str  # compose volume key; Docker's name is "<project>_<volume>"
     path: str  # mount point inside the container
     uid: int  # the image's user: restored files must belong to it
     gid: int
     copy: CopyMethod
+    layout: Layout = Layout()  # what is immutable (incremental backups); default: nothing
 
     @property
     def strategy(self) -> str:

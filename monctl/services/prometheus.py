@@ -38,6 +38,7 @@ from monctl.services.model import (
     DataVolume,
     Drill,
     HttpReload,
+    Layout,
     Probe,
     ReloadMetrics,
     ScrapeTargets,
@@ -189,6 +190,10 @@ def drill(ask: DrillAsk) -> tuple[Check, ...]:
     return (Check("prometheus", "query", True, detail),)
 
 
+# Every entry of a snapshot as "<mode hex> <size> <mtime> <path>", without reading it.
+LISTING = ("find", "{path}", "-mindepth", "1", "-exec",
+           "stat", "-c", "%f %s %Y %n", "{}", "+")  # fmt: skip
+
 SERVICE = Service(
     name="prometheus",
     title="Prometheus",
@@ -255,6 +260,15 @@ SERVICE = Service(
             "snapshots",
             off_status=503,
             off_hint="start Prometheus with --web.enable-admin-api (the compose file does)",
+        ),
+        # A snapshot holds only blocks, each a directory named by its ULID, written
+        # once (compaction replaces a block by a new one, under a new ULID); its
+        # chunk segments are compressed already. The image is busybox-based:
+        # find and stat list a snapshot without reading it.
+        Layout(
+            units=r"[0-9A-HJKMNP-TV-Z]{26}",
+            compressed=("*/chunks/*",),
+            listing=LISTING,
         ),
     ),
     drill=Drill(drill),

@@ -19,8 +19,8 @@ def _samples(directory: Path) -> dict[str, dict[str, float]]:
 
 def test_failure_keeps_the_last_success_and_other_services(tmp_path: Path) -> None:
     textfile.publish(tmp_path, [
-        Attempt("prometheus", 1000.0, True, 12.5, 4096),
-        Attempt("grafana", 1000.0, True, 1.0, 512),
+        Attempt("prometheus", 1000.0, True, 12.5, 4096, written_bytes=96, reused_bytes=4000),
+        Attempt("grafana", 1000.0, True, 1.0, 512, written_bytes=512, reused_bytes=0),
     ])  # fmt: skip
     textfile.publish(tmp_path, [Attempt("prometheus", 2000.0, False, 3.0)])
     s = _samples(tmp_path)
@@ -29,6 +29,8 @@ def test_failure_keeps_the_last_success_and_other_services(tmp_path: Path) -> No
     assert s[textfile.SUCCESS] == {"prometheus": 0.0, "grafana": 1.0}
     assert s[textfile.DURATION]["prometheus"] == 3.0
     assert s[textfile.SIZE] == {"prometheus": 4096.0, "grafana": 512.0}
+    assert s[textfile.WRITTEN] == {"prometheus": 96.0, "grafana": 512.0}  # the last success's
+    assert s[textfile.REUSED] == {"prometheus": 4000.0, "grafana": 0.0}
     assert not [p for p in tmp_path.iterdir() if p.name != textfile.FILE_NAME], "temp file left"
     assert (tmp_path / textfile.FILE_NAME).stat().st_mode & 0o444 == 0o444
 
@@ -47,7 +49,10 @@ def test_drills_and_backups_keep_each_others_lines(tmp_path: Path) -> None:
 @pytest.mark.binaries
 def test_promtool_accepts_the_file(tmp_path: Path) -> None:
     promtool = require_binary("promtool")
-    textfile.publish(tmp_path, [Attempt("loki", 1.5, True, 0.25, 10), Attempt("x", 2, False, 0)])
+    textfile.publish(
+        tmp_path, [Attempt("loki", 1.5, True, 0.25, 10, 10, 0), Attempt("x", 2, False, 0)]
+    )
+    assert "monctl_backup_bytes_written" in (tmp_path / textfile.FILE_NAME).read_text()
     text = (tmp_path / textfile.FILE_NAME).read_text()
     done = subprocess.run([str(promtool), "check", "metrics"], input=text, capture_output=True,
                           text=True, check=False)  # fmt: skip

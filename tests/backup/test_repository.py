@@ -159,6 +159,7 @@ def test_verify_refuses_a_path_traversal_archive_even_with_a_matching_hash(
                     "loki",
                 )
             },
+            format_version=1,
         ),
     )
     with pytest.raises(IntegrityError, match=r"loki: archive member 'loki/\.\./\.\./etc"):

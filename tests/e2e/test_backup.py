@@ -101,7 +101,8 @@ def test_round_trip_every_service_restores_the_same_data(data_stack: Stack, tmp_
         "loki",
     }
     for s in summary["services"]:
-        assert s["status"] == "ok" and len(s["sha256"]) == 64 and s["bytes"] > 0, s
+        assert s["status"] == "ok" and s["bytes"] > 0 and s["files"] > 0, s
+        assert s["read_bytes"] > 0 and s["written_bytes"] > 0, s
     assert snapshots(stack) == "", "the TSDB snapshot was left in the volume"
     assert no_paused(stack) == []
     backups = Path(stack.overrides["MONCTL_BACKUP_DEST"])
@@ -109,6 +110,8 @@ def test_round_trip_every_service_restores_the_same_data(data_stack: Stack, tmp_
     prom = (Path(stack.overrides["MONCTL_TEXTFILE_DIR"]) / "monctl_backup.prom").read_text()
     assert 'monctl_backup_last_success{service="grafana"} 1' in prom
     assert 'monctl_backup_last_success_timestamp_seconds{service="prometheus"}' in prom
+    assert 'monctl_backup_bytes_written{service="loki"}' in prom
+    assert 'monctl_backup_bytes_reused{service="grafana"}' in prom
 
     for service in ("prometheus", "alertmanager", "grafana", "loki"):
         wipe(stack, service)
@@ -243,26 +246,42 @@ def _s3(endpoint: str):  # type: ignore[no-untyped-def]
     )  # fmt: skip
 
 
-def test_s3_backup_list_verify_restore_prune(data_stack: Stack, moto: str) -> None:
+def _objects(s3, bucket: str, prefix: str) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """key -> LastModified of every object under ``prefix``objects/ (re-uploads change it)."""
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{prefix}objects/")
+    return {o["Key"]: o["LastModified"] for page in pages for o in page.get("Contents", [])}
+
+
+def test_s3_incremental_backup_list_verify_restore_prune(data_stack: Stack, moto: str) -> None:
     s3 = _s3(moto)
     bucket = f"b-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(Bucket=bucket)
     dest, env = f"s3://{bucket}/nightly", _s3_env(moto)
     first = _backup_json(
-        data_stack, "--to", dest, "--service", "grafana", "--service", "alertmanager", env=env
-    )
-    time.sleep(1.1)
+        data_stack, "--to", dest, "--service", "grafana", "--service", "alertmanager",
+        "--service", "prometheus", env=env,
+    )  # fmt: skip
+    after_first = _objects(s3, bucket, "nightly/")
+    assert after_first and first["written_bytes"] > 0
+    time.sleep(1.1)  # S3 times have a resolution of one second
     second = _backup_json(
-        data_stack, "--to", dest, "--service", "grafana", "--sse", "AES256", env=env
-    )
-    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
+        data_stack, "--to", dest, "--service", "grafana", "--service", "prometheus",
+        "--sse", "AES256", env=env,
+    )  # fmt: skip
+    after_second = _objects(s3, bucket, "nightly/")
+    # Incremental: nothing uploaded again; only what is new went up.
+    assert {k: after_second[k] for k in after_first} == after_first, "an object was re-uploaded"
+    assert second["reused_objects"] > 0
+    new = set(after_second) - set(after_first)
+    sizes = {o["Key"]: o["Size"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
+    assert sum(sizes[k] for k in new) == second["written_bytes"]
+    keys = set(sizes)
     assert f"nightly/{first['id']}/manifest.json" in keys
-    assert f"nightly/{second['id']}/grafana.tar.zst" in keys
-    head = s3.head_object(Bucket=bucket, Key=f"nightly/{second['id']}/grafana.tar.zst")
-    assert head["ContentLength"] == second["services"][0]["bytes"]
+    assert f"nightly/{second['id']}/manifest.json" in keys
 
     listed = json.loads(data_stack.monctl("backup", "list", "--from", dest, "--json", env=env).out)
     assert [b["id"] for b in listed["backups"]] == [second["id"], first["id"]]
+    assert listed["repository"]["objects"] == len(after_second)
     verified = data_stack.monctl("backup", "verify", first["id"], "--from", dest, "--json", env=env)
     assert verified.code == 0 and json.loads(verified.out)["ok"] is True, explain(verified)
 
@@ -280,6 +299,10 @@ def test_s3_backup_list_verify_restore_prune(data_stack: Stack, moto: str) -> No
     assert pruned.code == 0 and json.loads(pruned.out)["deleted"] == [first["id"]], explain(pruned)
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])}
     assert not any(first["id"] in k for k in keys) and any(second["id"] in k for k in keys)
+    # What only the first backup needed is garbage now (young objects wait out the grace).
+    assert json.loads(pruned.out)["objects"]["refused"] is None
+    again = data_stack.monctl("backup", "verify", "--all", "--from", dest, env=env)
+    assert again.code == 0, explain(again)
 
 
 class _CuttingProxy:
@@ -352,7 +375,11 @@ def test_s3_connection_lost_mid_upload_leaves_nothing_and_resumes_containers(
     assert proxy.cuts > 0, "the proxy never cut a connection: nothing was injected"
     assert "Traceback" not in result.err, result.err
     assert json.loads(result.out)["ok"] is False
-    assert s3.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0, "objects left behind"
+    # No backup was recorded: no manifest. Objects uploaded before the failure stay for
+    # prune's garbage collection (another backup could be writing the same ones).
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+    assert not [k for k in keys if not k.startswith("x/objects/") and ".lease-" not in k], keys
+    assert not [k for k in keys if ".lease-" in k], "the failed backup's lease was left behind"
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == [], "unfinished upload"
     assert no_paused(data_stack) == [], "a container was left paused"
     assert snapshots(data_stack) == "", "the TSDB snapshot was left after a failed backup"

@@ -9,22 +9,23 @@ incompressible ballast so that its copy lasts long enough to be caught paused.
 from __future__ import annotations
 
 import fcntl
-import io
 import json
 import os
 import select
 import signal
 import subprocess
 import sys
-import tarfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import zstandard
 from support.data import container, explain, fingerprint, inspect, no_paused, sh, volume
 from support.engine import Stack, docker
+
+from monctl.adapters.storage.local import LocalStorage
+from monctl.backup.manifest import read_manifest
+from monctl.backup.objects import object_key
 
 pytestmark = pytest.mark.docker
 
@@ -103,8 +104,13 @@ def test_a_signal_while_grafana_is_paused_resumes_it_and_leaves_nothing(
         # Freeze monctl where it is, so the signal is certain to land while Grafana is
         # paused (on a loaded machine the copy could otherwise end first).
         proc.send_signal(signal.SIGSTOP)
-        assert inspect(data_stack, "grafana", "{{.State.Status}}") == "paused", (
-            "the copy ended before monctl could be stopped: too little ballast for this machine"
+        # `docker ps`, not inspect: inspect waits for the container's lock, which the
+        # engine holds while the archive is read — the whole pause, since the objects
+        # are written as the stream arrives.
+        grafana = container(data_stack, "grafana")
+        state = docker("ps", "-a", "--filter", f"id={grafana}", "--format", "{{.State}}")
+        assert state.out.strip() == "paused", (
+            f"{state}: the copy ended before monctl could be stopped: too little ballast"
         )
         proc.send_signal(signum)
         proc.send_signal(signal.SIGCONT)
@@ -174,16 +180,18 @@ def _prompted(proc: subprocess.Popen[str], timeout: float = 120) -> str:
     return seen.decode()
 
 
-def test_an_archive_swapped_while_the_operator_confirms_is_not_extracted(
+def test_an_object_swapped_while_the_operator_confirms_is_not_extracted(
     data_stack: Stack, tmp_path: Path
 ) -> None:
-    """Verify-then-read: the archive verified is replaced before it is read again. The
-    stream that is extracted is checked and hashed, so the restore of that service stops
-    before its data is swapped in (exit 10), and nothing lands outside the volume."""
+    """Verify-then-read: an object verified is replaced before it is read again. The
+    stream that is extracted is hashed as it passes, so the restore of that service stops
+    before its data is swapped in (exit 10)."""
     dest = tmp_path / "dest"
     done = data_stack.monctl("backup", "--json", "--service", "grafana", "--to", str(dest))
     assert done.code == 0, explain(done)
     backup_id = json.loads(done.out)["id"]
+    files = read_manifest(LocalStorage(dest), backup_id).files("grafana")
+    target = dest / object_key(max(files.blobs(), key=lambda b: b.ref.stored).ref.id)
     before = fingerprint(data_stack, "grafana")
     started = inspect(data_stack, "grafana", "{{.State.StartedAt}}")
 
@@ -191,15 +199,9 @@ def test_an_archive_swapped_while_the_operator_confirms_is_not_extracted(
     try:
         question = _prompted(proc)
         assert "grafana_data" in question
-        evil = io.BytesIO()
-        with tarfile.open(fileobj=evil, mode="w") as tar:
-            for name in ("grafana/../../../tmp/monctl-pwned", "/tmp/monctl-pwned-abs"):
-                info = tarfile.TarInfo(name)
-                info.size = 3
-                tar.addfile(info, io.BytesIO(b"bad"))
-        (dest / backup_id / "grafana.tar.zst").write_bytes(
-            zstandard.ZstdCompressor().compress(evil.getvalue())
-        )
+        swapped = bytearray(target.read_bytes())
+        swapped[: len(b"evil")] = b"evil"
+        target.write_bytes(bytes(swapped))
         out, err = proc.communicate("y\n", timeout=180)
     finally:
         if proc.poll() is None:
@@ -208,4 +210,4 @@ def test_an_archive_swapped_while_the_operator_confirms_is_not_extracted(
     assert "Traceback" not in err
     assert fingerprint(data_stack, "grafana") == before, "the live data changed"
     assert inspect(data_stack, "grafana", "{{.State.StartedAt}}") == started, "grafana restarted"
-    assert "contains '..'" in out  # the member was refused as it was extracted
+    assert "corrupt" in out or "does not" in out  # caught as it was extracted

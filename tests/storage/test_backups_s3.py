@@ -121,3 +121,57 @@ def test_a_deletion_cut_short_leaves_the_backup_incomplete_and_the_next_prune_fi
     monkeypatch.setattr(storage, "delete", real)
     second = prune(storage, Policy(keep_last=2), now=NOW)
     assert second.deleted == [old] and second.errors == []
+
+
+def test_incremental_backups_over_s3_upload_only_what_is_new(
+    make_s3: Callable[..., S3Storage],
+    raw_s3: Any,
+    bucket: str,
+    uploads: Callable[[], list[dict[str, Any]]],
+    tmp_path: Any,
+) -> None:
+    """Format 2 on S3: the second backup uploads nothing, the third only the new unit;
+    prune's garbage collection removes what only the pruned backup needed."""
+    import time
+
+    from support import repo
+
+    from monctl.backup import gc
+    from monctl.backup.manifest import read_manifest
+
+    storage = make_s3(prefix="incr")
+    proj, rt = repo.project(tmp_path / "stack"), repo.runtime()
+
+    def objects() -> dict[str, Any]:
+        listed = raw_s3.list_objects_v2(Bucket=bucket, Prefix="incr/objects/")
+        return {o["Key"]: o["LastModified"] for o in listed.get("Contents", [])}
+
+    first = repo.back_up(proj, rt, storage)
+    after_first = objects()
+    time.sleep(1.1)
+    second = repo.back_up(proj, rt, storage)
+    assert objects() == after_first, "an object was uploaded again"
+    assert sum(s.stats.written_bytes for s in second.services) == 0
+    for name in [n for n in rt.files["tsdb"] if n.startswith("B1/")]:
+        del rt.files["tsdb"][name]
+    rt.files["tsdb"].update(repo.block(3))
+    third = repo.back_up(proj, rt, storage, (repo.TSDB,))
+    new = set(objects()) - set(after_first)
+    assert len(new) == 3 and repo.stats(third, "tsdb").new_objects == 3
+    assert verify(storage, third.backup_id).ok
+
+    unique = (
+        gc.referenced(read_manifest(storage, first.backup_id))
+        - gc.referenced(read_manifest(storage, third.backup_id))
+        - gc.referenced(read_manifest(storage, second.backup_id))
+    )
+    assert unique == set()  # the first two backups hold the same objects
+    report = prune(storage, Policy(keep_last=1), now=datetime.now(UTC))
+    assert set(report.deleted) >= {first.backup_id, second.backup_id}
+    # Objects written minutes ago wait out the grace; an hour later those only the pruned
+    # backups needed go: B1's three, and the ledger's three (the third backup left it out).
+    assert gc.collect(storage).swept == 0
+    swept = gc.collect(storage, now=time.time() + 3600)
+    assert swept.swept == 6 and swept.refused is None
+    assert verify(storage, third.backup_id).ok
+    assert uploads() == []

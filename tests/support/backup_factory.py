@@ -1,6 +1,8 @@
-"""Builds real backups for the archive and backup-listing tests: real tar streams (files,
-directories, links), compressed by monctl's own compress_stream, written through a
-Storage, with a manifest written last — the layout ``monctl backup`` produces."""
+"""Builds real format-1 backups (monctl's flat archives, before incremental backups) for
+the archive and backup-listing tests: real tar streams (files, directories, links),
+compressed by monctl's own compress_stream, written through a Storage, with a manifest
+written last — the layout ``monctl backup`` produced. Format 2 (what ``monctl backup``
+writes now) is made by the real pipeline: see ``support.repo``."""
 
 from __future__ import annotations
 
@@ -96,7 +98,8 @@ def make_backup(
         started_at=started,
         finished_at=started + timedelta(seconds=42),
         compression=compression,
-        services=entries,
+        services=entries,  # type: ignore[arg-type]
+        format_version=1,
     )
     if manifest:
         write_manifest(storage, m)

@@ -28,6 +28,9 @@ class FakeStage:
         self.received = b"".join(chunks)
 
 
+MTIME = 1_790_000_000  # every fake file's modification time, unless ``mtimes`` says otherwise
+
+
 @dataclass
 class FakeRuntime:
     urls: dict[str, str]  # service -> base URL of a local server
@@ -36,6 +39,8 @@ class FakeRuntime:
     log: list[str] = field(default_factory=list)
     kind: str = "fake"
     live_config: bool = True
+    mtimes: dict[str, dict[str, int]] = field(default_factory=dict)  # service -> path -> time
+    reads: list[str] = field(default_factory=list)  # every path read_data was asked for
 
     def _state(self, name: str) -> ServiceState:
         return ServiceState(name, f"fake-{name}", "id", "running", None, None, f"{name}:1", "1")
@@ -88,20 +93,74 @@ class FakeRuntime:
     def started_env(self, service: Service) -> dict[str, str] | None:
         return {}
 
+    def _tree(self, service: Service, path: str) -> tuple[str, dict[str, bytes], set[str]]:
+        """(the part of the data ``path`` names, its files, its directories)."""
+        assert service.data is not None
+        base = service.data.path.rstrip("/")
+        sub = path.rstrip("/")[len(base) :].strip("/") if path.startswith(base) else ""
+        files = {
+            name: data
+            for name, data in self.files[service.name].items()
+            if not sub or name == sub or name.startswith(sub + "/")
+        }
+        dirs = {
+            "/".join(name.split("/")[:i]) for name in files for i in range(1, name.count("/") + 1)
+        }
+        dirs = {d for d in dirs if not sub or d.startswith(sub + "/") or d == sub}
+        return sub, files, dirs
+
     def read_data(self, service: Service, path: str) -> Iterator[bytes]:
-        """The service's files as the archive API streams them: under basename(path)/."""
+        """The service's files under ``path`` as the archive API streams them: named
+        after the basename of ``path`` (the data path, or a directory below it)."""
+        self.reads.append(path)
+        sub, files, dirs = self._tree(service, path)
         root = path.rstrip("/").rsplit("/", 1)[-1]
+
+        def named(rel: str) -> str:
+            inner = rel[len(sub) :].lstrip("/") if sub else rel
+            return f"{root}/{inner}" if inner else root
+
+        times = self.mtimes.get(service.name, {})
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
-            top = tarfile.TarInfo(root)
-            top.type = tarfile.DIRTYPE
-            tar.addfile(top)
-            for name, data in sorted(self.files[service.name].items()):
-                info = tarfile.TarInfo(f"{root}/{name}")
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
+            if sub not in files:
+                top = tarfile.TarInfo(root)
+                top.type, top.mode, top.mtime = tarfile.DIRTYPE, 0o755, MTIME
+                tar.addfile(top)
+            for name in sorted(dirs | set(files)):
+                if sub and name == sub and name not in files:
+                    continue
+                info = tarfile.TarInfo(named(name))
+                info.mtime = times.get(name, MTIME)
+                if name in files:
+                    info.size, info.mode = len(files[name]), 0o644
+                    tar.addfile(info, io.BytesIO(files[name]))
+                else:
+                    info.type, info.mode = tarfile.DIRTYPE, 0o755
+                    tar.addfile(info)
         data = buf.getvalue()
         return iter([data[i : i + 4096] for i in range(0, len(data), 4096)])
+
+    def listing(self, service: Service) -> Callable[[list[str]], tuple[int, str]]:
+        """A stand-in for ``find PATH ... -exec stat -c '%f %s %Y %n'``: the tool the
+        declaration's listing runs, answering from the fake files."""
+
+        def run(argv: list[str]) -> tuple[int, str]:
+            path = argv[1].rstrip("/")
+            sub, files, dirs = self._tree(service, path)
+            times = self.mtimes.get(service.name, {})
+            lines = []
+            for name in sorted(dirs | set(files)):
+                if name == sub:
+                    continue
+                full = f"{path}/{name[len(sub) :].lstrip('/')}" if sub else f"{path}/{name}"
+                if name in files:
+                    lines.append(f"81a4 {len(files[name])} {times.get(name, MTIME)} {full}")
+                else:
+                    lines.append(f"41ed 4096 {MTIME} {full}")
+            return 0, "\n".join(lines) + "\n"
+
+        return run
 
     def data_volume(self, service: Service) -> str:
         return f"fake_{service.name}"
@@ -111,12 +170,24 @@ class FakeRuntime:
         self.log.append(f"stage {service.name}")
         yield FakeStage(service.name)
 
-    def swap_in(self, service: Service, stage: FakeStage) -> str:  # type: ignore[override]
-        with tarfile.open(fileobj=io.BytesIO(stage.received)) as tar:
+    def swap_in(  # type: ignore[override]
+        self,
+        service: Service,
+        stage: FakeStage,
+        refill: Callable[[], Iterable[bytes]] | None = None,
+    ) -> str:
+        received = b"".join(refill()) if refill is not None else stage.received
+        if refill is not None:
+            self.log.append(f"refill {service.name}")
+        with tarfile.open(fileobj=io.BytesIO(received)) as tar:
+            members = tar.getmembers()
             self.files[service.name] = {
                 m.name.split("/", 1)[1]: tar.extractfile(m).read()  # type: ignore[union-attr]
-                for m in tar.getmembers()
+                for m in members
                 if m.isfile()
+            }
+            self.mtimes[service.name] = {
+                m.name.split("/", 1)[1]: int(m.mtime) for m in members if "/" in m.name
             }
         self.log.append(f"swap {service.name}")
         return "running"

@@ -18,7 +18,7 @@ import builtins
 import dataclasses
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -120,6 +120,40 @@ class S3Options:
 class ObjectInfo:
     key: str  # relative to the destination root
     size: int
+    modified: float | None = None  # Unix time of the last write, when the listing tells
+
+
+class Spool(Protocol):
+    """Bytes on their way to an object whose key is not known yet (see ``Staging``)."""
+
+    size: int
+
+    def write(self, data: bytes | bytearray | memoryview) -> None: ...
+
+    def write_all(self, pieces: Sequence[bytes | bytearray | memoryview]) -> None:
+        """``write`` each piece, in order (a file may take them in one system call)."""
+
+
+class Staging(Protocol):
+    """A batch of objects written before their keys are known: content addresses.
+
+    ``spool()`` starts one; the caller writes its bytes, then ``keep``s it under
+    its key (``replace``: overwrite an object already there, else the existing
+    one, which holds the same bytes, stays) or ``drop``s it. ``commit()`` makes
+    every kept object durable and present; until then a kept object may not be
+    visible (local) or may already be (S3). Leaving ``Storage.staging``'s block
+    drops whatever was not committed; objects already uploaded stay for the
+    repository's garbage collection (another writer may own the same key).
+    Details: ``monctl.adapters.storage.staging``.
+    """
+
+    def spool(self) -> Spool: ...
+
+    def keep(self, spool: Spool, key: str, *, replace: bool = False) -> None: ...
+
+    def drop(self, spool: Spool) -> None: ...
+
+    def commit(self) -> None: ...
 
 
 class Storage(Protocol):
@@ -201,6 +235,12 @@ class Storage(Protocol):
 
     def size(self, key: str) -> int:
         """The object's size in bytes; StorageError if it does not exist."""
+        ...
+
+    def staging(self, prefix: str) -> AbstractContextManager[Staging]:
+        """A batch for content-addressed objects (``Staging``); its spools live under
+        ``prefix`` where the implementation keeps them at the destination (local
+        partial files, cleaned by ``clean_partials`` if a crash leaves them)."""
         ...
 
     def check_writable(self) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from monctl.adapters.storage import ObjectInfo, check_key
+from monctl.adapters.storage.staging import LocalStaging, local_staging
 from monctl.errors import StorageError
 
 PARTIAL_RE = re.compile(r"\.partial-[0-9a-f]{16}$")
@@ -134,7 +135,7 @@ class LocalStorage:
             except FileNotFoundError:
                 continue  # deleted while we walked
             if os.path.isfile(path) and not path.is_symlink():
-                out.append(ObjectInfo(key, st.st_size))
+                out.append(ObjectInfo(key, st.st_size, st.st_mtime))
         return sorted(out, key=lambda o: o.key)
 
     def list(self, prefix: str = "") -> builtins.list[str]:
@@ -227,6 +228,9 @@ class LocalStorage:
             raise StorageError(f"no object {key} in {self.location}") from None
         except OSError as e:
             raise self._error(f"cannot read {key}", e) from None
+
+    def staging(self, prefix: str) -> AbstractContextManager[LocalStaging]:
+        return local_staging(self.root, prefix, self._error)
 
     def check_writable(self) -> None:
         try:

@@ -35,6 +35,7 @@ from typing import Any, BinaryIO, TypeVar
 from monctl import redaction
 from monctl.adapters.storage import MiB, ObjectInfo, S3Options, check_key, s3_errors
 from monctl.adapters.storage.s3_reader import S3Reader, reading
+from monctl.adapters.storage.staging import SpoolStaging, spool_staging
 from monctl.errors import MonctlError, StorageError
 
 log = logging.getLogger(__name__)
@@ -302,7 +303,9 @@ class S3Storage:
                 # Keys that are no object monctl could have written — an S3 console's
                 # "folder" (an empty object "prefix/ID/"), "a//b", ".." — are not ours.
                 if _valid_key(key):
-                    out.append(ObjectInfo(key, int(obj["Size"])))
+                    modified = obj.get("LastModified")
+                    stamp = modified.timestamp() if isinstance(modified, datetime) else None
+                    out.append(ObjectInfo(key, int(obj["Size"]), stamp))
         return sorted(out, key=lambda o: o.key)
 
     def list(self, prefix: str = "") -> builtins.list[str]:
@@ -335,6 +338,10 @@ class S3Storage:
             f"read {key}", self.client.head_object, Bucket=self.bucket, Key=self._full(key)
         )
         return int(head["ContentLength"])
+
+    def staging(self, prefix: str) -> AbstractContextManager[SpoolStaging]:
+        # Keys are known only after the bytes: spooled here, then one put() each.
+        return spool_staging(self)
 
     def check_writable(self) -> None:
         # One small listing checks the endpoint, the credentials and the bucket

@@ -1,0 +1,294 @@
+"""Writing objects whose keys are known only once their bytes are (content addresses).
+
+A content-addressed object is named by the hash of what is stored, which is
+known only after the last byte has passed; and a backup writes many objects
+whose durability only matters together, at the moment its manifest is
+written. So a ``Staging`` is a batch: bytes go to a private ``Spool``; the
+caller then ``keep``s the spool under its key (or ``drop``s it, when the
+object turned out to be in the repository already); ``commit`` makes every
+kept object durable and visible. Leaving the batch drops what was not committed.
+
+- ``LocalStaging``: a spool is a partial file under the batch's prefix (same
+  filesystem as its final place); ``commit`` flushes the filesystem once
+  (``syncfs``: one journal commit for the whole batch instead of an fsync per
+  object, which on ext4 costs ~10 ms each), renames every kept spool to its
+  key, and flushes again so the renames are durable too. A key only ever names
+  complete, durable bytes; a crash leaves partial files, which ``list`` ignores
+  and ``clean_partials`` removes.
+- ``SpoolStaging`` (S3, or any ``Storage``): a spool is a temporary file (in
+  memory up to 8 MiB), ``keep`` uploads it with ``Storage.put`` (atomic:
+  one PUT or a multipart upload aborted on failure), ``commit`` has nothing left
+  to do. An object uploaded by a batch that fails is not deleted: another
+  backup may be writing the same object at the same moment (same key, same
+  bytes); the repository's garbage collection removes it if nothing uses it.
+
+Two batches that keep the same key keep the same bytes (the key is their
+hash), so neither can spoil the other's object: the last rename or PUT wins
+with identical content.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import secrets
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from monctl.errors import StorageError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from monctl.adapters.storage import Spool, Storage
+
+MEMORY_SPOOL = 8 * 1024 * 1024  # SpoolStaging keeps smaller objects in memory
+READ_SIZE = 1024 * 1024
+
+
+class FileSpool:
+    """Bytes written to a file that is not yet an object."""
+
+    def __init__(self, file: IO[bytes], path: Path | None = None) -> None:
+        self.file = file
+        self.path = path  # LocalStaging: the partial file
+        self.size = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.file.write(data)
+        self.size += len(data)
+
+    def write_all(self, pieces: Sequence[bytes | bytearray | memoryview]) -> None:
+        """Several pieces at once: one writev per ~1000 for a real file, without
+        joining them first (a copy of every byte saved)."""
+        if self.path is None:
+            for piece in pieces:
+                self.write(piece)
+            return
+        self.file.flush()
+        fd = self.file.fileno()
+        for i in range(0, len(pieces), 1024):  # IOV_MAX
+            batch = list(pieces[i : i + 1024])
+            want = sum(len(p) for p in batch)
+            done = os.writev(fd, batch)
+            if done < want:  # short write (a signal, or nearly full): write the rest
+                rest = memoryview(b"".join(batch))[done:]
+                while rest:
+                    rest = rest[os.write(fd, rest) :]
+            self.size += want
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.file.close()
+
+
+def _libc(name: str) -> Callable[..., int] | None:
+    """A libc function (Linux), or None where there is none."""
+    try:
+        fn: Callable[..., int] = getattr(ctypes.CDLL(None, use_errno=True), name)
+    except (OSError, AttributeError):
+        return None
+    return fn
+
+
+def _start_writeback(file: IO[bytes]) -> None:
+    """Ask the kernel to start writing a spool out now (sync_file_range WRITE: it does
+    not wait), so the commit's flush finds little left to do: the disk works while
+    the next files are read, instead of all at once at the end."""
+    fn = _libc("sync_file_range")
+    if fn is not None:
+        with contextlib.suppress(OSError, ValueError):
+            file.flush()
+            fn(file.fileno(), ctypes.c_int64(0), ctypes.c_int64(0), 2)  # SYNC_FILE_RANGE_WRITE
+
+
+def _syncfs(path: Path) -> bool:
+    """Flush the whole filesystem holding ``path`` (Linux); False when not possible."""
+    fn = _libc("syncfs")
+    if fn is None:
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        return bool(fn(fd) == 0)
+    finally:
+        os.close(fd)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # directories on some filesystems (NFS) refuse it
+    finally:
+        os.close(fd)
+
+
+@dataclass
+class LocalStaging:
+    """Staging in a local directory: partial files under ``<root>/<prefix>``."""
+
+    root: Path
+    prefix: str
+    error: Callable[[str, OSError], StorageError]
+    _open: list[FileSpool] = field(default_factory=list)
+    # (spool file, final path, replace): paths only, so the closed file objects (and
+    # their buffers, 8 KiB each) go as soon as they are kept, not at the commit.
+    _kept: list[tuple[Path, Path, bool]] = field(default_factory=list)
+    # The next spool, being created on a thread of its own: creating a file costs
+    # the filesystem ~0.5-1 ms, paid while the current one is filled instead.
+    _next: Future[FileSpool] | None = None
+    _maker: ThreadPoolExecutor | None = None
+
+    def _create(self) -> FileSpool:
+        directory = self.root.joinpath(*self.prefix.strip("/").split("/"))
+        path = directory / f"spool.partial-{secrets.token_hex(8)}"
+        directory.mkdir(parents=True, exist_ok=True)
+        return FileSpool(open(path, "xb"), path)
+
+    def spool(self) -> FileSpool:
+        if self._maker is None:
+            self._maker = ThreadPoolExecutor(1, thread_name_prefix="monctl-spool")
+        pending, self._next = self._next, self._maker.submit(self._create)
+        try:
+            spool = pending.result() if pending is not None else self._create()
+        except OSError as e:
+            raise self.error("cannot write an object", e) from None
+        self._open.append(spool)
+        return spool
+
+    def _final(self, key: str) -> Path:
+        from monctl.adapters.storage import check_key
+
+        return self.root.joinpath(*check_key(key).split("/"))
+
+    def keep(self, spool: Spool, key: str, *, replace: bool = False) -> None:
+        assert isinstance(spool, FileSpool)
+        final = self._final(key)
+        try:
+            _start_writeback(spool.file)
+            spool.file.close()
+        except OSError as e:
+            self.drop(spool)
+            raise self.error(f"cannot write {key}", e) from None
+        self._open.remove(spool)
+        assert spool.path is not None
+        self._kept.append((spool.path, final, replace))
+
+    def drop(self, spool: Spool) -> None:
+        assert isinstance(spool, FileSpool)
+        spool.close()
+        if spool in self._open:
+            self._open.remove(spool)
+        if spool.path is not None:
+            with contextlib.suppress(OSError):
+                spool.path.unlink()
+
+    def commit(self) -> None:
+        if not self._kept:
+            return
+        kept, self._kept = self._kept, []
+        try:
+            flushed = _syncfs(self.root)
+            if not flushed:
+                for path, _, _ in kept:
+                    _fsync(path)
+            parents = set()
+            for path, final, replace in kept:
+                final.parent.mkdir(parents=True, exist_ok=True)
+                if final.is_file() and not replace:
+                    # The same key holds the same bytes; refresh its time so a
+                    # garbage collection running now sees it as just written.
+                    path.unlink()
+                    os.utime(final)
+                else:
+                    os.replace(path, final)
+                    parents.add(final.parent)
+            if not (flushed and _syncfs(self.root)):
+                for parent in parents:
+                    _fsync(parent)
+        except OSError as e:
+            for path, _, _ in kept:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            raise self.error("cannot write the objects", e) from None
+
+    def close(self) -> None:
+        """Drop every spool not committed (a failed or interrupted batch)."""
+        if self._maker is not None:
+            self._maker.shutdown(wait=True)
+            if self._next is not None and self._next.exception() is None:
+                self._open.append(self._next.result())
+            self._next = self._maker = None
+        for spool in list(self._open):
+            self.drop(spool)
+        for path, _, _ in self._kept:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        self._kept = []
+
+
+@contextlib.contextmanager
+def local_staging(
+    root: Path, prefix: str, error: Callable[[str, OSError], StorageError]
+) -> Iterator[LocalStaging]:
+    staging = LocalStaging(root, prefix, error)
+    try:
+        yield staging
+    finally:
+        staging.close()
+
+
+class SpoolStaging:
+    """Staging through ``Storage.put``: spools are temporary files, uploaded on ``keep``."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self._open: list[FileSpool] = []
+
+    def spool(self) -> FileSpool:
+        # An unnamed temporary file: nothing is left behind, even on SIGKILL.
+        spool = FileSpool(tempfile.SpooledTemporaryFile(max_size=MEMORY_SPOOL))  # noqa: SIM115
+        self._open.append(spool)
+        return spool
+
+    def keep(self, spool: Spool, key: str, *, replace: bool = False) -> None:
+        assert isinstance(spool, FileSpool)
+        try:
+            spool.file.seek(0)
+
+            def chunks() -> Iterator[bytes]:
+                while data := spool.file.read(READ_SIZE):
+                    yield data
+
+            self.storage.put(key, chunks(), size_hint=spool.size)
+        finally:
+            self.drop(spool)
+
+    def drop(self, spool: Spool) -> None:
+        assert isinstance(spool, FileSpool)
+        spool.close()
+        if spool in self._open:
+            self._open.remove(spool)
+
+    def commit(self) -> None:
+        return None
+
+    def close(self) -> None:
+        for spool in list(self._open):
+            self.drop(spool)
+
+
+@contextlib.contextmanager
+def spool_staging(storage: Storage) -> Iterator[SpoolStaging]:
+    staging = SpoolStaging(storage)
+    try:
+        yield staging
+    finally:
+        staging.close()
