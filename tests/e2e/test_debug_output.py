@@ -59,7 +59,10 @@ def test_vv_backup_to_s3_shows_botocore_debug_but_no_secret(
     assert result.code == 0, result.err[-3000:]
     assert json.loads(result.out)["ok"] is True
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket="debug-output")["Contents"]]
-    assert any(k.endswith("/alertmanager.tar.zst") for k in keys), keys
+    manifests = [k for k in keys if k.endswith("/manifest.json")]
+    assert len(manifests) == 1, keys
+    body = s3.get_object(Bucket="debug-output", Key=manifests[0])["Body"].read()
+    assert list(json.loads(body)["services"]) == ["alertmanager"]
 
     shown = result.out + result.err
     assert "DEBUG botocore.endpoint" in shown and "PutObject" in shown

@@ -1,13 +1,14 @@
 """monctl backup test (the restore drill) on the real engine with the test images.
 
-A good backup passes every check; a backup whose Grafana database is garbage (the
-archive re-hashed, so `backup verify` passes) fails the drill for Grafana only; and
+A good backup passes every check; a backup whose Grafana database is garbage (its
+manifest re-hashed, so `backup verify` passes) fails the drill for Grafana only; and
 the throwaway stack, its volumes and networks are gone afterwards in both cases and
 after SIGTERM, while the production stack (``data_stack``) is never touched.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
@@ -16,7 +17,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tarfile
 import time
 import uuid
 from pathlib import Path
@@ -111,38 +111,62 @@ def test_a_good_backup_passes_and_the_throwaway_stack_is_gone(
         assert f'monctl_backup_last_drill_success_timestamp_seconds{{service="{name}"}}' in metrics
 
 
-def _garbage_grafana_db(backup: Path) -> None:
-    """Replace grafana.db inside the Grafana archive by random bytes, and re-hash the
-    manifest entry so that `backup verify` finds nothing wrong."""
-    archive = backup / "grafana.tar.zst"
-    raw = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(archive.read_bytes())).read()
-    out = io.BytesIO()
-    replaced = False
-    with tarfile.open(fileobj=io.BytesIO(raw)) as src, tarfile.open(fileobj=out, mode="w") as dst:
-        for member in src.getmembers():
-            if member.isfile() and member.name.endswith("/grafana.db"):
-                garbage = os.urandom(member.size or 4096)
-                member.size = len(garbage)
-                dst.addfile(member, io.BytesIO(garbage))
-                replaced = True
-            else:
-                dst.addfile(member, src.extractfile(member) if member.isfile() else None)
-    assert replaced, "the Grafana archive holds no grafana.db"
-    stored = zstandard.ZstdCompressor().compress(out.getvalue())
-    archive.write_bytes(stored)
-    manifest = json.loads((backup / "manifest.json").read_text())
-    manifest["services"]["grafana"].update(
-        size=len(stored), raw_size=len(out.getvalue()), sha256=hashlib.sha256(stored).hexdigest()
-    )
-    (backup / "manifest.json").write_text(json.dumps(manifest, indent=2))
+def _decode(stored: bytes, codec: str) -> bytes:
+    if codec == "zstd":
+        return zstandard.ZstdDecompressor().stream_reader(io.BytesIO(stored)).read()
+    if codec == "gzip":
+        return gzip.decompress(stored)
+    return stored
+
+
+def _put_object(repo: Path, plaintext: bytes) -> dict[str, object]:
+    """Store ``plaintext`` as it is (codec none) and return its blob fields."""
+    object_id = hashlib.sha256(plaintext).hexdigest()
+    path = repo / "objects" / object_id[:2] / object_id
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(plaintext)
+    return {"object": object_id, "stored": len(plaintext), "codec": "none",
+            "size": len(plaintext), "sha256": object_id}  # fmt: skip
+
+
+def _garbage_grafana_db(repo: Path, backup_id: str) -> None:
+    """Replace grafana.db in a format-2 backup by random bytes of the same size, with
+    the manifest re-hashed, so that `backup verify` finds nothing wrong. The database is
+    an object of its own or lies in Grafana's pack; either is rewritten."""
+    manifest_path = repo / backup_id / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    grafana = manifest["services"]["grafana"]
+    offset, target = 0, None
+    for entry in grafana["files"]:
+        if entry["type"] != "file":
+            continue
+        if entry["path"].endswith("grafana.db"):
+            target = entry
+            break
+        if "object" not in entry:
+            offset += entry["size"]
+    assert target is not None and target["size"] > 0, "Grafana's backup holds no grafana.db"
+    garbage = os.urandom(target["size"])
+    if "object" in target:
+        target.update(_put_object(repo, garbage))
+    else:
+        pack = grafana["pack"]
+        stored = (repo / "objects" / pack["object"][:2] / pack["object"]).read_bytes()
+        raw = bytearray(_decode(stored, pack["codec"]))
+        raw[offset : offset + len(garbage)] = garbage
+        pack.update(_put_object(repo, bytes(raw)))
+        target["sha256"] = hashlib.sha256(garbage).hexdigest()
+    manifest_path.write_text(json.dumps(manifest, indent=2))
 
 
 def test_a_garbage_grafana_database_fails_the_drill_for_grafana_only(
     data_stack: Stack, good_backup: Path, tmp_path: Path
 ) -> None:
-    copy = tmp_path / "dest" / good_backup.name
+    repo = tmp_path / "dest"
+    copy = repo / good_backup.name
     shutil.copytree(good_backup, copy)
-    _garbage_grafana_db(copy)
+    shutil.copytree(good_backup.parent / "objects", repo / "objects")
+    _garbage_grafana_db(repo, copy.name)
     verified = data_stack.monctl("backup", "verify", copy.name, "--from", str(copy.parent))
     assert verified.code == 0, explain(verified)  # intact, as far as hashes can tell
     before = production(data_stack)
