@@ -15,7 +15,8 @@ from support.storage_proxy import FaultProxy
 
 from monctl import redaction
 from monctl.adapters.storage import MiB, S3Options, open_storage
-from monctl.adapters.storage.s3 import S3Storage, base_part_size, part_size_for
+from monctl.adapters.storage.s3 import S3Storage
+from monctl.adapters.storage.s3_upload import base_part_size, part_size_for
 from monctl.errors import StorageError
 
 KEY = "20261126T020000Z/prometheus.tar.zst"

@@ -46,7 +46,7 @@ class S3Options:
     or the bucket's default KMS key). ``storage_class``: e.g. "STANDARD_IA".
     ``part_size``: fixed multipart part size in bytes (>= 5 MiB), or None to
     choose it from the size hint and grow it as parts accumulate (see
-    ``monctl.adapters.storage.s3.part_size_for``). ``max_parts``: the provider's
+    ``monctl.adapters.storage.s3_upload.part_size_for``). ``max_parts``: the provider's
     part-count limit (10,000 on AWS; some stores allow fewer).
     ``endpoint_url``: overrides AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, which
     boto3 honours by itself. ``attempts``/``backoff``/``backoff_max``: the

@@ -13,19 +13,12 @@ reported as StorageError (``s3_errors``). A multipart upload keeps the current
 part in memory so it can be re-sent. Reads stream through ``s3_reader``, which
 resumes a dropped connection where it left off.
 
-Part sizes (``part_size_for``): the stream length is not known in advance, so
-parts start at a base size — ``S3Options.part_size`` if set, else the larger
-of ``min_part_size`` (8 MiB) and size_hint / max_parts — and double every
-max_parts/8 parts. With the defaults the first 10 GiB go in 8 MiB parts and
-10,000 parts reach ~2.4 TiB (about 32 x base x max_parts), while memory stays
-at one part (twice while it is sent) for every ordinary volume.
+Writing (multipart uploads, part sizes) is in ``s3_upload``.
 """
 
 from __future__ import annotations
 
 import builtins
-import logging
-import math
 import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
@@ -33,30 +26,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO, TypeVar
 
 from monctl import redaction
-from monctl.adapters.storage import MiB, ObjectInfo, S3Options, check_key, s3_errors
+from monctl.adapters.storage import ObjectInfo, S3Options, check_key, s3_errors, s3_upload
 from monctl.adapters.storage.s3_reader import S3Reader, reading
 from monctl.adapters.storage.staging import SpoolStaging, spool_staging
-from monctl.errors import MonctlError, StorageError
+from monctl.errors import StorageError
 
-log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-MAX_PART_SIZE = 5 * 1024 * MiB  # S3's limit for one part
-
-
-def part_size_for(number: int, base: int, max_parts: int) -> int:
-    """The size of part ``number`` (1-based): ``base`` doubled every max_parts/8 parts."""
-    stage = max(1, max_parts // 8)
-    return int(min(MAX_PART_SIZE, base * 2 ** ((number - 1) // stage)))
-
-
-def base_part_size(options: S3Options, size_hint: int | None) -> int:
-    if options.part_size is not None:
-        return options.part_size
-    base = options.min_part_size
-    if size_hint:
-        base = max(base, math.ceil(size_hint / options.max_parts / MiB) * MiB)
-    return base
 
 
 def _valid_key(key: str) -> bool:
@@ -171,106 +146,7 @@ class S3Storage:
     # -- writing ----------------------------------------------------------------
 
     def put(self, key: str, chunks: Iterable[bytes], *, size_hint: int | None = None) -> int:
-        full = self._full(key)
-        base = base_part_size(self.options, size_hint)
-        target = part_size_for(1, base, self.options.max_parts)
-        buf = bytearray()
-        parts: list[dict[str, Any]] = []
-        upload_id: str | None = None
-        total = 0
-        try:
-            for chunk in chunks:
-                buf += chunk
-                total += len(chunk)
-                while len(buf) >= target:
-                    if upload_id is None:
-                        upload_id = self._call(
-                            f"start the upload of {key}",
-                            self.client.create_multipart_upload,
-                            Bucket=self.bucket,
-                            Key=full,
-                            **self._extra(),
-                        )["UploadId"]
-                    if len(parts) + 1 >= self.options.max_parts:
-                        raise StorageError(
-                            f"{key} outgrew {self.options.max_parts} parts",
-                            hint="set a larger part size for this destination",
-                        )
-                    with memoryview(buf) as view:
-                        body = bytes(view[:target])  # the one copy, kept for retries
-                    del buf[:target]
-                    parts.append(self._upload_part(key, full, upload_id, len(parts) + 1, body))
-                    target = part_size_for(len(parts) + 1, base, self.options.max_parts)
-            if upload_id is None:
-                # Fits in one part: a plain PUT is atomic by itself.
-                self._call(
-                    f"write {key}",
-                    self.client.put_object,
-                    Bucket=self.bucket,
-                    Key=full,
-                    Body=bytes(buf),
-                    **self._extra(),
-                )
-                return total
-            if buf:
-                parts.append(self._upload_part(key, full, upload_id, len(parts) + 1, bytes(buf)))
-            buf = bytearray()
-            self._call(
-                f"complete the upload of {key}",
-                self.client.complete_multipart_upload,
-                Bucket=self.bucket,
-                Key=full,
-                UploadId=upload_id,
-                MultipartUpload={"Parts": parts},
-            )
-            return total
-        except BaseException as e:
-            # Any failure — the destination, the data source, Ctrl-C — aborts the
-            # upload so S3 holds neither an object nor billable orphan parts.
-            if upload_id is not None:
-                self._abort_after(e, key, full, upload_id)
-            raise
-
-    def _upload_part(self, key: str, full: str, upload_id: str, number: int, body: bytes) -> Any:
-        answer = self._call(
-            f"upload part {number} of {key}",
-            self.client.upload_part,
-            Bucket=self.bucket,
-            Key=full,
-            UploadId=upload_id,
-            PartNumber=number,
-            Body=body,
-        )
-        part = {"PartNumber": number, "ETag": answer["ETag"]}
-        for name in ("ChecksumCRC32", "ChecksumCRC32C", "ChecksumSHA1", "ChecksumSHA256"):
-            if answer.get(name):
-                part[name] = answer[name]
-        return part
-
-    def _abort_after(self, cause: BaseException, key: str, full: str, upload_id: str) -> None:
-        """Abort the upload; if even that fails, say so on the error being raised."""
-        try:
-            # More patient than a part: this call is what prevents orphan parts.
-            self._call(
-                f"abort the upload of {key}",
-                self.client.abort_multipart_upload,
-                Bucket=self.bucket,
-                Key=full,
-                UploadId=upload_id,
-                _attempts=self.options.attempts + 3,
-            )
-        except (Exception, KeyboardInterrupt) as abort_error:
-            note = (
-                f"the unfinished multipart upload of {key} could not be aborted "
-                f"({getattr(abort_error, 'message', type(abort_error).__name__)}); "
-                "`monctl backup prune` or the next backup to this destination removes it"
-            )
-            log.warning(note)
-            if isinstance(cause, MonctlError):
-                cause.message = f"{cause.message}; {note}"
-                cause.args = (cause.message,)
-            else:
-                cause.add_note(note)
+        return s3_upload.put(self, key, chunks, size_hint)
 
     # -- reading ----------------------------------------------------------------
 
