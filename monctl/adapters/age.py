@@ -22,196 +22,51 @@ from __future__ import annotations
 import contextlib
 import io
 import queue
-import stat
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, BinaryIO
 
-from monctl.errors import IntegrityError, UsageError
+from monctl.adapters.age_keys import (
+    IDENTITY_HINT,
+    INSTALL_HINT,
+    MAX_IDENTITY_FILE,
+    MAX_RECIPIENTS,
+    AgeError,
+    Identities,
+    MissingIdentity,
+    NoMatchingIdentity,
+    _pyrage,
+    _recipient_objects,
+    _translate,
+    canonical_recipient,
+    load_identities,
+    parse_recipients,
+)
+from monctl.errors import IntegrityError
+
+__all__ = [
+    "DEPTH",
+    "IDENTITY_HINT",
+    "INSTALL_HINT",
+    "MAGIC",
+    "MAX_IDENTITY_FILE",
+    "MAX_RECIPIENTS",
+    "SMALL",
+    "AgeError",
+    "Encryptor",
+    "Identities",
+    "MissingIdentity",
+    "NoMatchingIdentity",
+    "canonical_recipient",
+    "decrypting",
+    "encrypted",
+    "load_identities",
+    "parse_recipients",
+]
 
 MAGIC = b"age-encryption.org/v1\n"
 SMALL = 4 * 1024 * 1024  # up to this, one call and no thread
 DEPTH = 8  # pieces in flight between the caller and the age thread
-MAX_RECIPIENTS = 64
-MAX_IDENTITY_FILE = 64 * 1024
-_SSH_TYPES = ("ssh-ed25519", "ssh-rsa")
-INSTALL_HINT = "install the extra: pip install 'monctl[age]'"
-
-
-def _pyrage() -> Any:
-    try:
-        import pyrage
-    except ImportError:
-        raise UsageError(
-            "encryption needs pyrage, which is not installed", hint=INSTALL_HINT
-        ) from None
-    return pyrage
-
-
-def _shown(text: str) -> str:
-    """A bounded, printable excerpt of outside text (a public key the operator typed)."""
-    cut = "".join(c if c.isprintable() else "?" for c in text[:40])
-    return cut + ("…" if len(text) > 40 else "")
-
-
-# --- recipients (public: recorded in the manifest) ----------------------------------------
-
-
-def canonical_recipient(text: str, where: str = "recipient") -> str:
-    """One recipient as monctl records it; UsageError when it is not one.
-
-    ``age1…`` keys are lowercased (Bech32 is case-insensitive); SSH keys keep
-    their type and key, not their comment (a comment is not part of the key,
-    and often names a person).
-    """
-    pyrage = _pyrage()
-    item = text.strip()
-    try:
-        if item.lower().startswith("age1"):
-            item = item.lower()
-            pyrage.x25519.Recipient.from_str(item)
-            return item
-        parts = item.split()
-        if len(parts) >= 2 and parts[0] in _SSH_TYPES:
-            item = f"{parts[0]} {parts[1]}"
-            pyrage.ssh.Recipient.from_str(item)
-            return item
-    except pyrage.RecipientError:
-        pass
-    raise UsageError(
-        f"{where}: {_shown(item)!r} is not an age public key (age1…) or an SSH public key",
-        hint="give the age1… line of `age-keygen -y IDENTITY`, or an ssh-ed25519/ssh-rsa "
-        "public key (the .pub file's line)",
-    )
-
-
-def parse_recipients(values: Iterable[str], where: str = "--encrypt-to") -> tuple[str, ...]:
-    """Every recipient of ``values`` (each may hold several, comma-separated), sorted, once."""
-    found: set[str] = set()
-    for value in values:
-        for item in value.split(","):
-            if item.strip():
-                found.add(canonical_recipient(item, where))
-    if len(found) > MAX_RECIPIENTS:
-        raise UsageError(f"{where}: {len(found)} recipients; at most {MAX_RECIPIENTS}")
-    return tuple(sorted(found))
-
-
-def _recipient_objects(recipients: Sequence[str]) -> list[Any]:
-    pyrage = _pyrage()
-    return [
-        pyrage.x25519.Recipient.from_str(r)
-        if r.startswith("age1")
-        else pyrage.ssh.Recipient.from_str(r)
-        for r in recipients
-    ]
-
-
-# --- identities (secret: never shown, never logged) --------------------------------------
-
-
-@dataclass(frozen=True, repr=False)
-class Identities:
-    """Keys that may decrypt, read from ``sources``; ``publics`` are the age1 keys
-    they answer to (an SSH identity's public key is not derived here: ``opaque``)."""
-
-    keys: tuple[Any, ...]
-    publics: frozenset[str]
-    opaque: bool
-    sources: tuple[str, ...]
-
-    def __repr__(self) -> str:  # never the keys
-        return f"Identities({len(self.keys)} from {', '.join(self.sources)})"
-
-    def may_open(self, recipients: Iterable[str]) -> bool:
-        """False only when certain: no identity can answer any of ``recipients``."""
-        wanted = set(recipients)
-        return self.opaque or bool(self.publics & wanted)
-
-
-def _read_identity_file(path: Path) -> bytes:
-    try:
-        info = path.stat()
-        if not stat.S_ISREG(info.st_mode):
-            raise IntegrityError(f"identity {path} is not a regular file")
-        if info.st_size > MAX_IDENTITY_FILE:
-            raise IntegrityError(f"identity {path} is larger than an identity file can be")
-        with path.open("rb") as f:
-            return f.read(MAX_IDENTITY_FILE + 1)
-    except OSError as e:
-        raise IntegrityError(
-            f"identity {path} cannot be read: {e.strerror or type(e).__name__}"
-        ) from None
-
-
-def load_identities(paths: Sequence[Path]) -> Identities:
-    """Read age identity files (``age-keygen`` output, comments allowed) or OpenSSH
-    private keys (unencrypted). IntegrityError (exit 10) when one holds no usable key;
-    the message names the file, never its content."""
-    pyrage = _pyrage()
-    from monctl import redaction
-
-    keys: list[Any] = []
-    publics: set[str] = set()
-    opaque = False
-    for path in paths:
-        data = _read_identity_file(path)
-        bad = IntegrityError(
-            f"identity {path} holds no usable age or SSH private key",
-            hint="give the file age-keygen wrote (AGE-SECRET-KEY-1…), or an OpenSSH "
-            "private key without a passphrase",
-        )
-        if b"PRIVATE KEY-----" in data:
-            try:
-                keys.append(pyrage.ssh.Identity.from_buffer(data))
-            except pyrage.IdentityError:
-                raise bad from None
-            opaque = True
-            continue
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise bad from None
-        lines = [line.strip() for line in text.splitlines()]
-        found = [line for line in lines if line and not line.startswith("#")]
-        if not found:
-            raise bad
-        for line in found:
-            redaction.register(line)  # a secret from here on: masked in every log line
-            try:
-                key = pyrage.x25519.Identity.from_str(line)
-            except pyrage.IdentityError:
-                raise bad from None
-            keys.append(key)
-            publics.add(str(key.to_public()).lower())
-    if not keys:
-        raise IntegrityError("no identity given")
-    return Identities(tuple(keys), frozenset(publics), opaque, tuple(str(p) for p in paths))
-
-
-# --- errors -----------------------------------------------------------------------------------
-
-
-class NoMatchingIdentity(IntegrityError):
-    """The identities given answer none of the recipients an object is encrypted to."""
-
-
-def _translate(e: BaseException, what: str) -> BaseException:
-    """pyrage's errors as monctl's: a wrong key, or ciphertext that does not authenticate."""
-    pyrage = _pyrage()
-    if isinstance(e, pyrage.DecryptError) and "No matching keys" in str(e):
-        return NoMatchingIdentity(
-            f"{what}: the identity given matches none of the keys it is encrypted to",
-            hint="give --identity with the age identity (or SSH private key) whose public "
-            "key the backup was encrypted to (`monctl backup list --json` shows them)",
-        )
-    if isinstance(e, (pyrage.DecryptError, OSError)):
-        return IntegrityError(f"{what} is corrupt: its encryption does not authenticate")
-    if isinstance(e, pyrage.EncryptError):
-        return IntegrityError(f"{what}: encryption failed")
-    return e
 
 
 # --- streams -------------------------------------------------------------------------------

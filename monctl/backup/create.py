@@ -80,6 +80,7 @@ def run(
     *,
     compression: str = "auto",
     full: bool = False,
+    recipients: tuple[str, ...] = (),
     retention: Policy | None = None,
     progress: Progress = SILENT,
 ) -> BackupReport:
@@ -91,14 +92,22 @@ def run(
     anything is paused). An interruption is re-raised after the same clean-up.
     ``compression``: auto (per file), or a codec forced on everything.
     ``full``: read and write everything again, reusing nothing.
+    ``recipients``: age public keys (``adapters.age.parse_recipients``): every object
+    is encrypted to them as it streams; only objects of backups encrypted to exactly
+    these keys are reused (another set makes this backup write everything anew).
     ``retention`` (a policy, as ``prune``'s) runs only after a complete backup.
     """
     check_mode(compression)
+    if recipients:  # canonical whoever calls: the manifest never records a key's comment
+        from monctl.adapters import age
+
+        recipients = age.parse_recipients(recipients)
     with lock.hold(lock.lock_path(project), "backup"):
         storage.check_writable()
         started = datetime.now(UTC)
         report = BackupReport(_unique_id(storage), storage.location, compression, started)
         report.full = full
+        report.recipients = recipients
         try:
             # The lease marks the id as a backup in progress for every host's prune
             # (and tells its garbage collection which objects may be about to be used).
@@ -139,7 +148,7 @@ def _back_up_all(
                 hint=f"start them with `monctl up {' '.join(down)}`, or leave them out "
                 "with --service",
             )
-        known = index.load(storage, [s.name for s in services])
+        known = index.load(storage, [s.name for s in services], report.recipients)
         ctx = consistency.Context(project, runtime, states, report.warnings)
         with storage.staging(PREFIX) as staging:
             for service in services:
@@ -158,6 +167,7 @@ def _back_up_all(
             finished_at=datetime.now(UTC),
             compression=report.compression,
             services=entries,
+            recipients=report.recipients,
         )
         current = "manifest"
         write_manifest(storage, manifest)
@@ -254,8 +264,15 @@ def _back_up_one(
     facts = drill_record.record(ctx, service)
     layout = service.data.layout
     started = time.monotonic()
-    ingest = Ingest(service.name, layout, staging, known, report.compression, report.full, progress)
-    files, pack, stats, notes = _read(ctx, service, ingest, known, report)
+    ingest = Ingest(
+        service.name, layout, staging, known, report.compression, report.full, progress,
+        recipients=report.recipients,
+    )  # fmt: skip
+    try:
+        files, pack, stats, notes = _read(ctx, service, ingest, known, report)
+    except BaseException:
+        ingest.abort()
+        raise
     state = ctx.states[service.name]
     entry = ServiceFiles(
         image=state.image,

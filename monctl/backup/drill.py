@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from monctl import services as declared
 from monctl import signals
-from monctl.backup import lock, restore, textfile
+from monctl.backup import keys, lock, restore, textfile
 from monctl.backup.drill_report import READY, DrillReport, DrillService
 from monctl.backup.manifest import Manifest, read_manifest
 from monctl.errors import OperationFailed, StorageError
@@ -42,6 +42,7 @@ from monctl.services.answers import Check, Fetched
 if TYPE_CHECKING:  # pragma: no cover
     from pathlib import Path
 
+    from monctl.adapters.age import Identities
     from monctl.adapters.storage import Storage
     from monctl.project import Project
     from monctl.runtime.throwaway import Throwaway
@@ -132,6 +133,7 @@ def run(
     allow_downgrade: bool = False,
     ready_timeout: float = READY_TIMEOUT,
     progress: Progress = SILENT,
+    identities: Identities | None = None,
 ) -> DrillReport:
     """Drill backup ``backup_id`` (or "latest"): restore it into a throwaway stack,
     check it, remove it.
@@ -139,7 +141,9 @@ def run(
     Raise what ``restore.run`` raises before it touches anything (StorageError,
     IntegrityError, ConfigError for a downgrade, LockHeld), StartFailed when the
     throwaway stack cannot start, LockHeld when another drill runs; the stack is
-    removed first in every case. Checks that fail are in the report.
+    removed first in every case. Checks that fail are in the report. An encrypted
+    backup needs ``identities``: without them, or when none fits, IntegrityError
+    before the throwaway stack is made.
     """
     from monctl.runtime.throwaway import Throwaway, remove_stale
 
@@ -150,6 +154,7 @@ def run(
         drilled = _selected(manifest, names)
         if not drilled:
             raise StorageError(f"backup {backup_id} holds nothing this monctl can drill")
+        keys.check_can_open(storage, manifest, [s.name for s in drilled], identities)
         stale = remove_stale(project)
         stack = Throwaway(project)
         window = (manifest.started_at.timestamp(), manifest.finished_at.timestamp())
@@ -160,7 +165,7 @@ def run(
         # always runs, and is not cut short by a signal (deferred to its end).
         try:
             _drill(project, stack, storage, manifest, drilled, report, allow_downgrade,
-                   ready_timeout, progress)  # fmt: skip
+                   ready_timeout, progress, identities)  # fmt: skip
         finally:
             progress.note(f"removing the throwaway stack {stack.name}")
             with signals.deferred():
@@ -179,6 +184,7 @@ def _drill(
     allow_downgrade: bool,
     ready_timeout: float,
     progress: Progress,
+    identities: Identities | None,
 ) -> None:
     prober = _prober_service(drilled)
     started = drilled if prober in drilled else (*drilled, prober)
@@ -199,6 +205,7 @@ def _drill(
         progress=progress,
         allow_downgrade=allow_downgrade,
         wait_ready=wait_ready,
+        identities=identities,
     )
     by_name = {r.service: r for r in restored.services}
     for service in drilled:

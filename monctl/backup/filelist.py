@@ -63,6 +63,8 @@ class FileEntry:
             if self.blob is not None:
                 out.update(object=self.blob.ref.id, stored=self.blob.ref.stored)
                 out["codec"] = self.blob.ref.codec
+                if self.blob.ref.encrypted:  # absent when not, as in Blob.to_json
+                    out["encrypted"] = True
         elif self.kind in ("symlink", "hardlink"):
             out["link"] = self.link
         return out

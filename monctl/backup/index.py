@@ -90,10 +90,13 @@ def list_objects(storage: Storage) -> dict[str, int]:
     return found
 
 
-def load(storage: Storage, services: Iterable[str]) -> Index:
+def load(storage: Storage, services: Iterable[str], recipients: tuple[str, ...] = ()) -> Index:
     """The index for a backup of ``services``: one listing, and the newest complete
     manifest that holds each of them (older ones are not read: what they alone
-    hold is not in the data any more). Unreadable manifests are passed over."""
+    hold is not in the data any more). Unreadable manifests are passed over, and
+    so are those encrypted otherwise than to exactly ``recipients`` (none: not
+    encrypted): an object is reused only if whoever can read this backup can
+    read it, and no plaintext object ends up in an encrypted backup."""
     wanted = set(services)
     index = Index(present=list_objects(storage))
     ids = sorted((n for n in storage.children("") if is_backup_id(n)), reverse=True)
@@ -104,6 +107,8 @@ def load(storage: Storage, services: Iterable[str]) -> Index:
             manifest = read_manifest(storage, backup_id)
         except (IntegrityError, StorageError):
             continue  # incomplete, invalid, or gone since the listing
+        if manifest.recipients != recipients:
+            continue
         if manifest.format_version >= 2 and wanted & set(manifest.services):
             index.learn(manifest, wanted - set(index.services))
     return index

@@ -156,6 +156,7 @@ class Ingest:
     mode: str  # auto, zstd, gzip, none
     full: bool = False
     progress: Progress = SILENT
+    recipients: tuple[str, ...] = ()  # age public keys: every object encrypted to them
     tops: dict[str, list[FileEntry]] = field(default_factory=dict)
     read_bytes: int = 0
     store: ObjectStore = field(init=False)
@@ -166,7 +167,7 @@ class Ingest:
 
     def __post_init__(self) -> None:
         self._unit_re = re.compile(self.layout.units) if self.layout.units else None
-        self.store = ObjectStore(self.staging, self.index, self.mode, self.full)
+        self.store = ObjectStore(self.staging, self.index, self.mode, self.full, self.recipients)
 
     # -- streams -----------------------------------------------------------------
     def _counted(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
@@ -240,12 +241,17 @@ class Ingest:
         for piece in data.pieces():
             if self._pack is None:
                 codec = "zstd" if self.mode == "auto" else self.mode
-                self._pack = Encoder(codec, self.staging.spool())
+                self._pack = Encoder(codec, self.staging.spool(), self.recipients)
             sha.update(piece)
             self._pack.write(piece)
         return sha.hexdigest()
 
     # -- the result --------------------------------------------------------------
+    def abort(self) -> None:
+        """The read failed: stop the pack's encoder (its age thread, if one runs)."""
+        if self._pack is not None:
+            self._pack.abort()
+
     def finish(self) -> tuple[tuple[FileEntry, ...], Blob | None, Stats]:
         """The entries (top-level names in order), the pack, the figures."""
         store = self.store

@@ -41,6 +41,13 @@ _SERVICE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _DATA_ROOT_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,254}$")
 MAX_FIELD = 1024  # no string of a manifest (an image reference, a version) is longer
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+# Public keys a backup is encrypted to, as adapters.age records them (checked here
+# without pyrage: list and prune need no extra).
+_RECIPIENT_RE = re.compile(
+    r"^(age1[qpzry9x8gf2tvdw0s3jn54khce6mua7l]{58}"
+    r"|(ssh-ed25519|ssh-rsa) [A-Za-z0-9+/]{1,1000}={0,2})$"
+)
+MAX_RECIPIENTS = 64
 # A format-1 manifest is a few KiB; a format-2 one lists every file (~250 bytes
 # each): 64 MiB holds ~250,000. Refuse to read anything absurd into memory.
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024
@@ -136,6 +143,8 @@ class Manifest:
     compression: str
     services: dict[str, ServiceData] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+    # age recipients (public keys) every object is encrypted to; () = not encrypted.
+    recipients: tuple[str, ...] = ()
 
     @property
     def total_size(self) -> int:
@@ -172,7 +181,9 @@ class Manifest:
             "started_at": self.started_at.isoformat(),
             "finished_at": self.finished_at.isoformat(),
             "compression": self.compression,
-        }
+            **({"encryption": {"scheme": "age", "recipients": list(self.recipients)}}
+               if self.recipients else {}),
+        }  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
         services = {name: e.to_json() for name, e in self.services.items()}
@@ -268,7 +279,15 @@ def _parse(obj: Any) -> Manifest:
         if not _SHA256_RE.match(entry.sha256):
             raise ValueError(f"service {name}: bad sha256 {entry.sha256!r}")
         services[name] = entry
+    recipients = _recipients(obj.get("encryption"), version)
+    for name, data in services.items():
+        if isinstance(data, ServiceFiles) and any(
+            b.ref.encrypted != bool(recipients) for b in data.blobs()
+        ):
+            how = "unencrypted" if recipients else "encrypted"
+            raise ValueError(f"service {name}: an {how} object in a backup that says otherwise")
     return Manifest(
+        recipients=recipients,
         format_version=version,
         backup_id=backup_id,
         monctl_version=_str(obj, "monctl_version"),
@@ -277,6 +296,23 @@ def _parse(obj: Any) -> Manifest:
         compression=compression,
         services=services,
     )
+
+
+def _recipients(encryption: Any, version: int) -> tuple[str, ...]:
+    """The recipients of an ``encryption`` section (absent: not encrypted)."""
+    if encryption is None:
+        return ()
+    if version < 2 or not isinstance(encryption, Mapping):
+        raise ValueError("encryption is not an object of a format-2 manifest")
+    if encryption.get("scheme") != "age":
+        raise ValueError(f"unknown encryption {str(encryption.get('scheme'))[:20]!r}")
+    found = encryption["recipients"]
+    if not isinstance(found, list) or not 0 < len(found) <= MAX_RECIPIENTS:
+        raise ValueError(f"encryption recipients is not a list of 1-{MAX_RECIPIENTS} keys")
+    for item in found:
+        if not isinstance(item, str) or not _RECIPIENT_RE.match(item):
+            raise ValueError(f"encryption recipient {str(item)[:40]!r} is not a public key")
+    return tuple(found)
 
 
 def _facts(entry: Mapping[str, Any], service: str) -> dict[str, Any]:

@@ -37,11 +37,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from monctl.adapters.age import AgeError
 from monctl.backup.archive import GZIP_LEVEL, ZSTD_LEVEL, HashingReader, decompress_stream
 from monctl.errors import IntegrityError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from monctl.adapters.age import Identities
     from monctl.adapters.storage import Spool, Storage
+
 
 PREFIX = "objects/"
 CODECS: tuple[str, ...] = ("none", "zstd", "gzip")
@@ -71,11 +74,13 @@ def is_id(value: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class ObjectRef:
-    """A stored object: its id (sha256 of the stored bytes), stored size and codec."""
+    """A stored object: its id (sha256 of the stored bytes), stored size and codec;
+    ``encrypted``: the stored bytes are an age file (of the codec's output)."""
 
     id: str
     stored: int
     codec: str
+    encrypted: bool = False
 
     @property
     def key(self) -> str:
@@ -91,13 +96,16 @@ class Blob:
     sha256: str  # of the plaintext
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "object": self.ref.id,
             "stored": self.ref.stored,
             "codec": self.ref.codec,
             "size": self.size,
             "sha256": self.sha256,
         }
+        if self.ref.encrypted:  # absent when not: unencrypted manifests stay as they were
+            doc["encrypted"] = True
+        return doc
 
     @classmethod
     def from_json(cls, obj: Any, where: str) -> Blob:
@@ -116,7 +124,10 @@ class Blob:
         for name, value in (("stored", stored), ("size", size)):
             if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**63:
                 raise ValueError(f"{where}: {name} is not a non-negative integer")
-        return cls(ObjectRef(object_id, stored, codec), size, sha)
+        encrypted = obj.get("encrypted", False)
+        if not isinstance(encrypted, bool):
+            raise ValueError(f"{where}: encrypted is not true or false")
+        return cls(ObjectRef(object_id, stored, codec, encrypted), size, sha)
 
 
 def check_mode(mode: str) -> str:
@@ -146,15 +157,19 @@ def choose_codec(mode: str, sample: bytes, compressed: bool = False) -> str:
 class Encoder:
     """Plaintext in, stored bytes out to ``spool``: both hashed and counted as they pass.
 
-    The ONE producer of stored bytes (encryption goes here, after compression).
-    With codec "none" the stored bytes are the plaintext: hashed once.
+    The ONE producer of stored bytes: plaintext -> codec -> age (when there are
+    ``recipients``) -> hashed -> spool. With codec "none" and no encryption the
+    stored bytes are the plaintext: hashed once. Encrypted bytes may reach the
+    spool from the age thread (``adapters.age``): nothing else writes to it then.
+    ``abort`` when the object will not be finished (it stops that thread).
     """
 
-    def __init__(self, codec: str, spool: Spool) -> None:
+    def __init__(self, codec: str, spool: Spool, recipients: Sequence[str] = ()) -> None:
         self.codec = check_mode(codec)
         self.spool = spool
         self._plain: Any = hashlib.sha256()
-        self._stored = hashlib.sha256() if codec != "none" else self._plain
+        as_is = codec == "none" and not recipients
+        self._stored = self._plain if as_is else hashlib.sha256()
         self.size = 0
         self._compress: Any = None
         if codec == "zstd":
@@ -165,12 +180,24 @@ class Encoder:
             ).compressobj()
         elif codec == "gzip":
             self._compress = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)
+        self._age: Any = None
+        if recipients:
+            from monctl.adapters import age
+
+            self._age = age.Encryptor(recipients, self._sealed, "an object")
 
     def _out(self, data: bytes | bytearray | memoryview) -> None:
         if data:
+            if self._age is not None:
+                self._age.write(data)
+                return
             if self._stored is not self._plain:
                 self._stored.update(data)
             self.spool.write(data)
+
+    def _sealed(self, data: bytes) -> None:
+        self._stored.update(data)
+        self.spool.write(data)
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not data:
@@ -182,20 +209,27 @@ class Encoder:
     def write_whole(self, pieces: Sequence[bytes | memoryview], sha256: str) -> Blob:
         """All the plaintext at once, its sha256 already known (hashed once, not twice)."""
         self.size = sum(len(p) for p in pieces)
-        if self._compress is None:
+        if self._compress is None and self._age is None:
             self.spool.write_all(pieces)
             ref = ObjectRef(sha256, self.spool.size, self.codec)  # stored bytes = plaintext
             return Blob(ref, self.size, sha256)
         for piece in pieces:
-            self._out(self._compress.compress(piece))
+            self._out(self._compress.compress(piece) if self._compress else piece)
         self._plain = _Known(sha256)
         return self.finish()
 
     def finish(self) -> Blob:
         if self._compress is not None:
             self._out(self._compress.flush())
-        ref = ObjectRef(self._stored.hexdigest(), self.spool.size, self.codec)
+        if self._age is not None:
+            self._age.finish()
+        encrypted = self._age is not None
+        ref = ObjectRef(self._stored.hexdigest(), self.spool.size, self.codec, encrypted)
         return Blob(ref, self.size, self._plain.hexdigest())
+
+    def abort(self) -> None:
+        if self._age is not None:
+            self._age.abort()
 
 
 class _Known:
@@ -216,16 +250,33 @@ class _Checked(io.RawIOBase):
     """
 
     def __init__(
-        self, stored: BinaryIO, blob: Blob, what: str, on_bytes: Callable[[int], None] | None
+        self,
+        stored: BinaryIO,
+        blob: Blob,
+        what: str,
+        on_bytes: Callable[[int], None] | None,
+        opened: contextlib.ExitStack,
+        identities: Identities | None,
     ) -> None:
-        codec = blob.ref.codec
+        codec, sealed = blob.ref.codec, blob.ref.encrypted
         self._hashing: HashingReader | None = None
-        self._on_bytes = on_bytes if codec == "none" else None
-        if codec == "none":
+        # Counted on the plaintext side when the stored bytes are read by the age
+        # thread (progress is drawn from this thread only).
+        self._on_bytes = on_bytes if codec == "none" or sealed else None
+        if codec == "none" and not sealed:
             self._plain: BinaryIO = stored
         else:
-            self._hashing = HashingReader(stored, on_bytes)
-            self._plain = decompress_stream(io.BufferedReader(self._hashing, READ_SIZE), codec)
+            self._hashing = HashingReader(stored, None if sealed else on_bytes)
+            source: BinaryIO = io.BufferedReader(self._hashing, READ_SIZE)
+            if sealed:
+                from monctl.adapters import age
+
+                if identities is None:
+                    raise age.MissingIdentity(f"{what} is encrypted, and no identity was given")
+                source = opened.enter_context(
+                    age.decrypting(source, blob.ref.stored, identities, what)
+                )
+            self._plain = source if codec == "none" else decompress_stream(source, codec)
         self._sha = hashlib.sha256()
         self._blob = blob
         self._what = what
@@ -242,6 +293,8 @@ class _Checked(io.RawIOBase):
         want = left + 1 if size is None or size < 0 else min(size, left + 1)  # +1: excess
         try:
             data = self._plain.read(want) if want > 0 else b""
+        except AgeError:  # it names the object already
+            raise
         except IntegrityError as e:  # the codec's own check (zstd's checksum): say whose
             raise IntegrityError(f"{self._what} is corrupt: {e.message}") from None
         if data:
@@ -290,30 +343,39 @@ def open_object(
     blob: Blob,
     what: str = "",
     on_bytes: Callable[[int], None] | None = None,
+    identities: Identities | None = None,
 ) -> Iterator[BinaryIO]:
     """The plaintext of ``blob`` as a stream (the ONE consumer of stored bytes).
 
     Reads raise IntegrityError when the stored bytes do not hash to the object's
     id or do not decode to the recorded plaintext (checked when the stream ends:
     read it to the end); StorageError when the object is missing or unreadable.
+    An encrypted object needs ``identities``: without them, or when none fits,
+    IntegrityError (``adapters.age``) before any plaintext is read.
     """
     what = what or f"object {blob.ref.id[:16]}…"
-    with storage.open(blob.ref.key) as stored:
-        yield _Checked(stored, blob, what, on_bytes)  # type: ignore[misc]
+    with storage.open(blob.ref.key) as stored, contextlib.ExitStack() as opened:
+        yield _Checked(stored, blob, what, on_bytes, opened, identities)  # type: ignore[misc]
 
 
 def check_object(
-    storage: Storage, blob: Blob, what: str = "", on_bytes: Callable[[int], None] | None = None
+    storage: Storage,
+    blob: Blob,
+    what: str = "",
+    on_bytes: Callable[[int], None] | None = None,
+    identities: Identities | None = None,
 ) -> None:
     """Read the whole object and check it (raise IntegrityError/StorageError)."""
-    with open_object(storage, blob, what, on_bytes) as plain:
+    with open_object(storage, blob, what, on_bytes, identities) as plain:
         while plain.read(READ_SIZE):
             pass
 
 
-def hash_stored(storage: Storage, object_id: str) -> tuple[str, int]:
+def hash_stored(
+    storage: Storage, object_id: str, on_bytes: Callable[[int], None] | None = None
+) -> tuple[str, int]:
     """(sha256, size) of an object's stored bytes: its integrity without any key."""
     with storage.open(object_key(object_id)) as stored:
-        hashing = HashingReader(stored)
+        hashing = HashingReader(stored, on_bytes)
         hashing.drain()
     return hashing.sha256, hashing.size

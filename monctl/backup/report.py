@@ -65,6 +65,7 @@ class BackupReport:
     warnings: list[str] = field(default_factory=list)
     full: bool = False
     repository_bytes: int | None = None  # every object in the repository, after the run
+    recipients: tuple[str, ...] = ()  # age public keys it is encrypted to (none: not)
 
     @property
     def ok(self) -> bool:
@@ -96,6 +97,7 @@ class BackupReport:
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
             "duration_seconds": round(self.duration, 3),
             "full": self.full,
+            "encrypted_to": list(self.recipients),
             "bytes": sum(s.size for s in self.services if s.status == "ok"),
             "read_bytes": sum(s.stats.read_bytes for s in self.services),
             "written_bytes": sum(s.stats.written_bytes for s in self.services),
@@ -131,6 +133,9 @@ class BackupReport:
         out.print(table)
         if self.ok:
             kind = "full backup" if self.full else "backup"
+            if self.recipients:
+                n = len(self.recipients)
+                kind = f"{kind} (encrypted to {n} key{'s' if n > 1 else ''})"
             total = (
                 f"; repository {human_size(self.repository_bytes)}"
                 if (self.repository_bytes is not None)

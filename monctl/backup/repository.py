@@ -83,6 +83,7 @@ class BackupEntry:
             "services": sorted(m.services) if m else [],
             "service_stats": {n: s.to_json() for n, s in self.stats.items()},
             "compression": m.compression if m else None,
+            "encrypted_to": list(m.recipients) if m else [],
             "finished_at": m.finished_at.isoformat() if m else None,
             "problem": self.problem,
         }
@@ -122,6 +123,8 @@ class BackupList:
         for e in self.entries:
             services = ", ".join(sorted(e.manifest.services)) if e.manifest else ""
             state = e.state if e.complete else f"{e.state} ({e.problem})"
+            if e.manifest is not None and e.manifest.recipients:
+                state += ", encrypted"
             written = human_size(e.written) if e.written is not None else ""
             table.add_row(e.backup_id, out.text(state), services, human_size(e.total_size), written)
         out.print(table)

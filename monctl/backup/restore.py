@@ -31,30 +31,23 @@ restore survives).
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import io
-import posixpath
-import tarfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 from monctl import services as declared
-from monctl.backup import lease, lock, verify, versions
-from monctl.backup.archive import HashingReader, decompress_stream
-from monctl.backup.filelist import FileEntry, ServiceFiles
+from monctl.backup import keys, lease, lock, verify, versions
+from monctl.backup.filelist import ServiceFiles
 from monctl.backup.manifest import Manifest, read_manifest
-from monctl.backup.objects import READ_SIZE, open_object
-from monctl.backup.tar_safety import check_member
-from monctl.backup.tar_stream import Member, end_marker, header, members
+from monctl.backup.restore_stream import archive_stream, assembled
 from monctl.errors import ExitCode, IntegrityError, Interrupted, MonctlError, StorageError
 from monctl.output import Output, styled
 from monctl.result import SILENT, Progress
-from monctl.services.model import DataVolume, Service
+from monctl.services.model import Service
 
 if TYPE_CHECKING:  # pragma: no cover
+    from monctl.adapters.age import Identities
     from monctl.adapters.storage import Storage
     from monctl.project import Project
     from monctl.runtime import Runtime
@@ -169,6 +162,7 @@ def run(
     ready_timeout: float = READY_TIMEOUT,
     allow_downgrade: bool = False,
     wait_ready: Callable[[Service], str] | None = None,
+    identities: Identities | None = None,
 ) -> RestoreReport:
     """Verify, confirm, then restore ``names`` (default: all in the backup) from ``backup_id``.
 
@@ -178,7 +172,9 @@ def run(
     ``allow_downgrade``); Interrupted when ``confirm`` declines; LockHeld when a
     backup or restore runs. Failures of single services are in the report (the
     others are still restored). ``wait_ready`` replaces the health check's wait
-    (a drill reaches its services from inside their network).
+    (a drill reaches its services from inside their network). ``identities``
+    read an encrypted backup: without them, or when none fits, IntegrityError
+    before anything is touched (``keys.check_can_open``).
     """
     with lock.hold(lock.lock_path(project), f"restore {backup_id}"):
         # The manifest before the lease: a lease on an id that holds no backup
@@ -196,6 +192,7 @@ def run(
                 ready_timeout,
                 allow_downgrade,
                 wait_ready,
+                identities,
             )
 
 
@@ -210,9 +207,11 @@ def _restore(
     ready_timeout: float,
     allow_downgrade: bool,
     wait_ready: Callable[[Service], str] | None,
+    identities: Identities | None,
 ) -> RestoreReport:
     backup_id = manifest.backup_id
     services = _selected(manifest, names)
+    keys.check_can_open(storage, manifest, [s.name for s in services], identities)
     for note in versions.check(manifest, services, runtime.states(), allow_downgrade):
         progress.note(note)
     report = RestoreReport(backup_id, storage.location)
@@ -223,6 +222,7 @@ def _restore(
         check=True,
         on_bytes=lambda n: progress.moved(backup_id, n),
         hold_lease=False,
+        identities=identities,
     )
     targets = [(s, runtime.data_volume(s)) for s in services]
     if not confirm(describe(targets, backup_id)):
@@ -230,90 +230,18 @@ def _restore(
     for service, volume in targets:
         report.services.append(
             _restore_one(
-                project, runtime, storage, manifest, service, volume, ready_timeout, wait_ready
+                project,
+                runtime,
+                storage,
+                manifest,
+                service,
+                volume,
+                ready_timeout,
+                wait_ready,
+                identities,
             )
         )
     return report
-
-
-def extracted(tar: BinaryIO, data_root: str, data: DataVolume) -> Iterator[bytes]:
-    """The tar stream as it is extracted: every member checked again, moved from
-    ``data_root`` to the basename of the data path, owned by the image's user.
-
-    The root directory comes first with that owner, so the volume's own root
-    belongs to the service even when the archive does not name it.
-    """
-    base = posixpath.basename(data.path.rstrip("/"))
-    root = Member(base, b"5", 0, 0o755, data.uid, data.gid, time.time())
-    yield header(root)
-    for member, body in members(tar):
-        check_member(member, data_root)
-        name = base + posixpath.normpath(member.name)[len(posixpath.normpath(data_root)) :]
-        link = member.linkname
-        if member.islnk():
-            link = base + posixpath.normpath(link)[len(posixpath.normpath(data_root)) :]
-        mode = member.mode & 0o1777  # no setuid/setgid bits from an archive
-        yield header(
-            Member(name, member.type, member.size, mode, data.uid, data.gid, member.mtime, link)
-        )
-        while chunk := body.read():
-            yield chunk
-        if member.size % 512:
-            yield b"\0" * (512 - member.size % 512)
-    yield end_marker()
-
-
-_TYPES = {"dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE, "hardlink": tarfile.LNKTYPE}
-
-
-def assembled(storage: Storage, files: ServiceFiles, data: DataVolume) -> Iterator[bytes]:
-    """A format-2 service as the tar stream a restore extracts: the data path's
-    basename first (owned by the image's user), then every entry in order with
-    that owner, each file's bytes from its object or the pack. Every member is
-    checked again as it is made; any object or packed file that does not hash
-    as recorded raises IntegrityError before the stream ends."""
-    base = posixpath.basename(data.path.rstrip("/"))
-    yield header(Member(base, tarfile.DIRTYPE, 0, 0o755, data.uid, data.gid, time.time()))
-    with contextlib.ExitStack() as stack:
-        pack = None
-        if files.pack is not None:
-            pack = stack.enter_context(open_object(storage, files.pack, "the pack"))
-        for entry in files.files:
-            name = f"{base}/{entry.path}"
-            kind = _TYPES.get(entry.kind, tarfile.REGTYPE)
-            link = f"{base}/{entry.link}" if entry.kind == "hardlink" else entry.link
-            member = Member(
-                name, kind, entry.size if entry.kind == "file" else 0,
-                entry.mode & 0o1777, data.uid, data.gid, entry.mtime, link,
-            )  # fmt: skip
-            check_member(member, base)
-            yield header(member)
-            if entry.kind == "file":
-                yield from _content(storage, entry, pack)
-                if entry.size % 512:
-                    yield b"\0" * (512 - entry.size % 512)
-        if pack is not None and pack.read(1):  # the end: the pack's own hashes
-            raise IntegrityError("the pack holds more than its files")
-    yield end_marker()
-
-
-def _content(storage: Storage, entry: FileEntry, pack: BinaryIO | None) -> Iterator[bytes]:
-    if entry.blob is not None:
-        with open_object(storage, entry.blob, f"the object of {entry.path}") as plain:
-            while data := plain.read(READ_SIZE):
-                yield data
-        return
-    assert pack is not None or entry.size == 0
-    sha, left = hashlib.sha256(), entry.size
-    while left:
-        data = pack.read(min(left, READ_SIZE)) if pack is not None else b""
-        if not data:
-            raise IntegrityError(f"the pack ends before {entry.path}")
-        sha.update(data)
-        left -= len(data)
-        yield data
-    if sha.hexdigest() != entry.sha256:
-        raise IntegrityError(f"{entry.path} in the pack does not match its recorded sha256")
 
 
 def _restore_one(
@@ -325,6 +253,7 @@ def _restore_one(
     volume: str,
     ready_timeout: float,
     wait_ready: Callable[[Service], str] | None = None,
+    identities: Identities | None = None,
 ) -> ServiceRestore:
     assert service.data is not None
     data = manifest.services[service.name]
@@ -334,12 +263,14 @@ def _restore_one(
         if isinstance(data, ServiceFiles):
             volume_data = service.data
             with runtime.stage(service) as stage:
-                stage.write(assembled(storage, data, volume_data))
+                stage.write(assembled(storage, data, volume_data, identities))
                 # The staged copy is complete and checked; the live volume is filled
                 # from the repository once more (checked again), the stage kept as
                 # the fallback until it is.
                 state = runtime.swap_in(
-                    service, stage, refill=lambda: assembled(storage, data, volume_data)
+                    service,
+                    stage,
+                    refill=lambda: assembled(storage, data, volume_data, identities),
                 )
         else:
             state = _restore_archive(runtime, storage, manifest, service)
@@ -360,32 +291,14 @@ def _restore_one(
     return ServiceRestore(name, volume, "restored", state, time.monotonic() - started)
 
 
-def _archive_stream(storage: Storage, manifest: Manifest, service: Service) -> Iterator[bytes]:
-    """Format 1: the archive as restore extracts it (``extracted``), its stored bytes
-    hashed on the way and compared with the manifest at the end."""
-    assert service.data is not None
-    entry = manifest.archive(service.name)
-    with storage.open(manifest.key_of(service.name)) as stored:
-        hashing = HashingReader(stored)
-        tar = decompress_stream(io.BufferedReader(hashing), manifest.compression)
-        yield from extracted(tar, entry.data_root, service.data)
-        hashing.drain()
-    if hashing.size != entry.size or hashing.sha256 != entry.sha256:
-        raise IntegrityError(
-            f"{entry.archive} changed since it was verified (sha256 "
-            f"{hashing.sha256[:16]}…, the manifest says {entry.sha256[:16]}…); "
-            "the live data was not touched"
-        )
-
-
 def _restore_archive(
     runtime: Runtime, storage: Storage, manifest: Manifest, service: Service
 ) -> str:
     """Format 1: the archive streamed into the stage, checked and hashed on the way."""
     with runtime.stage(service) as stage:
-        stage.write(_archive_stream(storage, manifest, service))
+        stage.write(archive_stream(storage, manifest, service))
         return runtime.swap_in(
-            service, stage, refill=lambda: _archive_stream(storage, manifest, service)
+            service, stage, refill=lambda: archive_stream(storage, manifest, service)
         )
 
 

@@ -49,6 +49,7 @@ class ObjectStore:
     index: Index
     mode: str  # auto, zstd, gzip, none
     full: bool = False
+    recipients: tuple[str, ...] = ()  # age public keys: every object encrypted to them
     written: int = 0  # stored bytes written
     new_objects: int = 0
     reused: dict[str, int] = field(default_factory=dict)  # object id -> stored bytes
@@ -72,7 +73,8 @@ class ObjectStore:
             return known
         sample = b"" if compressed else _head(held, SAMPLE)
         spool = self.staging.spool()
-        blob = Encoder(choose_codec(self.mode, sample, compressed), spool).write_whole(held, sha)
+        codec = choose_codec(self.mode, sample, compressed)
+        blob = Encoder(codec, spool, self.recipients).write_whole(held, sha)
         return self.keep(spool, blob)
 
     def stream(self, pieces: Iterable[bytes | memoryview], compressed: bool) -> Blob:
@@ -85,12 +87,17 @@ class ObjectStore:
                 if len(head) >= SAMPLE:
                     break
         spool = self.staging.spool()
-        encoder = Encoder(choose_codec(self.mode, bytes(head[:SAMPLE]), compressed), spool)
-        encoder.write(head)
-        del head
-        for piece in it:
-            encoder.write(piece)
-        blob = encoder.finish()
+        codec = choose_codec(self.mode, bytes(head[:SAMPLE]), compressed)
+        encoder = Encoder(codec, spool, self.recipients)
+        try:
+            encoder.write(head)
+            del head
+            for piece in it:
+                encoder.write(piece)
+            blob = encoder.finish()
+        except BaseException:
+            encoder.abort()  # stops the age thread, if one runs
+            raise
         known = self._known(blob.sha256, blob.size)
         if known is not None:
             self.staging.drop(spool)

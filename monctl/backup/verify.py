@@ -21,106 +21,26 @@ import contextlib
 import hashlib
 import io
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
+from monctl.adapters.age import NoMatchingIdentity
 from monctl.adapters.storage import Storage
-from monctl.backup import index, lease
+from monctl.backup import index, keys, lease
 from monctl.backup.archive import HashingReader, decompress_stream
 from monctl.backup.filelist import ServiceFiles
 from monctl.backup.manifest import Manifest, is_backup_id, manifest_key, read_manifest
-from monctl.backup.objects import READ_SIZE, Blob, check_object, open_object
+from monctl.backup.objects import READ_SIZE, Blob, check_object, hash_stored, open_object
 from monctl.backup.tar_safety import TarCheck, check_tar
-from monctl.errors import ExitCode, IntegrityError, StorageError
-from monctl.output import Output, human_size, styled
+from monctl.backup.verify_report import ServiceCheck, VerifyReport
+from monctl.errors import IntegrityError, StorageError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from monctl.adapters.age import Identities
+
+__all__ = ["ServiceCheck", "VerifyReport", "verify", "verify_archive", "verify_files"]
 
 # Results of objects already checked in this run: (id, sha256, size) -> problem or None.
 Checked = dict[tuple[str, str, int], str | None]
-
-
-@dataclass(frozen=True)
-class ServiceCheck:
-    service: str
-    ok: bool
-    size: int  # bytes read from the destination
-    sha256: str  # of the bytes read
-    tar: TarCheck | None
-    error: str | None = None
-    bad_objects: tuple[str, ...] = ()  # format 2: ids of objects missing or damaged
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "service": self.service,
-            "ok": self.ok,
-            "size": self.size,
-            "sha256": self.sha256 or None,
-            "tar": self.tar.to_json() if self.tar else None,
-            "error": self.error,
-            "bad_objects": list(self.bad_objects),
-        }
-
-
-@dataclass(frozen=True)
-class VerifyReport:
-    """Report of ``monctl backup verify``."""
-
-    location: str
-    backup_id: str
-    checks: list[ServiceCheck] = field(default_factory=list)
-    needed_by: dict[str, list[str]] = field(default_factory=dict)  # bad object -> backups
-
-    @property
-    def ok(self) -> bool:
-        return all(c.ok for c in self.checks)
-
-    @property
-    def exit_code(self) -> ExitCode:
-        return ExitCode.OK if self.ok else ExitCode.INTEGRITY
-
-    def failures(self) -> list[ServiceCheck]:
-        return [c for c in self.checks if not c.ok]
-
-    def error(self) -> IntegrityError | None:
-        """An IntegrityError naming every archive that failed, or None."""
-        bad = self.failures()
-        if not bad:
-            return None
-        detail = "; ".join(f"{c.service}: {c.error}" for c in bad)
-        hint = "restore from another backup (`monctl backup list`)"
-        if self.needed_by:
-            needing = "; ".join(
-                f"{object_id[:16]}… by {', '.join(ids)}"
-                for object_id, ids in self.needed_by.items()
-            )
-            hint = (
-                f"objects needed: {needing}. `monctl backup --full` writes them again from "
-                f"the live data (repairing the backups that share them); or {hint}"
-            )
-        return IntegrityError(f"backup {self.backup_id} failed verification: {detail}", hint=hint)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "location": self.location,
-            "id": self.backup_id,
-            "services": [c.to_json() for c in self.checks],
-            "needed_by": self.needed_by,
-        }
-
-    def render(self, out: Output) -> None:
-        table = out.table("SERVICE", "RESULT", "SIZE", "FILES", "SHA256 / ERROR")
-        for c in self.checks:
-            files = str(c.tar.files) if c.tar else ""
-            table.add_row(
-                c.service,
-                styled("ok" if c.ok else "failed"),
-                human_size(c.size),
-                files,
-                c.sha256[:16] if c.ok else out.text(c.error or ""),
-            )
-        out.print(table)
-        error = self.error()
-        if error is not None:
-            out.error(error.message, error.hint)
 
 
 def verify_archive(
@@ -178,8 +98,10 @@ def check_blob(
     what: str,
     checked: Checked,
     on_bytes: Callable[[int], None] | None = None,
+    identities: Identities | None = None,
 ) -> str | None:
-    """What is wrong with ``blob`` (None: nothing), each object read once per run."""
+    """What is wrong with ``blob`` (None: nothing), each object read once per run.
+    Encrypted and no ``identities``: its stored bytes only (size, hash = its name)."""
     key = (blob.ref.id, blob.sha256, blob.size)
     if key in checked:
         return checked[key]
@@ -192,7 +114,14 @@ def check_blob(
         problem = f"{what} is {how}: {stored} bytes, the manifest says {blob.ref.stored}"
     else:
         try:
-            check_object(storage, blob, what, on_bytes)
+            if blob.ref.encrypted and identities is None:
+                problem = _stored_problem(storage, blob, what, on_bytes)
+            else:
+                check_object(storage, blob, what, on_bytes, identities)
+        except NoMatchingIdentity as e:
+            # keys.check_can_open found the key fits this backup before any object was
+            # read, so an object it cannot open was replaced: damage, named with the rest.
+            problem = f"{e.message} (unlike the backup's other objects)"
         except IntegrityError as e:
             problem = e.message
         except StorageError:
@@ -203,12 +132,22 @@ def check_blob(
     return problem
 
 
+def _stored_problem(
+    storage: Storage, blob: Blob, what: str, on_bytes: Callable[[int], None] | None
+) -> str | None:
+    sha, size = hash_stored(storage, blob.ref.id, on_bytes)
+    if sha != blob.ref.id or size != blob.ref.stored:
+        return f"{what} is corrupt: its stored bytes hash to {sha[:16]}… ({size} bytes)"
+    return None
+
+
 def _check_pack(
     storage: Storage,
     service: str,
     files: ServiceFiles,
     present: dict[str, int],
     on_bytes: Callable[[int], None] | None,
+    identities: Identities | None = None,
 ) -> str | None:
     """The pack, file by file: each packed file's bytes hash as recorded."""
     assert files.pack is not None
@@ -216,8 +155,10 @@ def _check_pack(
     stored = present.get(files.pack.ref.id)
     if stored != files.pack.ref.stored:
         return f"{what} is missing" if stored is None else f"{what} has the wrong size"
+    if files.pack.ref.encrypted and identities is None:
+        return _stored_problem(storage, files.pack, what, on_bytes)
     try:
-        with open_object(storage, files.pack, what, on_bytes) as plain:
+        with open_object(storage, files.pack, what, on_bytes, identities) as plain:
             for entry in files.files:
                 if entry.kind != "file" or entry.blob is not None:
                     continue
@@ -231,6 +172,8 @@ def _check_pack(
                 if sha.hexdigest() != entry.sha256:
                     return f"{what}: {entry.path} does not match its recorded sha256"
             plain.read(1)  # the end: the object's own hashes are compared here
+    except NoMatchingIdentity as e:  # replaced: see check_blob
+        return f"{e.message} (unlike the backup's other objects)"
     except IntegrityError as e:
         return e.message
     return None
@@ -243,8 +186,10 @@ def verify_files(
     present: dict[str, int],
     checked: Checked,
     on_bytes: Callable[[int], None] | None = None,
+    identities: Identities | None = None,
 ) -> ServiceCheck:
-    """Check one format-2 service: every object it references, the pack file by file."""
+    """Check one format-2 service: every object it references, the pack file by file
+    (encrypted and no ``identities``: the stored bytes of each)."""
     files = manifest.files(service)
     problems: list[str] = []
     bad: list[str] = []
@@ -257,7 +202,7 @@ def verify_files(
             on_bytes(n)
 
     if files.pack is not None:
-        problem = _check_pack(storage, service, files, present, counted)
+        problem = _check_pack(storage, service, files, present, counted, identities)
         if problem:
             problems.append(problem)
             bad.append(files.pack.ref.id)
@@ -268,7 +213,7 @@ def verify_files(
             continue
         seen.add((blob.ref.id, blob.sha256, blob.size))
         what = f"object {blob.ref.id[:16]}… ({entry.path})"
-        problem = check_blob(storage, blob, present, what, checked, counted)
+        problem = check_blob(storage, blob, present, what, checked, counted, identities)
         if problem:
             problems.append(problem)
             bad.append(blob.ref.id)
@@ -315,6 +260,8 @@ def verify(
     check: bool = True,
     on_bytes: Callable[[int], None] | None = None,
     hold_lease: bool = True,
+    identities: Identities | None = None,
+    deep: bool = False,
 ) -> VerifyReport:
     """Re-hash each archive of ``backup_id`` against its manifest and check_tar it.
 
@@ -326,6 +273,9 @@ def verify(
     IntegrityError when the backup has no manifest or a malformed one.
     ``on_bytes(n)`` is called as stored bytes are read (for a progress bar).
     ``hold_lease``: hold a lease while reading (the caller may hold one already).
+    An encrypted backup: with ``identities``, or ``deep`` (then they are required),
+    what every object decrypts to is checked too — after ``keys.check_can_open``
+    (a missing or wrong identity: IntegrityError at once); else its stored bytes.
     """
     manifest = read_manifest(storage, backup_id)
     wanted = list(services) if services else list(manifest.services)
@@ -335,6 +285,8 @@ def verify(
             f"backup {backup_id} holds no archive for {', '.join(unknown)}",
             hint=f"it holds: {', '.join(manifest.services) or 'nothing'}",
         )
+    if manifest.recipients and (deep or identities is not None):
+        keys.check_can_open(storage, manifest, wanted, identities)
     holding = lease.holding(storage, backup_id, "verify", required=False)
     with holding if hold_lease else _no_lease():
         if manifest.format_version == 1:
@@ -343,7 +295,8 @@ def verify(
             present = index.list_objects(storage)
             checked: Checked = {}
             checks = [
-                verify_files(storage, manifest, name, present, checked, on_bytes) for name in wanted
+                verify_files(storage, manifest, name, present, checked, on_bytes, identities)
+                for name in wanted
             ]
     if any(not c.ok for c in checks) and not storage.exists(manifest_key(backup_id)):
         # Missing archives because the whole backup went away (a prune elsewhere)
@@ -355,7 +308,11 @@ def verify(
         )
     bad = [i for c in checks for i in c.bad_objects]
     report = VerifyReport(
-        storage.location, backup_id, checks, needed_by(storage, bad) if bad else {}
+        storage.location,
+        backup_id,
+        checks,
+        needed_by(storage, bad) if bad else {},
+        contents_checked=not manifest.recipients or identities is not None,
     )
     error = report.error()
     if check and error is not None:

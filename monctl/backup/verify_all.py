@@ -13,15 +13,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from monctl.adapters.age import NoMatchingIdentity
 from monctl.adapters.storage import Storage
-from monctl.backup import gc, index, lease
+from monctl.backup import gc, index, keys, lease
 from monctl.backup.manifest import read_manifest
 from monctl.backup.repository import list_backups
 from monctl.backup.verify import Checked, ServiceCheck, verify_archive, verify_files
 from monctl.errors import ExitCode, IntegrityError, StorageError
 from monctl.output import Output, human_size, styled
+
+if TYPE_CHECKING:  # pragma: no cover
+    from monctl.adapters.age import Identities
 
 
 @dataclass(frozen=True)
@@ -57,10 +61,14 @@ class RepositoryCheck:
     unreferenced: int = 0
     read_bytes: int = 0
     needed_by: dict[str, list[str]] = field(default_factory=dict)  # bad object -> backups
+    # Encrypted backups whose contents were not checked (no identity, or not theirs):
+    # their stored bytes were.
+    sealed: list[str] = field(default_factory=list)
+    deep: bool = False  # --deep: a backup whose contents were not checked fails
 
     @property
     def ok(self) -> bool:
-        return all(b.ok for b in self.backups)
+        return all(b.ok for b in self.backups) and not (self.deep and self.sealed)
 
     @property
     def exit_code(self) -> ExitCode:
@@ -73,6 +81,7 @@ class RepositoryCheck:
             "unreferenced_objects": self.unreferenced,
             "read_bytes": self.read_bytes,
             "needed_by": self.needed_by,
+            "contents_not_checked": self.sealed,
             "backups": [b.to_json() for b in self.backups],
         }
 
@@ -87,12 +96,20 @@ class RepositoryCheck:
         out.print(table)
         for object_id, ids in self.needed_by.items():
             out.warn(f"object {object_id} is missing or damaged; needed by {', '.join(ids)}")
+        if self.sealed:
+            say = out.warn if self.deep else out.info
+            say(
+                "encrypted, stored bytes checked but not what they decrypt to (give "
+                f"--identity): {'; '.join(self.sealed)}"
+            )
         out.info(
             f"{self.objects} objects read once each ({human_size(self.read_bytes)}); "
             f"{self.unreferenced} referenced by no backup (the next prune removes them)"
         )
         if not self.ok:
             bad = [b.backup_id for b in self.backups if not b.ok]
+            if self.deep:
+                bad += [s.split(":")[0] for s in self.sealed]
             out.error(
                 f"{len(bad)} backup(s) failed verification: {', '.join(bad)}",
                 "`monctl backup --full` writes missing or damaged objects again from the live "
@@ -100,10 +117,18 @@ class RepositoryCheck:
             )
 
 
-def verify_all(storage: Storage, on_bytes: Callable[[int], None] | None = None) -> RepositoryCheck:
+def verify_all(
+    storage: Storage,
+    on_bytes: Callable[[int], None] | None = None,
+    identities: Identities | None = None,
+    deep: bool = False,
+) -> RepositoryCheck:
     """Check every backup in ``storage`` (see the module doc). StorageError when
-    the destination fails; problems of backups and objects are in the report."""
-    report = RepositoryCheck(storage.location)
+    the destination fails; problems of backups and objects are in the report.
+    Encrypted backups: what their objects decrypt to when ``identities`` open them
+    (a backup they cannot open is reported as such), else their stored bytes;
+    with ``deep``, a backup whose contents could not be checked fails the run."""
+    report = RepositoryCheck(storage.location, deep=deep)
 
     def counted(n: int) -> None:
         report.read_bytes += n
@@ -123,10 +148,19 @@ def verify_all(storage: Storage, on_bytes: Callable[[int], None] | None = None) 
             try:
                 manifest = read_manifest(storage, entry.backup_id)  # with its file lists
                 used |= gc.referenced(manifest)
+                keyed = identities
+                if manifest.recipients and identities is not None:
+                    try:
+                        keys.check_can_open(storage, manifest, manifest.services, identities)
+                    except NoMatchingIdentity as e:
+                        report.sealed.append(f"{entry.backup_id}: {e.message}")
+                        keyed = None  # its stored bytes, then
+                elif manifest.recipients:
+                    report.sealed.append(entry.backup_id)
                 checks = tuple(
                     verify_archive(storage, manifest, name, counted)
                     if manifest.format_version == 1
-                    else verify_files(storage, manifest, name, present, checked, counted)
+                    else verify_files(storage, manifest, name, present, checked, counted, keyed)
                     for name in manifest.services
                 )
             except (IntegrityError, StorageError) as e:

@@ -37,7 +37,7 @@ COMMANDS: dict[str, str] = {
     "reload": "monctl.cli.config:reload",
     "validate": "monctl.cli.config:validate",
     "backup": "monctl.cli.backup:backup",
-    "restore": "monctl.cli.backup:restore",
+    "restore": "monctl.cli.restore:restore",
 }
 
 SHORT_HELP: dict[str, str] = {

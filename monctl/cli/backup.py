@@ -1,4 +1,6 @@
-"""backup (+ list, verify, prune) and restore: thin commands over ``monctl.backup``."""
+"""backup (+ list, verify, prune): thin commands over ``monctl.backup``.
+
+`restore` and `backup test` (the drill) are in ``restore.py``."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from monctl.cli import AppContext
+from monctl.cli.backup_options import DEST_HELP, announcer_for, dest_from, identity_option
 from monctl.cli.common import (
     ServiceChoice,
     epilog,
@@ -17,31 +20,14 @@ from monctl.cli.common import (
     quiet_option,
 )
 from monctl.cli.params import BackupId, checked_path
-from monctl.errors import Interrupted
+from monctl.cli.restore import drill_command
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pathlib import Path
-
-    from monctl.backup.announce import Announcer
-    from monctl.backup.drill_report import DrillReport
     from monctl.backup.report import BackupReport
-    from monctl.backup.restore import RestoreReport
     from monctl.backup.retention import Policy
-    from monctl.cli.progress import CliProgress
-    from monctl.project import Project
     from monctl.result import Result
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-DEST_HELP = "Directory or s3://bucket/prefix [default: MONCTL_BACKUP_DEST, else <project>/backups]."
-
-dest_from = click.option("--from", "source", metavar="DEST", callback=checked_path, help=DEST_HELP)
-backup_id = click.argument("backup_id", metavar="ID", type=BackupId())
-allow_downgrade_option = click.option(
-    "--allow-downgrade",
-    is_flag=True,
-    help="Restore even into an older major.minor version than the one that wrote the data.",
-)
 
 # Retention, the same for `backup --keep-*` (after a complete backup) and `backup prune`.
 # A count beyond 100 years of daily backups means nothing but can overflow a date.
@@ -91,6 +77,14 @@ def policy_of(options: dict[str, int | None]) -> Policy:
     help="Read and write everything again, reusing nothing from the repository "
     "(repairs missing or damaged objects).",
 )
+@click.option(
+    "--encrypt-to",
+    "encrypt_to",
+    multiple=True,
+    metavar="RECIPIENT",
+    help="Encrypt every object with age to this public key: age1… or an SSH public key "
+    "(repeatable; comma-separated also) [default: MONCTL_BACKUP_ENCRYPT_TO].",
+)
 @retention_options
 @click.option("--sse", type=click.Choice(["AES256", "aws:kms"]), help="S3 server-side encryption.")
 @click.option("--sse-kms-key-id", metavar="ID", help="KMS key for --sse aws:kms.")
@@ -105,6 +99,7 @@ def backup(
     services: tuple[str, ...],
     compression: str,
     full: bool,
+    encrypt_to: tuple[str, ...],
     sse: str | None,
     sse_kms_key_id: str | None,
     storage_class: str | None,
@@ -120,7 +115,8 @@ def backup(
     blocks the repository holds are not even read again. The manifest is
     written last; if any service fails, no backup is recorded. With --keep-*
     options, retention and garbage collection (as `backup prune`) run after a
-    complete backup.
+    complete backup. With --encrypt-to, every object is encrypted (age) as it
+    streams: no plaintext reaches the destination or a temporary file.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -132,9 +128,12 @@ def backup(
     out = output(as_json, quiet)
     project = app.project
     selected = create.services_to_back_up(services)
-    announcer = _announcer(project, "backup")
+    announcer = announcer_for(project, "backup")
 
     def run() -> BackupReport:
+        from monctl.backup import keys
+
+        recipients = keys.recipients_for(project, encrypt_to)
         storage = open_destination(
             project, dest, sse=sse, kms_key_id=sse_kms_key_id, storage_class=storage_class
         )
@@ -146,6 +145,7 @@ def backup(
                 selected,
                 compression=compression,
                 full=full,
+                recipients=recipients,
                 retention=policy_of(keep),
                 progress=progress,
             )
@@ -175,6 +175,13 @@ def list_(app: AppContext, source: str | None, as_json: bool) -> None:
 @click.option(
     "--all", "everything", is_flag=True, help="Verify every backup and every object they need."
 )
+@identity_option
+@click.option(
+    "--deep",
+    is_flag=True,
+    help="Encrypted backups: require a key and check what the objects decrypt to "
+    "(without a key, only their stored bytes are checked).",
+)
 @json_option
 @click.pass_obj
 def verify(
@@ -183,6 +190,8 @@ def verify(
     source: str | None,
     services: tuple[str, ...],
     everything: bool,
+    identity: tuple[str, ...],
+    deep: bool,
     as_json: bool,
 ) -> None:
     """Check backup ID (or, with --all, the whole repository) against its manifest.
@@ -191,7 +200,13 @@ def verify(
     stored bytes against its name, its content against the manifest. Also checks
     everything a restore relies on (names, links), before any Docker is involved.
     A missing or damaged object is named with every backup that needs it (exit 10).
+
+    An encrypted backup is checked without its key as far as that goes: every
+    object present, its stored bytes hashing to its name. With --identity (or
+    MONCTL_BACKUP_IDENTITY), what they decrypt to is checked too; --deep makes
+    that required (no key, or a key that opens none of them: exit 10).
     """
+    from monctl.backup import keys
     from monctl.backup.destination import open_destination
     from monctl.cli.progress import CliProgress
 
@@ -200,13 +215,19 @@ def verify(
     if everything and services:
         raise click.UsageError("--service goes with a backup ID, not with --all")
     out = output(as_json)
+    identities = keys.identities_for(app.project, identity)
     storage = open_destination(app.project, source)
     with CliProgress(out, "verifying") as progress:
         result: Result
         if everything:
             from monctl.backup.verify_all import verify_all
 
-            result = verify_all(storage, on_bytes=lambda n: progress.moved("repository", n))
+            result = verify_all(
+                storage,
+                on_bytes=lambda n: progress.moved("repository", n),
+                identities=identities,
+                deep=deep,
+            )
         else:
             from monctl.backup import verify as op
 
@@ -217,6 +238,8 @@ def verify(
                 list(services) or None,
                 check=False,
                 on_bytes=lambda n: progress.moved(backup_id, n),
+                identities=identities,
+                deep=deep,
             )
     finish(out, result)
 
@@ -252,160 +275,5 @@ def prune(
     finish(output(as_json), report)
 
 
-@backup.command("test", epilog=epilog("backup test"))
-@click.argument("backup_id", metavar="ID")
-@dest_from
-@click.option(
-    "--service",
-    "services",
-    multiple=True,
-    type=ServiceChoice(with_data=True),
-    help="Drill only this service (repeatable) [default: all in the backup].",
-)
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=1, max=3600),
-    default=180.0,
-    show_default=True,
-    help="Seconds each restored service may take to become ready.",
-)
-@allow_downgrade_option
-@json_option
-@click.pass_obj
-def test(
-    app: AppContext,
-    backup_id: str,
-    source: str | None,
-    services: tuple[str, ...],
-    timeout: float,
-    allow_downgrade: bool,
-    as_json: bool,
-) -> None:
-    """Restore drill: restore backup ID into a throwaway stack and check the data is usable.
-
-    ID may be `latest`: the newest complete backup in DEST.
-
-    The throwaway stack has its own project name, volumes and networks, publishes
-    no port and cannot reach outside the host; the production stack is not
-    touched. Each restored service is asked from inside that network whether its
-    data is usable (Prometheus: a query over the backup's time range returns
-    series; Grafana: its database lists the dashboards the backup recorded; Loki:
-    lines from the backup's range; Alertmanager: the silences the backup
-    recorded). The throwaway stack and its volumes are removed afterwards, always
-    (also on failure, Ctrl-C or SIGTERM). Exit 0 only if every check passed.
-    """
-    from monctl.backup import drill
-    from monctl.backup.destination import open_destination
-    from monctl.cli.progress import CliProgress
-
-    out = output(as_json)
-    announcer = _announcer(app.project, "backup test")
-
-    def run() -> DrillReport:
-        storage = open_destination(app.project, source)
-        with CliProgress(out, "drilling") as progress:
-            return drill.run(
-                app.project,
-                storage,
-                backup_id,
-                services,
-                allow_downgrade=allow_downgrade,
-                ready_timeout=timeout,
-                progress=progress,
-            )
-
-    report = announcer.call(run, f"restore drill of backup {backup_id}", out)
-    finish(out, announcer.wrap(report))
-
-
-@click.command(epilog=epilog("restore"))
-@backup_id
-@dest_from
-@click.option(
-    "--service",
-    "services",
-    multiple=True,
-    type=ServiceChoice(with_data=True),
-    help="Restore only this service (repeatable) [default: all in the backup].",
-)
-@click.option("--yes", "-y", is_flag=True, help="Do not ask before overwriting the volumes.")
-@allow_downgrade_option
-@json_option
-@click.pass_obj
-def restore(
-    app: AppContext,
-    backup_id: str,
-    source: str | None,
-    services: tuple[str, ...],
-    yes: bool,
-    allow_downgrade: bool,
-    as_json: bool,
-) -> None:
-    """Restore backup ID into the stack's volumes (verified first; asks unless --yes).
-
-    Every archive is checked against the manifest before anything is touched, and
-    a service running an older major.minor than the one that wrote its data is
-    refused (exit 6) unless --allow-downgrade.
-    Then per service: the data is staged in a fresh volume (checked again as it
-    is written), the service is stopped, its volume replaced, and it is started
-    and waited for.
-    """
-    from monctl.backup import restore as op
-    from monctl.backup.destination import open_destination
-    from monctl.cli.progress import CliProgress
-
-    out = output(as_json)
-    announcer = _announcer(app.project, "restore")
-
-    def run() -> RestoreReport:
-        storage = open_destination(app.project, source)
-        with CliProgress(out, "verifying") as progress:
-            return op.run(
-                app.project,
-                app.runtime,
-                storage,
-                backup_id,
-                services,
-                confirm=_confirmer(yes, progress),
-                progress=progress,
-                allow_downgrade=allow_downgrade,
-            )
-
-    report = announcer.call(run, f"restore of backup {backup_id}", out)
-    finish(out, announcer.wrap(report))
-
-
-def _announcer(project: Project, command: str) -> Announcer:
-    """Heartbeat and notifications of one run (settings read now: a bad one stops it).
-    Backups ping MONCTL_BACKUP_PING_URL; restores and drills MONCTL_RESTORE_PING_URL.
-    While another run holds a lock this one needs, no start is pinged."""
-    from monctl.backup import heartbeat, lock
-    from monctl.backup.announce import Announcer
-
-    var = heartbeat.BACKUP_PING_VAR if command == "backup" else heartbeat.RESTORE_PING_VAR
-    locks: tuple[Path, ...] = (lock.lock_path(project),)
-    if command == "backup test":
-        from monctl.backup.drill import drill_lock_path
-
-        locks += (drill_lock_path(project),)
-    return Announcer.for_command(project, command, var, locks)
-
-
-def _confirmer(yes: bool, progress: CliProgress) -> Callable[[str], bool]:
-    """Ask on the terminal (stderr) unless --yes; with stdin closed, refuse (exit 130)."""
-
-    def confirm(question: str) -> bool:
-        if yes:
-            return True
-        progress.stop()  # the question must not fight the progress display
-        try:
-            from monctl.output import inert
-
-            return click.confirm(inert(question), default=False, err=True)
-        except click.exceptions.Abort:  # stdin closed: nobody to ask
-            raise Interrupted(
-                "restore needs a confirmation and there is no one to ask",
-                hint="run it on a terminal, or pass --yes",
-            ) from None
-
-    return confirm
+# `backup test` restores, so it lives with restore; it is a subcommand of backup.
+backup.add_command(drill_command)

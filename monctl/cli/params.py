@@ -82,9 +82,12 @@ def too_long(path: str) -> str | None:
 
 
 def checked_path(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-    """A click callback: refuse a path (or s3:// destination) too long to exist."""
+    """A click callback: refuse a path (or s3:// destination) too long to exist
+    (each of them, for a repeatable option)."""
     if value is None:
         return value
+    if isinstance(value, tuple):
+        return tuple(checked_path(ctx, param, v) for v in value)
     why = too_long(str(value))
     if why:
         raise click.BadParameter(f"the path is too long ({why}): {shown(str(value))}", ctx, param)

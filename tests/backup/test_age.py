@@ -65,7 +65,7 @@ def test_round_trip_small_and_streamed(key: tuple[str, Path], size: int) -> None
     data = os.urandom(size)
     ct = encrypt(data, (recipient,))
     assert ct.startswith(age.MAGIC)
-    assert data[:4096] not in ct or size == 0
+    assert size < 16 or data[:4096] not in ct  # (a byte or two may occur by chance)
     assert decrypt(ct, age.load_identities([path])) == data
 
 

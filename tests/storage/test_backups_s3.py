@@ -175,3 +175,50 @@ def test_incremental_backups_over_s3_upload_only_what_is_new(
     assert swept.swept == 6 and swept.refused is None
     assert verify(storage, third.backup_id).ok
     assert uploads() == []
+
+
+def test_an_encrypted_backup_over_s3_uploads_only_age_files_and_restores_with_the_key(
+    make_s3: Callable[..., S3Storage],
+    raw_s3: Any,
+    bucket: str,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No plaintext reaches the bucket (nor, on the way, a temporary file: the spool
+    receives ciphertext); the key gives everything back, its absence nothing."""
+    import pyrage
+    from support import repo
+
+    from monctl import services
+    from monctl.adapters import age
+    from monctl.backup import restore
+
+    monkeypatch.setattr(services, "SERVICES", [*services.SERVICES, repo.TSDB, repo.LEDGER])
+    ident = pyrage.x25519.Identity.generate()
+    (tmp_path / "key.txt").write_text(f"{ident}\n")
+    storage = make_s3(prefix="sealed")
+    proj, rt = repo.project(tmp_path / "stack"), repo.runtime()
+    expected = {name: dict(files) for name, files in rt.files.items()}
+    report = repo.back_up(proj, rt, storage, recipients=(str(ident.to_public()),))
+
+    listed = raw_s3.list_objects_v2(Bucket=bucket, Prefix="sealed/objects/")["Contents"]
+    assert len(listed) >= 6
+    for obj in listed:
+        body = raw_s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
+        assert body.startswith(b"age-encryption.org/v1\n"), obj["Key"]
+        assert b"row\nrow\nrow\n" not in body
+    assert verify(storage, report.backup_id).ok  # without the key: the stored bytes
+
+    def run(identities: age.Identities | None) -> Any:
+        return restore.run(
+            proj, rt, storage, report.backup_id, (), confirm=lambda q: True,
+            wait_ready=lambda s: "running, ready", identities=identities,
+        )  # fmt: skip
+
+    rt.files = {"tsdb": {}, "ledger": {}}
+    with pytest.raises(age.MissingIdentity):
+        run(None)
+    assert rt.files == {"tsdb": {}, "ledger": {}}
+    done = run(age.load_identities([tmp_path / "key.txt"]))
+    assert done.exit_code == 0, done.to_json()
+    assert rt.files == expected

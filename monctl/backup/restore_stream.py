@@ -1,0 +1,140 @@
+"""The tar streams a restore extracts: every member checked again as it is made.
+
+``assembled``: a format-2 service from its objects and pack (each object's
+hashes checked at its end, ``objects.open_object``; decrypted with the
+identities given when the backup is encrypted); ``archive_stream``: a format-1
+archive as it was, its stored bytes hashed on the way; ``extracted``: a tar
+moved under the data directory and owned by the image's user.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import posixpath
+import tarfile
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, BinaryIO
+
+from monctl.backup.archive import HashingReader, decompress_stream
+from monctl.backup.filelist import FileEntry, ServiceFiles
+from monctl.backup.manifest import Manifest
+from monctl.backup.objects import READ_SIZE, open_object
+from monctl.backup.tar_safety import check_member
+from monctl.backup.tar_stream import Member, end_marker, header, members
+from monctl.errors import IntegrityError
+from monctl.services.model import DataVolume, Service
+
+if TYPE_CHECKING:  # pragma: no cover
+    from monctl.adapters.age import Identities
+    from monctl.adapters.storage import Storage
+
+
+def extracted(tar: BinaryIO, data_root: str, data: DataVolume) -> Iterator[bytes]:
+    """The tar stream as it is extracted: every member checked again, moved from
+    ``data_root`` to the basename of the data path, owned by the image's user.
+
+    The root directory comes first with that owner, so the volume's own root
+    belongs to the service even when the archive does not name it.
+    """
+    base = posixpath.basename(data.path.rstrip("/"))
+    root = Member(base, b"5", 0, 0o755, data.uid, data.gid, time.time())
+    yield header(root)
+    for member, body in members(tar):
+        check_member(member, data_root)
+        name = base + posixpath.normpath(member.name)[len(posixpath.normpath(data_root)) :]
+        link = member.linkname
+        if member.islnk():
+            link = base + posixpath.normpath(link)[len(posixpath.normpath(data_root)) :]
+        mode = member.mode & 0o1777  # no setuid/setgid bits from an archive
+        yield header(
+            Member(name, member.type, member.size, mode, data.uid, data.gid, member.mtime, link)
+        )
+        while chunk := body.read():
+            yield chunk
+        if member.size % 512:
+            yield b"\0" * (512 - member.size % 512)
+    yield end_marker()
+
+
+_TYPES = {"dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE, "hardlink": tarfile.LNKTYPE}
+
+
+def assembled(
+    storage: Storage,
+    files: ServiceFiles,
+    data: DataVolume,
+    identities: Identities | None = None,
+) -> Iterator[bytes]:
+    """A format-2 service as the tar stream a restore extracts: the data path's
+    basename first (owned by the image's user), then every entry in order with
+    that owner, each file's bytes from its object or the pack. Every member is
+    checked again as it is made; any object or packed file that does not hash
+    as recorded raises IntegrityError before the stream ends."""
+    base = posixpath.basename(data.path.rstrip("/"))
+    yield header(Member(base, tarfile.DIRTYPE, 0, 0o755, data.uid, data.gid, time.time()))
+    with contextlib.ExitStack() as stack:
+        pack = None
+        if files.pack is not None:
+            pack = stack.enter_context(
+                open_object(storage, files.pack, "the pack", None, identities)
+            )
+        for entry in files.files:
+            name = f"{base}/{entry.path}"
+            kind = _TYPES.get(entry.kind, tarfile.REGTYPE)
+            link = f"{base}/{entry.link}" if entry.kind == "hardlink" else entry.link
+            member = Member(
+                name, kind, entry.size if entry.kind == "file" else 0,
+                entry.mode & 0o1777, data.uid, data.gid, entry.mtime, link,
+            )  # fmt: skip
+            check_member(member, base)
+            yield header(member)
+            if entry.kind == "file":
+                yield from _content(storage, entry, pack, identities)
+                if entry.size % 512:
+                    yield b"\0" * (512 - entry.size % 512)
+        if pack is not None and pack.read(1):  # the end: the pack's own hashes
+            raise IntegrityError("the pack holds more than its files")
+    yield end_marker()
+
+
+def _content(
+    storage: Storage, entry: FileEntry, pack: BinaryIO | None, identities: Identities | None
+) -> Iterator[bytes]:
+    if entry.blob is not None:
+        what = f"the object of {entry.path}"
+        with open_object(storage, entry.blob, what, None, identities) as plain:
+            while data := plain.read(READ_SIZE):
+                yield data
+        return
+    assert pack is not None or entry.size == 0
+    sha, left = hashlib.sha256(), entry.size
+    while left:
+        data = pack.read(min(left, READ_SIZE)) if pack is not None else b""
+        if not data:
+            raise IntegrityError(f"the pack ends before {entry.path}")
+        sha.update(data)
+        left -= len(data)
+        yield data
+    if sha.hexdigest() != entry.sha256:
+        raise IntegrityError(f"{entry.path} in the pack does not match its recorded sha256")
+
+
+def archive_stream(storage: Storage, manifest: Manifest, service: Service) -> Iterator[bytes]:
+    """Format 1: the archive as restore extracts it (``extracted``), its stored bytes
+    hashed on the way and compared with the manifest at the end."""
+    assert service.data is not None
+    entry = manifest.archive(service.name)
+    with storage.open(manifest.key_of(service.name)) as stored:
+        hashing = HashingReader(stored)
+        tar = decompress_stream(io.BufferedReader(hashing), manifest.compression)
+        yield from extracted(tar, entry.data_root, service.data)
+        hashing.drain()
+    if hashing.size != entry.size or hashing.sha256 != entry.sha256:
+        raise IntegrityError(
+            f"{entry.archive} changed since it was verified (sha256 "
+            f"{hashing.sha256[:16]}…, the manifest says {entry.sha256[:16]}…); "
+            "the live data was not touched"
+        )

@@ -1,0 +1,50 @@
+"""Options and helpers shared by the backup and restore commands."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+from monctl.cli.params import BackupId, checked_path
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pathlib import Path
+
+    from monctl.backup.announce import Announcer
+    from monctl.project import Project
+
+DEST_HELP = "Directory or s3://bucket/prefix [default: MONCTL_BACKUP_DEST, else <project>/backups]."
+
+dest_from = click.option("--from", "source", metavar="DEST", callback=checked_path, help=DEST_HELP)
+backup_id = click.argument("backup_id", metavar="ID", type=BackupId())
+identity_option = click.option(
+    "--identity",
+    "identity",
+    multiple=True,
+    metavar="FILE",
+    callback=checked_path,
+    help="An age identity file (age-keygen) or SSH private key that decrypts the backup "
+    "(repeatable) [default: MONCTL_BACKUP_IDENTITY].",
+)
+allow_downgrade_option = click.option(
+    "--allow-downgrade",
+    is_flag=True,
+    help="Restore even into an older major.minor version than the one that wrote the data.",
+)
+
+
+def announcer_for(project: Project, command: str) -> Announcer:
+    """Heartbeat and notifications of one run (settings read now: a bad one stops it).
+    Backups ping MONCTL_BACKUP_PING_URL; restores and drills MONCTL_RESTORE_PING_URL.
+    While another run holds a lock this one needs, no start is pinged."""
+    from monctl.backup import heartbeat, lock
+    from monctl.backup.announce import Announcer
+
+    var = heartbeat.BACKUP_PING_VAR if command == "backup" else heartbeat.RESTORE_PING_VAR
+    locks: tuple[Path, ...] = (lock.lock_path(project),)
+    if command == "backup test":
+        from monctl.backup.drill import drill_lock_path
+
+        locks += (drill_lock_path(project),)
+    return Announcer.for_command(project, command, var, locks)

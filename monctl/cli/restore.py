@@ -1,0 +1,180 @@
+"""restore, and `backup test` (the restore drill): thin commands over ``monctl.backup``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import click
+
+from monctl.cli import AppContext
+from monctl.cli.backup_options import (
+    allow_downgrade_option,
+    announcer_for,
+    backup_id,
+    dest_from,
+    identity_option,
+)
+from monctl.cli.common import ServiceChoice, epilog, finish, json_option, output
+from monctl.errors import Interrupted
+
+if TYPE_CHECKING:  # pragma: no cover
+    from monctl.backup.drill_report import DrillReport
+    from monctl.backup.restore import RestoreReport
+    from monctl.cli.progress import CliProgress
+
+
+@click.command("test", epilog=epilog("backup test"))
+@click.argument("backup_id", metavar="ID")
+@dest_from
+@click.option(
+    "--service",
+    "services",
+    multiple=True,
+    type=ServiceChoice(with_data=True),
+    help="Drill only this service (repeatable) [default: all in the backup].",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1, max=3600),
+    default=180.0,
+    show_default=True,
+    help="Seconds each restored service may take to become ready.",
+)
+@identity_option
+@allow_downgrade_option
+@json_option
+@click.pass_obj
+def drill_command(
+    app: AppContext,
+    backup_id: str,
+    source: str | None,
+    services: tuple[str, ...],
+    timeout: float,
+    identity: tuple[str, ...],
+    allow_downgrade: bool,
+    as_json: bool,
+) -> None:
+    """Restore drill: restore backup ID into a throwaway stack and check the data is usable.
+
+    ID may be `latest`: the newest complete backup in DEST.
+
+    The throwaway stack has its own project name, volumes and networks, publishes
+    no port and cannot reach outside the host; the production stack is not
+    touched. Each restored service is asked from inside that network whether its
+    data is usable (Prometheus: a query over the backup's time range returns
+    series; Grafana: its database lists the dashboards the backup recorded; Loki:
+    lines from the backup's range; Alertmanager: the silences the backup
+    recorded). The throwaway stack and its volumes are removed afterwards, always
+    (also on failure, Ctrl-C or SIGTERM). Exit 0 only if every check passed.
+    """
+    from monctl.backup import drill
+    from monctl.backup.destination import open_destination
+    from monctl.cli.progress import CliProgress
+
+    out = output(as_json)
+    announcer = announcer_for(app.project, "backup test")
+
+    def run() -> DrillReport:
+        from monctl.backup import keys
+
+        identities = keys.identities_for(app.project, identity)
+        storage = open_destination(app.project, source)
+        with CliProgress(out, "drilling") as progress:
+            return drill.run(
+                app.project,
+                storage,
+                backup_id,
+                services,
+                allow_downgrade=allow_downgrade,
+                ready_timeout=timeout,
+                progress=progress,
+                identities=identities,
+            )
+
+    report = announcer.call(run, f"restore drill of backup {backup_id}", out)
+    finish(out, announcer.wrap(report))
+
+
+@click.command(epilog=epilog("restore"))
+@backup_id
+@dest_from
+@click.option(
+    "--service",
+    "services",
+    multiple=True,
+    type=ServiceChoice(with_data=True),
+    help="Restore only this service (repeatable) [default: all in the backup].",
+)
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before overwriting the volumes.")
+@identity_option
+@allow_downgrade_option
+@json_option
+@click.pass_obj
+def restore(
+    app: AppContext,
+    backup_id: str,
+    source: str | None,
+    services: tuple[str, ...],
+    yes: bool,
+    identity: tuple[str, ...],
+    allow_downgrade: bool,
+    as_json: bool,
+) -> None:
+    """Restore backup ID into the stack's volumes (verified first; asks unless --yes).
+
+    Every archive is checked against the manifest before anything is touched, and
+    a service running an older major.minor than the one that wrote its data is
+    refused (exit 6) unless --allow-downgrade. An encrypted backup needs --identity:
+    without it, or with one that fits none of its keys, exit 10 and nothing touched.
+    Then per service: the data is staged in a fresh volume (checked again as it
+    is written), the service is stopped, its volume replaced, and it is started
+    and waited for.
+    """
+    from monctl.backup import restore as op
+    from monctl.backup.destination import open_destination
+    from monctl.cli.progress import CliProgress
+
+    out = output(as_json)
+    announcer = announcer_for(app.project, "restore")
+
+    def run() -> RestoreReport:
+        from monctl.backup import keys
+
+        identities = keys.identities_for(app.project, identity)
+        storage = open_destination(app.project, source)
+        with CliProgress(out, "verifying") as progress:
+            return op.run(
+                app.project,
+                app.runtime,
+                storage,
+                backup_id,
+                services,
+                confirm=_confirmer(yes, progress),
+                progress=progress,
+                allow_downgrade=allow_downgrade,
+                identities=identities,
+            )
+
+    report = announcer.call(run, f"restore of backup {backup_id}", out)
+    finish(out, announcer.wrap(report))
+
+
+def _confirmer(yes: bool, progress: CliProgress) -> Callable[[str], bool]:
+    """Ask on the terminal (stderr) unless --yes; with stdin closed, refuse (exit 130)."""
+
+    def confirm(question: str) -> bool:
+        if yes:
+            return True
+        progress.stop()  # the question must not fight the progress display
+        try:
+            from monctl.output import inert
+
+            return click.confirm(inert(question), default=False, err=True)
+        except click.exceptions.Abort:  # stdin closed: nobody to ask
+            raise Interrupted(
+                "restore needs a confirmation and there is no one to ask",
+                hint="run it on a terminal, or pass --yes",
+            ) from None
+
+    return confirm
