@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import backup_bench as bb  # its stack, volume filling and timing
@@ -49,6 +50,20 @@ def age_throughput(mib: int = 256) -> float:
     started = time.perf_counter()
     pyrage.encrypt_io(data, out, [recipient])
     return mib / (time.perf_counter() - started)
+
+
+def timed_cpu(argv: list[str], stdout: Any, env: dict[str, str]) -> tuple[float, int, float]:
+    """(wall seconds, peak RSS bytes, CPU seconds user+system) of monctl, by GNU time."""
+    started = time.perf_counter()
+    argv = ["/usr/bin/time", "-f", "monctl-bench %M %U %S", *argv]
+    proc = subprocess.run(argv, stdout=stdout, stderr=subprocess.PIPE, env=env, check=False)
+    wall = time.perf_counter() - started
+    err = proc.stderr.decode(errors="replace")
+    found = [line.split() for line in err.splitlines() if line.startswith("monctl-bench ")]
+    if proc.returncode != 0 or not found:
+        raise SystemExit(f"{argv[3:]} exited {proc.returncode}: {err[-3000:]}")
+    _, rss, user, system = found[-1]
+    return wall, int(rss) * 1024, float(user) + float(system)
 
 
 def main() -> None:
@@ -76,6 +91,7 @@ def main() -> None:
               "--project-name", stack.project_name]  # fmt: skip
     times: dict[str, list[float]] = {"plain": [], "encrypted": []}
     rss: dict[str, list[int]] = {"plain": [], "encrypted": []}
+    cpu: dict[str, list[float]] = {"plain": [], "encrypted": []}
     extra: dict[str, float] = {}
     try:
         base = bb.base_blocks(work, series=1000)
@@ -93,10 +109,11 @@ def main() -> None:
             if kind == "encrypted":
                 argv += ["--encrypt-to", recipient]
             with (work / f"{kind}.json").open("wb") as fh:
-                wall, peak = bb.timed(argv, stdout=fh, env=env)
+                wall, peak, used = timed_cpu(argv, stdout=fh, env=env)
             if record:
                 times[kind].append(wall)
                 rss[kind].append(peak)
+                cpu[kind].append(used)
             return wall
 
         for run in range(args.runs):
@@ -124,10 +141,12 @@ def main() -> None:
     print(f"volume {stored / bb.GiB:.2f} GiB, {args.runs} first backups of each kind "
           f"(alternating), medians:")  # fmt: skip
     print(f"  plain      {plain:7.2f} s   runs {', '.join(f'{t:.2f}' for t in times['plain'])}"
-          f"   peak RSS {max(rss['plain']) / 2**20:.0f} MiB")  # fmt: skip
+          f"   peak RSS {max(rss['plain']) / 2**20:.0f} MiB"
+          f"   monctl CPU {statistics.median(cpu['plain']):.2f} s")  # fmt: skip
     print(f"  encrypted  {sealed:7.2f} s   runs "
           f"{', '.join(f'{t:.2f}' for t in times['encrypted'])}"
-          f"   peak RSS {max(rss['encrypted']) / 2**20:.0f} MiB")  # fmt: skip
+          f"   peak RSS {max(rss['encrypted']) / 2**20:.0f} MiB"
+          f"   monctl CPU {statistics.median(cpu['encrypted']):.2f} s")  # fmt: skip
     print(f"  ratio encrypted/plain: {sealed / plain:.2f}x (goal <= 1.15x)")
     print(f"second backup (incremental): plain {extra['second_plain']:.2f} s, "
           f"encrypted {extra['second_encrypted']:.2f} s")  # fmt: skip

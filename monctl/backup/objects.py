@@ -44,6 +44,7 @@ from monctl.errors import IntegrityError
 if TYPE_CHECKING:  # pragma: no cover
     from monctl.adapters.age import Identities
     from monctl.adapters.storage import Spool, Storage
+    from monctl.backup.hashed_sink import HashedSink
 
 
 PREFIX = "objects/"
@@ -159,8 +160,8 @@ class Encoder:
 
     The ONE producer of stored bytes: plaintext -> codec -> age (when there are
     ``recipients``) -> hashed -> spool. With codec "none" and no encryption the
-    stored bytes are the plaintext: hashed once. Encrypted bytes may reach the
-    spool from the age thread (``adapters.age``): nothing else writes to it then.
+    stored bytes are the plaintext: hashed once. Encrypted bytes are hashed and
+    spooled by ``HashedSink`` (on its thread past 1 MiB): nothing else writes then.
     ``abort`` when the object will not be finished (it stops that thread).
     """
 
@@ -181,10 +182,14 @@ class Encoder:
         elif codec == "gzip":
             self._compress = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)
         self._age: Any = None
+        self._behind: HashedSink | None = None
         if recipients:
             from monctl.adapters import age
+            from monctl.backup.hashed_sink import HashedSink
 
-            self._age = age.Encryptor(recipients, self._sealed, "an object")
+            # The ciphertext's hash and write overlap the cipher (hashed_sink.py).
+            self._behind = HashedSink(self._stored, spool)
+            self._age = age.encryptor(recipients, self._behind.write, "an object")
 
     def _out(self, data: bytes | bytearray | memoryview) -> None:
         if data:
@@ -194,10 +199,6 @@ class Encoder:
             if self._stored is not self._plain:
                 self._stored.update(data)
             self.spool.write(data)
-
-    def _sealed(self, data: bytes) -> None:
-        self._stored.update(data)
-        self.spool.write(data)
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not data:
@@ -221,8 +222,13 @@ class Encoder:
     def finish(self) -> Blob:
         if self._compress is not None:
             self._out(self._compress.flush())
-        if self._age is not None:
-            self._age.finish()
+        if self._age is not None and self._behind is not None:
+            try:
+                self._age.finish()
+                self._behind.close()  # before the spool's size and the hash are read
+            except BaseException:
+                self.abort()  # no helper thread outlives a failed object
+                raise
         encrypted = self._age is not None
         ref = ObjectRef(self._stored.hexdigest(), self.spool.size, self.codec, encrypted)
         return Blob(ref, self.size, self._plain.hexdigest())
@@ -230,6 +236,8 @@ class Encoder:
     def abort(self) -> None:
         if self._age is not None:
             self._age.abort()
+        if self._behind is not None:
+            self._behind.abort()
 
 
 class _Known:

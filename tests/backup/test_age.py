@@ -26,9 +26,18 @@ def key(tmp_path: Path) -> tuple[str, Path]:
     return str(ident.to_public()), path
 
 
-def encrypt(data: bytes, recipients: tuple[str, ...], piece: int = 1 << 20) -> bytes:
+def encrypt(
+    data: bytes, recipients: tuple[str, ...], piece: int = 1 << 20, native: bool = False
+) -> bytes:
+    """Through pyrage's streaming path (its thread), or, ``native``, the in-line one
+    that monctl uses for age1 recipients (``age_native``)."""
     out = io.BytesIO()
-    enc = age.Encryptor(recipients, out.write, "test object")
+    enc: age.Encryptor | age.NativeEncryptor
+    if native:
+        enc = age.encryptor(recipients, out.write, "test object")
+        assert isinstance(enc, age.NativeEncryptor)
+    else:
+        enc = age.Encryptor(recipients, out.write, "test object")
     for at in range(0, len(data), piece):
         enc.write(data[at : at + piece])
     enc.finish()
@@ -59,11 +68,12 @@ def test_recipients_are_checked_canonical_and_sorted(tmp_path: Path) -> None:
     assert len(info.value.message) < 120
 
 
+@pytest.mark.parametrize("native", [False, True], ids=["pyrage", "native"])
 @pytest.mark.parametrize("size", [0, 1, 65536, age.SMALL, age.SMALL + 1, 3 * age.SMALL + 12345])
-def test_round_trip_small_and_streamed(key: tuple[str, Path], size: int) -> None:
+def test_round_trip_small_and_streamed(key: tuple[str, Path], size: int, native: bool) -> None:
     recipient, path = key
     data = os.urandom(size)
-    ct = encrypt(data, (recipient,))
+    ct = encrypt(data, (recipient,), native=native)
     assert ct.startswith(age.MAGIC)
     assert size < 16 or data[:4096] not in ct  # (a byte or two may occur by chance)
     assert decrypt(ct, age.load_identities([path])) == data
@@ -169,3 +179,46 @@ def test_storage_failure_while_decrypting_is_the_error_reported(key: tuple[str, 
     with pytest.raises(ConnectionResetError, match="storage went away"):  # noqa: SIM117
         with age.decrypting(Dying(), len(ct), age.load_identities([path]), "x") as plain:  # type: ignore[arg-type]
             plain.read()
+
+
+@pytest.mark.parametrize("size", [0, 1, 65535, 65536, 65537, 2 * 65536, 3 * 65536 + 5])
+@pytest.mark.parametrize("piece", [1000, 65536, 100_000])
+def test_the_native_path_writes_what_pyrage_reads_at_every_chunk_boundary(
+    size: int, piece: int
+) -> None:
+    """age_native against the reference (pyrage = the age crate): every recipient opens
+    it, through both of pyrage's decryptions; a missing last chunk is never an end."""
+    idents = [pyrage.x25519.Identity.generate() for _ in range(2)]
+    data = os.urandom(size)
+    ct = encrypt(data, tuple(str(i.to_public()) for i in idents), piece=piece, native=True)
+    for ident in idents:
+        assert pyrage.decrypt(ct, [ident]) == data
+    out = io.BytesIO()
+    pyrage.decrypt_io(io.BytesIO(ct), out, [idents[0]])
+    assert out.getvalue() == data
+    assert size < 16 or data[:4096] not in ct
+    if size > 65536:  # drop the flagged last chunk: what is left must not decrypt
+        payload_end = len(ct) - (size - (size - 1) // 65536 * 65536) - 16
+        with pytest.raises(pyrage.DecryptError):
+            pyrage.decrypt(ct[:payload_end], [idents[0]])
+
+
+def test_the_native_path_is_taken_for_age_keys_only(tmp_path: Path) -> None:
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", tmp_path / "k"], check=True
+    )
+    ssh = " ".join((tmp_path / "k.pub").read_text().split()[:2])
+    a = str(pyrage.x25519.Identity.generate().to_public())
+    assert isinstance(age.encryptor((a,), io.BytesIO().write, "x"), age.NativeEncryptor)
+    assert isinstance(age.encryptor((a, ssh), io.BytesIO().write, "x"), age.Encryptor)
+
+
+def test_x25519_public_checks_the_bech32_it_decodes() -> None:
+    from monctl.adapters.age_native import x25519_public
+
+    good = str(pyrage.x25519.Identity.generate().to_public())
+    assert len(x25519_public(good)) == 32
+    flipped = good[:-1] + ("q" if good[-1] != "q" else "p")
+    for bad in (flipped, "age1", "bge1" + good[4:], good[:-2], good + "q"):
+        with pytest.raises(ValueError):
+            x25519_public(bad)
