@@ -12,9 +12,7 @@ from __future__ import annotations
 import gzip
 import json
 import subprocess
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pyrage
@@ -23,7 +21,6 @@ import zstandard
 from support import repo
 from support.fake_runtime import FakeRuntime
 
-from monctl import services
 from monctl.adapters import age
 from monctl.adapters.storage.local import LocalStorage
 from monctl.backup import restore, verify, verify_all
@@ -33,43 +30,6 @@ from monctl.errors import ExitCode, IntegrityError
 from monctl.project import Project
 
 AGE_HEADER = b"age-encryption.org/v1\n"
-
-
-class _Ready(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def rt(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeRuntime]:
-    monkeypatch.setattr(services, "SERVICES", [*services.SERVICES, repo.TSDB, repo.LEDGER])
-    monkeypatch.setenv("MONCTL_BACKUP_REQUEST_BYTES", "0")
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Ready)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    runtime = repo.runtime()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
-    runtime.urls = {"tsdb": url, "ledger": url}
-    for s in (repo.TSDB, repo.LEDGER):
-        monkeypatch.delenv(s.url_var, raising=False)
-    yield runtime
-    server.shutdown()
-    server.server_close()
-
-
-@pytest.fixture
-def proj(tmp_path: Path) -> Project:
-    return repo.project(tmp_path / "stack")
-
-
-@pytest.fixture
-def storage(tmp_path: Path) -> LocalStorage:
-    return LocalStorage(tmp_path / "repo")
 
 
 def new_key(path: Path) -> tuple[str, age.Identities]:
