@@ -149,6 +149,9 @@ def load_identities(paths: Sequence[Path]) -> Identities:
             "private key without a passphrase",
         )
         if b"PRIVATE KEY-----" in data:
+            for line in data.decode("ascii", "replace").splitlines():
+                if len(line.strip()) >= 20 and "-----" not in line:
+                    redaction.register(line.strip())  # the key's body: masked in every log
             try:
                 keys.append(pyrage.ssh.Identity.from_buffer(data))
             except pyrage.IdentityError:

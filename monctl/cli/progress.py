@@ -32,6 +32,8 @@ class CliProgress:
         self._status: Any = None
         self._moved: dict[str, tuple[Any, int]] = {}
         self._started = time.monotonic()
+        # Asked once: progress is reported per chunk read (tens of thousands per GiB).
+        self._interactive = out.interactive
 
     def __enter__(self) -> CliProgress:
         return self
@@ -45,7 +47,7 @@ class CliProgress:
         self.stop()
 
     def _display(self) -> RichProgress | None:
-        if not self.out.interactive:
+        if not self._interactive:
             return None
         if self._live is None:
             from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn

@@ -222,3 +222,12 @@ def test_x25519_public_checks_the_bech32_it_decodes() -> None:
     for bad in (flipped, "age1", "bge1" + good[4:], good[:-2], good + "q"):
         with pytest.raises(ValueError):
             x25519_public(bad)
+
+
+def test_an_ssh_identity_is_masked_in_logs_once_read(tmp_path: Path) -> None:
+    keygen = ["ssh-keygen", "-q", "-t", "ed25519", "-N", ""]
+    subprocess.run([*keygen, "-f", tmp_path / "k"], check=True)
+    body = [line for line in (tmp_path / "k").read_text().splitlines() if "-----" not in line]
+    age.load_identities([tmp_path / "k"])
+    for line in body:
+        assert line not in redaction.redact(f"debug: {line}")
