@@ -110,7 +110,12 @@ class _Pipe:
                 return self._queue.get(timeout=0.2)
             except queue.Empty:
                 if not alive():
-                    return _ABORT
+                    # The producer may have put its last pieces and ended between the
+                    # timeout and this check: what it left is still to be read.
+                    try:
+                        return self._queue.get_nowait()
+                    except queue.Empty:
+                        return _ABORT
 
     def abandon(self) -> None:
         """The consumer stops: unblock a producer waiting on a full queue."""
@@ -181,6 +186,8 @@ def encryptor(
             return NativeEncryptor(publics, sink)
         except ImportError:  # no cryptography: pyrage alone still works
             pass
+        except ValueError as e:  # parse_recipients refuses these first; never mid-backup
+            raise AgeError(f"{what}: encryption failed: {e}") from None
     return Encryptor(recipients, sink, what)
 
 

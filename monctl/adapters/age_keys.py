@@ -53,10 +53,17 @@ def canonical_recipient(text: str, where: str = "recipient") -> str:
     """
     pyrage = _pyrage()
     item = text.strip()
+    if item.upper().startswith("AGE-SECRET-KEY-") or "PRIVATE KEY" in item.upper():
+        # A secret key in the wrong place: refused without showing any of it.
+        raise UsageError(
+            f"{where}: that is a private key, not a public one (nothing of it is shown)",
+            hint="give its public key: `age-keygen -y IDENTITY`, or the SSH key's .pub line",
+        )
     try:
         if item.lower().startswith("age1"):
             item = item.lower()
             pyrage.x25519.Recipient.from_str(item)
+            _usable_x25519(item, where)
             return item
         parts = item.split()
         if len(parts) >= 2 and parts[0] in _SSH_TYPES:
@@ -72,13 +79,40 @@ def canonical_recipient(text: str, where: str = "recipient") -> str:
     )
 
 
+def _usable_x25519(recipient: str, where: str) -> None:
+    """Refuse a well-formed key no encryption can use (a low-order point: age refuses
+    it too), before a backup starts rather than on its first object."""
+    try:
+        from monctl.adapters.age_native import check_x25519
+    except ImportError:  # pragma: no cover - cryptography comes with the extra
+        return
+    try:
+        check_x25519(recipient)
+    except ImportError:  # pragma: no cover
+        return
+    except ValueError:
+        raise UsageError(
+            f"{where}: {_shown(recipient)!r} is not a usable X25519 public key",
+            hint="give the age1… line of `age-keygen -y IDENTITY`",
+        ) from None
+
+
 def parse_recipients(values: Iterable[str], where: str = "--encrypt-to") -> tuple[str, ...]:
-    """Every recipient of ``values`` (each may hold several, comma-separated), sorted, once."""
+    """Every recipient of ``values`` (each may hold several, comma-separated), sorted, once.
+    Values given that name no recipient at all (an unset shell variable, a lone comma)
+    are an error: asking for encryption never silently yields a plaintext backup."""
     found: set[str] = set()
+    given = False
     for value in values:
+        given = True
         for item in value.split(","):
             if item.strip():
                 found.add(canonical_recipient(item, where))
+    if given and not found:
+        raise UsageError(
+            f"{where}: no recipient given (an empty value)",
+            hint="give an age1… or SSH public key; to back up unencrypted, leave the option out",
+        )
     if len(found) > MAX_RECIPIENTS:
         raise UsageError(f"{where}: {len(found)} recipients; at most {MAX_RECIPIENTS}")
     return tuple(sorted(found))

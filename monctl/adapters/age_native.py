@@ -71,6 +71,20 @@ def x25519_public(recipient: str) -> bytes:
     return bytes(out)
 
 
+def check_x25519(recipient: str) -> None:
+    """ValueError unless ``recipient`` is a key an X25519 exchange works with."""
+    from cryptography.hazmat.primitives.asymmetric.x25519 import (
+        X25519PrivateKey,
+        X25519PublicKey,
+    )
+
+    shared = X25519PrivateKey.generate().exchange(
+        X25519PublicKey.from_public_bytes(x25519_public(recipient))
+    )  # cryptography raises ValueError itself for a low-order point
+    if shared == bytes(32):
+        raise ValueError("invalid X25519 recipient")
+
+
 def _hkdf(ikm: bytes, salt: bytes, info: bytes) -> bytes:
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.kdf.hkdf import HKDF

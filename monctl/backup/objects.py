@@ -214,21 +214,25 @@ class Encoder:
             self.spool.write_all(pieces)
             ref = ObjectRef(sha256, self.spool.size, self.codec)  # stored bytes = plaintext
             return Blob(ref, self.size, sha256)
-        for piece in pieces:
-            self._out(self._compress.compress(piece) if self._compress else piece)
+        try:
+            for piece in pieces:
+                self._out(self._compress.compress(piece) if self._compress else piece)
+        except BaseException:
+            self.abort()  # no helper thread outlives a failed object
+            raise
         self._plain = _Known(sha256)
         return self.finish()
 
     def finish(self) -> Blob:
-        if self._compress is not None:
-            self._out(self._compress.flush())
-        if self._age is not None and self._behind is not None:
-            try:
+        try:
+            if self._compress is not None:
+                self._out(self._compress.flush())
+            if self._age is not None and self._behind is not None:
                 self._age.finish()
                 self._behind.close()  # before the spool's size and the hash are read
-            except BaseException:
-                self.abort()  # no helper thread outlives a failed object
-                raise
+        except BaseException:
+            self.abort()  # no helper thread outlives a failed object
+            raise
         encrypted = self._age is not None
         ref = ObjectRef(self._stored.hexdigest(), self.spool.size, self.codec, encrypted)
         return Blob(ref, self.size, self._plain.hexdigest())

@@ -14,6 +14,7 @@ import pytest
 
 from monctl import redaction
 from monctl.adapters import age
+from monctl.adapters.age_native import x25519_public
 from monctl.errors import IntegrityError, UsageError
 
 
@@ -231,3 +232,75 @@ def test_an_ssh_identity_is_masked_in_logs_once_read(tmp_path: Path) -> None:
     age.load_identities([tmp_path / "k"])
     for line in body:
         assert line not in redaction.redact(f"debug: {line}")
+
+
+def _bech32_age(data: bytes) -> str:
+    """An age1 recipient string for ``data`` (BIP 173), to build keys pyrage accepts."""
+    from monctl.adapters.age_native import _CHARSET, _polymod
+
+    acc = bits = 0
+    values = []
+    for byte in data:
+        acc = acc << 8 | byte
+        bits += 8
+        while bits >= 5:
+            bits -= 5
+            values.append(acc >> bits & 31)
+    if bits:
+        values.append(acc << (5 - bits) & 31)
+    expanded = [ord(c) >> 5 for c in "age"] + [0] + [ord(c) & 31 for c in "age"]
+    mod = _polymod(expanded + values + [0] * 6) ^ 1
+    checksum = [(mod >> 5 * (5 - i)) & 31 for i in range(6)]
+    return "age1" + "".join(_CHARSET[v] for v in values + checksum)
+
+
+def test_asking_for_encryption_never_yields_a_plaintext_backup_or_a_key_shown() -> None:
+    for empty in ([""], [" , "], [",", ""]):
+        with pytest.raises(UsageError, match="no recipient given"):
+            age.parse_recipients(empty)
+    assert age.parse_recipients([]) == ()  # not asked: not encrypted
+    secret = str(pyrage.x25519.Identity.generate())
+    with pytest.raises(UsageError, match="private key") as info:
+        age.parse_recipients([secret.lower()])
+    assert secret[15:25].lower() not in info.value.message.lower()
+    # A low-order point parses as Bech32 and pyrage takes it, but no encryption can
+    # use it: refused before the backup starts, not on its first object.
+    zero = _bech32_age(bytes(32))
+    pyrage.x25519.Recipient.from_str(zero)
+    with pytest.raises(UsageError, match="not a usable X25519"):
+        age.parse_recipients([zero])
+    good = str(pyrage.x25519.Identity.generate().to_public())
+    assert _bech32_age(x25519_public(good)) == good  # the test's encoder is right
+
+
+def test_a_small_encrypted_object_that_fails_leaves_no_thread(key: tuple[str, Path]) -> None:
+    from monctl.backup.objects import Encoder
+
+    class Full:
+        size = 0
+
+        def write(self, data: object) -> None:
+            raise OSError(28, "No space left on device")
+
+        def write_all(self, pieces: object) -> None:
+            raise OSError(28, "No space left on device")
+
+    recipient, _ = key
+    before = threading.active_count()
+    pieces = [os.urandom(1 << 20) for _ in range(3)]  # past one hand-over of the sink
+    with pytest.raises(OSError, match="No space left"):
+        Encoder("none", Full(), (recipient,)).write_whole(pieces, "0" * 64)
+    assert threading.active_count() == before
+
+
+def test_the_pipe_hands_over_what_a_producer_left_as_it_ended() -> None:
+    """The producer puts its last piece and ends between the consumer's timeout and its
+    look at whether the producer lives: the piece is read, not taken for an abort."""
+    pipe = age._Pipe()
+
+    def ended_just_now() -> bool:
+        pipe._queue.put(b"last piece")
+        return False
+
+    assert pipe.get(ended_just_now) == b"last piece"
+    assert pipe.get(lambda: False) is age._ABORT
