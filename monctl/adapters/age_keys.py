@@ -7,6 +7,7 @@ pyrage (the extra ``monctl[age]``) is imported on first use, never at import tim
 
 from __future__ import annotations
 
+import logging
 import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from monctl.errors import IntegrityError, UsageError
+
+log = logging.getLogger(__name__)
 
 MAX_RECIPIENTS = 64
 MAX_IDENTITY_FILE = 64 * 1024
@@ -157,6 +160,12 @@ def _read_identity_file(path: Path) -> bytes:
             raise IntegrityError(f"identity {path} is not a regular file")
         if info.st_size > MAX_IDENTITY_FILE:
             raise IntegrityError(f"identity {path} is larger than an identity file can be")
+        if info.st_mode & 0o077:  # ssh refuses such a key; age does not: a warning
+            log.warning(
+                "identity %s can be read by other users (mode %s): chmod 600 it",
+                path,
+                oct(stat.S_IMODE(info.st_mode)),
+            )
         with path.open("rb") as f:
             return f.read(MAX_IDENTITY_FILE + 1)
     except OSError as e:

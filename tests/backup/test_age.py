@@ -304,3 +304,16 @@ def test_the_pipe_hands_over_what_a_producer_left_as_it_ended() -> None:
 
     assert pipe.get(ended_just_now) == b"last piece"
     assert pipe.get(lambda: False) is age._ABORT
+
+
+def test_an_identity_others_can_read_is_warned_about(
+    key: tuple[str, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    _, path = key
+    path.chmod(0o600)
+    age.load_identities([path])
+    assert "can be read by other users" not in caplog.text
+    path.chmod(0o644)
+    age.load_identities([path])
+    assert "can be read by other users (mode 0o644)" in caplog.text
+    assert "AGE-SECRET-KEY" not in caplog.text.upper()
