@@ -24,6 +24,7 @@ here can backtrack, so a long value costs time in proportion to its length.
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -149,3 +150,21 @@ def read_env_text(path: Path, source: str = ".env") -> str:
 def read_env(path: Path, source: str = ".env") -> dict[str, str]:
     """The variables of the env file ``path`` (ConfigError when it cannot be read)."""
     return parse_env(read_env_text(path, source), source)
+
+
+def seconds(var: str, raw: str, default: float, maximum: float) -> float:
+    """A setting that is a number of seconds: ``default`` when blank, else more than 0
+    and at most ``maximum`` (ConfigError naming ``var`` otherwise; nan and inf too)."""
+    raw = raw.strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0 < value <= maximum):
+        raise ConfigError(
+            f"{var}={raw[:40]!r} is not a number of seconds (more than 0, at most {maximum:g})",
+            hint=f"e.g. {var}={default:g}",
+        )
+    return value

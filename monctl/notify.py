@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from monctl import redaction
+from monctl.envfile import seconds
 from monctl.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -159,13 +160,4 @@ def _notify_one(
 
 
 def _timeout(project: Project) -> float:
-    raw = project.setting(TIMEOUT_VAR, "")
-    if not raw:
-        return DEFAULT_TIMEOUT
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 < value <= 600:
-        raise ConfigError(f"{TIMEOUT_VAR}={raw!r} is not a number of seconds (0-600)")
-    return value
+    return seconds(TIMEOUT_VAR, project.setting(TIMEOUT_VAR), DEFAULT_TIMEOUT, 600)

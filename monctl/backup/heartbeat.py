@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from monctl import redaction
+from monctl.envfile import seconds
 from monctl.errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -97,19 +98,7 @@ def target_of(url: str) -> str:
 
 
 def ping_timeout(project: Project) -> float:
-    raw = project.setting(TIMEOUT_VAR, "")
-    if not raw:
-        return DEFAULT_TIMEOUT
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 < value <= 300:
-        raise ConfigError(
-            f"{TIMEOUT_VAR}={raw!r} is not a number of seconds (0-300)",
-            hint="e.g. MONCTL_PING_TIMEOUT=10",
-        )
-    return value
+    return seconds(TIMEOUT_VAR, project.setting(TIMEOUT_VAR), DEFAULT_TIMEOUT, 300)
 
 
 @dataclass(frozen=True)

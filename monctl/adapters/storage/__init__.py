@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, BinaryIO, Protocol
 
-from monctl.errors import ConfigError, StorageError
+from monctl.envfile import seconds as seconds_setting
+from monctl.errors import StorageError
 
 MiB = 1024 * 1024
 
@@ -84,20 +85,8 @@ class S3Options:
         the environment, then .env); ConfigError naming a setting that is not a
         number of seconds."""
         limits: dict[str, Any] = {}
-        for field_name, (var, _default) in TIME_SETTINGS.items():
-            raw = setting(var, "").strip()
-            if not raw:
-                continue
-            try:
-                seconds = float(raw)
-            except ValueError:
-                seconds = math.nan
-            if not (math.isfinite(seconds) and 0 < seconds <= MAX_SECONDS):
-                raise ConfigError(
-                    f"{var} is not a number of seconds (more than 0, at most {MAX_SECONDS:.0f})",
-                    hint=f"set {var} in .env or the environment, e.g. {var}={_default:.0f}",
-                )
-            limits[field_name] = seconds
+        for field_name, (var, default) in TIME_SETTINGS.items():
+            limits[field_name] = seconds_setting(var, setting(var, ""), default, MAX_SECONDS)
         return dataclasses.replace(cls(**kw), **limits)
 
     def __post_init__(self) -> None:
