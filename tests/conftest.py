@@ -7,7 +7,9 @@ CI (``CI=true``): see ``support.require``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import urllib.request
+from collections.abc import Callable, Iterator
 
 import pytest
 from support import CURRENT
@@ -27,3 +29,37 @@ def _current_test(request: pytest.FixtureRequest) -> Iterator[None]:
 def _no_secrets_from_other_tests(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test starts with an empty registry of secrets to mask."""
     monkeypatch.setattr(redaction, "_known", set())
+
+
+# -- S3: moto in server mode (tests/storage, tests/e2e) ------------------------------------
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """The URL of a moto S3 server (server mode, real HTTP) on 127.0.0.1."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def moto_auth(moto_endpoint: str) -> Iterator[Callable[[bool], None]]:
+    """``moto_auth(True)`` makes moto check credentials against its IAM; always off again
+    afterwards (moto's default accepts any key)."""
+
+    def switch(on: bool) -> None:
+        req = urllib.request.Request(
+            f"{moto_endpoint}/moto-api/reset-auth",
+            data=str(0 if on else float("inf")).encode(),
+            method="POST",
+            headers={"Content-Type": "text/plain"},
+        )
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert json.load(r)["status"] == "ok"
+
+    yield switch
+    switch(False)

@@ -59,11 +59,13 @@ def test_bounds_let_real_long_names_through() -> None:
         info = tarfile.TarInfo(long_name)
         info.size = 3
         tar.addfile(info, io.BytesIO(b"abc"))
-    with tarfile.open(fileobj=io.BytesIO(), mode="w", format=tarfile.PAX_FORMAT) as pax:
+    pax_buf = io.BytesIO()
+    with tarfile.open(fileobj=pax_buf, mode="w", format=tarfile.PAX_FORMAT) as pax:
         info = tarfile.TarInfo("prometheus/" + "p" * 300)
         info.pax_headers = {"comment": "c" * 1000}
         pax.addfile(info)
     assert check_tar(io.BytesIO(buf.getvalue()), "prometheus").files == 1
+    assert check_tar(io.BytesIO(pax_buf.getvalue()), "prometheus").files == 1
     assert len(long_name) < MAX_NAME and MAX_PAX >= 4096
 
 

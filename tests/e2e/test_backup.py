@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -18,11 +17,10 @@ import threading
 import time
 import urllib.error
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from support import free_ports, require
 from support.data import (
     explain,
     http_json,
@@ -192,40 +190,6 @@ def test_quiet_success_prints_nothing_and_retention_keeps_the_newest(
 # --------------------------------------------------------------------------- S3 (moto)
 
 
-@pytest.fixture(scope="module")
-def moto() -> Iterator[str]:
-    """moto's S3 in server mode on a free port."""
-    require(_which("moto_server"), "moto_server is not installed (pip install 'moto[server]')")
-    port = free_ports(1)[0]
-    proc = subprocess.Popen(
-        ["moto_server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_port(port)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
-def _which(name: str) -> str | None:
-    import shutil
-
-    return shutil.which(name)
-
-
-def _wait_port(port: int, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
-    raise AssertionError(f"nothing listens on {port}")
-
-
 def _s3_env(endpoint: str, key: str = "testing") -> dict[str, str]:
     return {
         "AWS_ACCESS_KEY_ID": key,
@@ -252,11 +216,13 @@ def _objects(s3, bucket: str, prefix: str) -> dict[str, object]:  # type: ignore
     return {o["Key"]: o["LastModified"] for page in pages for o in page.get("Contents", [])}
 
 
-def test_s3_incremental_backup_list_verify_restore_prune(data_stack: Stack, moto: str) -> None:
-    s3 = _s3(moto)
+def test_s3_incremental_backup_list_verify_restore_prune(
+    data_stack: Stack, moto_endpoint: str
+) -> None:
+    s3 = _s3(moto_endpoint)
     bucket = f"b-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(Bucket=bucket)
-    dest, env = f"s3://{bucket}/nightly", _s3_env(moto)
+    dest, env = f"s3://{bucket}/nightly", _s3_env(moto_endpoint)
     first = _backup_json(
         data_stack, "--to", dest, "--service", "grafana", "--service", "alertmanager",
         "--service", "prometheus", env=env,
@@ -354,14 +320,14 @@ class _CuttingProxy:
 
 
 def test_s3_connection_lost_mid_upload_leaves_nothing_and_resumes_containers(
-    data_stack: Stack, moto: str
+    data_stack: Stack, moto_endpoint: str
 ) -> None:
-    s3 = _s3(moto)
+    s3 = _s3(moto_endpoint)
     bucket = f"b-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(Bucket=bucket)
     # 40 MiB that zstd cannot shrink: a multipart upload of several parts.
     sh(data_stack, "grafana", "head -c 41943040 /dev/urandom > /var/lib/grafana/ballast.bin")
-    proxy = _CuttingProxy(int(moto.rsplit(":", 1)[1]), limit=2 * 1024 * 1024)
+    proxy = _CuttingProxy(int(moto_endpoint.rsplit(":", 1)[1]), limit=2 * 1024 * 1024)
     try:
         env = _s3_env(f"http://127.0.0.1:{proxy.port}")
         result = data_stack.monctl(
@@ -387,21 +353,12 @@ def test_s3_connection_lost_mid_upload_leaves_nothing_and_resumes_containers(
     assert 'monctl_backup_last_success{service="grafana"} 0' in prom
 
 
-def test_s3_wrong_credentials_are_named_clearly(data_stack: Stack, moto: str) -> None:
-    # A second moto that checks credentials (INITIAL_NO_AUTH_ACTION_COUNT=0): any key is unknown.
-    port = free_ports(1)[0]
-    proc = subprocess.Popen(
-        ["moto_server", "-H", "127.0.0.1", "-p", str(port)],
-        env={**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "0"},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        _wait_port(port)
-        env = _s3_env(f"http://127.0.0.1:{port}", key="AKIAWRONGWRONGWRONG1")
-        result = data_stack.monctl("backup", "--to", "s3://nope/x", "--service", "grafana", env=env)
-    finally:
-        proc.terminate()
-        proc.wait(10)
+def test_s3_wrong_credentials_are_named_clearly(
+    data_stack: Stack, moto_endpoint: str, moto_auth: Callable[[bool], None]
+) -> None:
+    moto_auth(True)  # moto checks credentials against its IAM: any key is unknown
+    env = _s3_env(moto_endpoint, key="AKIAWRONGWRONGWRONG1")
+    result = data_stack.monctl("backup", "--to", "s3://nope/x", "--service", "grafana", env=env)
     assert result.code == 8, explain(result)
     assert "credential" in result.err.lower(), result.err
     assert "secret-AKIAWRONG" not in result.err + result.out

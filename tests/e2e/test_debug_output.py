@@ -7,7 +7,6 @@ The read side (list/verify/prune, refused credentials) is tests/storage/test_deb
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 from support.debug_secrets import ENV_SECRET, SECRET_ACCESS_KEY, SESSION_TOKEN, leaks
@@ -16,20 +15,8 @@ from support.engine import Stack
 pytestmark = pytest.mark.docker
 
 
-@pytest.fixture(scope="module")
-def moto_s3() -> Iterator[str]:
-    """moto's S3 in server mode (real HTTP) on 127.0.0.1, in this process."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 def test_vv_backup_to_s3_shows_botocore_debug_but_no_secret(
-    running_stack: Stack, moto_s3: str
+    running_stack: Stack, moto_endpoint: str
 ) -> None:
     """On the shared stack: a backup pauses Alertmanager for its copy and resumes it."""
     import boto3
@@ -39,14 +26,14 @@ def test_vv_backup_to_s3_shows_botocore_debug_but_no_secret(
         "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
         "AWS_SESSION_TOKEN": SESSION_TOKEN,
         "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": moto_s3,
+        "AWS_ENDPOINT_URL": moto_endpoint,
         "AWS_CONFIG_FILE": "/nonexistent",
         "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
         "SMTP_PASSWORD": ENV_SECRET,  # a secret setting (the environment wins over .env)
     }
     s3 = boto3.client(
         "s3",
-        endpoint_url=moto_s3,
+        endpoint_url=moto_endpoint,
         region_name="us-east-1",
         aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=SECRET_ACCESS_KEY,

@@ -8,9 +8,7 @@ count the connection attempts the retries make.
 
 from __future__ import annotations
 
-import json
 import secrets
-import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -23,18 +21,6 @@ from monctl.adapters.storage.s3 import S3Storage
 # S3 (and moto) refuse multipart parts below 5 MiB, except the last one.
 TEST_PART = 5 * MiB
 FAST = {"attempts": 3, "backoff": 0.01, "backoff_max": 0.05, "connect_timeout": 2.0}
-
-
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    """The URL of a moto S3 server (server mode, real HTTP) on 127.0.0.1."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.fixture
@@ -90,22 +76,3 @@ def make_s3(bucket: str) -> Callable[..., S3Storage]:
 def uploads(raw_s3: Any, bucket: str) -> Callable[[], list[dict[str, Any]]]:
     """``uploads()``: the bucket's unfinished multipart uploads, as S3 itself lists them."""
     return lambda: list(raw_s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []))
-
-
-@pytest.fixture
-def moto_auth(moto_endpoint: str) -> Iterator[Callable[[bool], None]]:
-    """``moto_auth(True)`` makes moto check credentials against its IAM; always off again
-    afterwards (moto's default accepts any key)."""
-
-    def switch(on: bool) -> None:
-        req = urllib.request.Request(
-            f"{moto_endpoint}/moto-api/reset-auth",
-            data=str(0 if on else float("inf")).encode(),
-            method="POST",
-            headers={"Content-Type": "text/plain"},
-        )
-        with urllib.request.urlopen(req, timeout=10) as r:
-            assert json.load(r)["status"] == "ok"
-
-    yield switch
-    switch(False)
