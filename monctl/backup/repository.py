@@ -300,8 +300,10 @@ def prune(
     for decision in decisions:
         if decision.keep:
             continue
-        # A lease taken since the decision (a restore that just started) still wins.
-        if leased(decision.backup_id):
+        # A lease taken since the decision (a restore that just started) still wins:
+        # the backup's keys are listed again, not taken from the listing above.
+        fresh = [k for k in storage.list(f"{decision.backup_id}/") if lease.is_lease(k)]
+        if lease.active(storage, fresh, time.time()):
             continue
         manifest = by_id[decision.backup_id].manifest
         try:

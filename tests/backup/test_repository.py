@@ -336,6 +336,29 @@ def test_prune_skips_a_backup_in_use_and_says_by_whom(storage: LocalStorage) -> 
     assert prune(storage, Policy(keep_last=1), now=NOW).deleted == [in_use]
 
 
+def test_a_lease_taken_after_prune_decided_still_saves_the_backup(
+    storage: LocalStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A restore starts on another host between prune's listing and its deletion."""
+    from monctl.backup import repository
+
+    for d in (0, 1):
+        make_backup(storage, days_ago(NOW, d), services=["loki"])
+    old = days_ago(NOW, 1)
+    real = repository.decide
+
+    def decided_then_leased(*args: Any, **kw: Any) -> Any:
+        decisions = real(*args, **kw)
+        body = {"operation": "restore", "host": "other", "pid": 7, "expires": 2e9}
+        storage.put(f"{old}/.lease-1111111111111111.json", [json.dumps(body).encode()])
+        return decisions
+
+    monkeypatch.setattr(repository, "decide", decided_then_leased)
+    report = prune(storage, Policy(keep_last=1), now=NOW)
+    assert old not in report.deleted
+    assert storage.exists(f"{old}/manifest.json")
+
+
 def test_an_expired_lease_does_not_hold_a_backup_forever(storage: LocalStorage) -> None:
     for d in (0, 1):
         make_backup(storage, days_ago(NOW, d), services=["loki"])
