@@ -206,6 +206,7 @@ def _drill(
         allow_downgrade=allow_downgrade,
         wait_ready=wait_ready,
         identities=identities,
+        manifest=manifest,
     )
     by_name = {r.service: r for r in restored.services}
     for service in drilled:

@@ -60,11 +60,8 @@ class FileEntry:
         }
         if self.kind == "file":
             out["size"], out["sha256"] = self.size, self.sha256
-            if self.blob is not None:
-                out.update(object=self.blob.ref.id, stored=self.blob.ref.stored)
-                out["codec"] = self.blob.ref.codec
-                if self.blob.ref.encrypted:  # absent when not, as in Blob.to_json
-                    out["encrypted"] = True
+            if self.blob is not None:  # its size and sha256 are the file's, set above
+                out.update(self.blob.to_json())
         elif self.kind in ("symlink", "hardlink"):
             out["link"] = self.link
         return out

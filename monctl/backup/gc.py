@@ -37,7 +37,6 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from monctl.backup import lease
-from monctl.backup.filelist import ServiceFiles
 from monctl.backup.manifest import Manifest, is_backup_id, read_manifest
 from monctl.backup.objects import PREFIX, id_of_key, is_id
 from monctl.errors import IntegrityError, StorageError
@@ -75,12 +74,7 @@ class GcReport:
 
 
 def referenced(manifest: Manifest) -> set[str]:
-    return {
-        blob.ref.id
-        for data in manifest.services.values()
-        if isinstance(data, ServiceFiles)
-        for blob in data.blobs()
-    }
+    return manifest.object_ids()
 
 
 def retire(storage: Storage, manifest: Manifest, now: float) -> None:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from monctl.backup.archive import COMPRESSIONS, EXTENSIONS
 from monctl.backup.filelist import ServiceFiles, parse_service
-from monctl.backup.objects import MODES
+from monctl.backup.objects import MODES, Blob
 from monctl.errors import IntegrityError, StorageError
 
 if TYPE_CHECKING:
@@ -146,16 +146,22 @@ class Manifest:
     # age recipients (public keys) every object is encrypted to; () = not encrypted.
     recipients: tuple[str, ...] = ()
 
+    def blobs(self) -> Iterator[Blob]:
+        """Format 2: every stored content the backup needs, service by service."""
+        for entry in self.services.values():
+            if isinstance(entry, ServiceFiles):
+                yield from entry.blobs()
+
+    def object_ids(self) -> set[str]:
+        """Format 2: the objects the backup references (garbage collection, verify)."""
+        return {b.ref.id for b in self.blobs()}
+
     @property
     def total_size(self) -> int:
         """Stored bytes the backup needs (format 2: its distinct objects, shared or not)."""
         if self.format_version == 1:
             return sum(e.size for e in self.services.values() if isinstance(e, ServiceEntry))
-        ids: dict[str, int] = {}
-        for entry in self.services.values():
-            if isinstance(entry, ServiceFiles):
-                ids.update((b.ref.id, b.ref.stored) for b in entry.blobs())
-        return sum(ids.values())
+        return sum({b.ref.id: b.ref.stored for b in self.blobs()}.values())
 
     def archive(self, service: str) -> ServiceEntry:
         """Format 1: the archive of ``service``."""

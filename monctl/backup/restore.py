@@ -163,6 +163,7 @@ def run(
     allow_downgrade: bool = False,
     wait_ready: Callable[[Service], str] | None = None,
     identities: Identities | None = None,
+    manifest: Manifest | None = None,
 ) -> RestoreReport:
     """Verify, confirm, then restore ``names`` (default: all in the backup) from ``backup_id``.
 
@@ -179,7 +180,8 @@ def run(
     with lock.hold(lock.lock_path(project), f"restore {backup_id}"):
         # The manifest before the lease: a lease on an id that holds no backup
         # would make a missing backup look like an incomplete one.
-        manifest = read_manifest(storage, backup_id)
+        if manifest is None:  # a drill has read it already
+            manifest = read_manifest(storage, backup_id)
         with lease.holding(storage, backup_id, "restore", required=False):
             return _restore(
                 project,
@@ -223,6 +225,7 @@ def _restore(
         on_bytes=lambda n: progress.moved(backup_id, n),
         hold_lease=False,
         identities=identities,
+        manifest=manifest,
     )
     targets = [(s, runtime.data_volume(s)) for s in services]
     if not confirm(describe(targets, backup_id)):

@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from monctl.adapters.age import NoMatchingIdentity
@@ -241,13 +241,7 @@ def needed_by(storage: Storage, object_ids: Sequence[str]) -> dict[str, list[str
             manifest = read_manifest(storage, backup_id)
         except (IntegrityError, StorageError):
             continue
-        ids = {
-            b.ref.id
-            for data in manifest.services.values()
-            if isinstance(data, ServiceFiles)
-            for b in data.blobs()
-        }
-        for object_id in ids & wanted:
+        for object_id in manifest.object_ids() & wanted:
             found[object_id].append(backup_id)
     return found
 
@@ -262,6 +256,7 @@ def verify(
     hold_lease: bool = True,
     identities: Identities | None = None,
     deep: bool = False,
+    manifest: Manifest | None = None,
 ) -> VerifyReport:
     """Re-hash each archive of ``backup_id`` against its manifest and check_tar it.
 
@@ -276,8 +271,10 @@ def verify(
     An encrypted backup: with ``identities``, or ``deep`` (then they are required),
     what every object decrypts to is checked too — after ``keys.check_can_open``
     (a missing or wrong identity: IntegrityError at once); else its stored bytes.
+    ``manifest``: already read by the caller (a restore), which has checked the keys.
     """
-    manifest = read_manifest(storage, backup_id)
+    given = manifest is not None
+    manifest = manifest if manifest is not None else read_manifest(storage, backup_id)
     wanted = list(services) if services else list(manifest.services)
     unknown = [n for n in wanted if n not in manifest.services]
     if unknown:
@@ -285,10 +282,10 @@ def verify(
             f"backup {backup_id} holds no archive for {', '.join(unknown)}",
             hint=f"it holds: {', '.join(manifest.services) or 'nothing'}",
         )
-    if manifest.recipients and (deep or identities is not None):
+    if manifest.recipients and (deep or identities is not None) and not given:
         keys.check_can_open(storage, manifest, wanted, identities)
     holding = lease.holding(storage, backup_id, "verify", required=False)
-    with holding if hold_lease else _no_lease():
+    with holding if hold_lease else contextlib.nullcontext():
         if manifest.format_version == 1:
             checks = [verify_archive(storage, manifest, name, on_bytes) for name in wanted]
         else:
@@ -318,8 +315,3 @@ def verify(
     if check and error is not None:
         raise error
     return report
-
-
-@contextlib.contextmanager
-def _no_lease() -> Iterator[None]:
-    yield

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from monctl.adapters.age import NoMatchingIdentity
 from monctl.adapters.storage import Storage
 from monctl.backup import gc, index, keys, lease
-from monctl.backup.manifest import read_manifest
+from monctl.backup.manifest import manifest_key, read_manifest
 from monctl.backup.repository import list_backups
 from monctl.backup.verify import Checked, ServiceCheck, verify_archive, verify_files
 from monctl.errors import ExitCode, IntegrityError, StorageError
@@ -164,7 +164,7 @@ def verify_all(
                     for name in manifest.services
                 )
             except (IntegrityError, StorageError) as e:
-                if storage.exists(f"{entry.backup_id}/manifest.json"):
+                if storage.exists(manifest_key(entry.backup_id)):
                     raise
                 report.backups.append(
                     BackupCheck(entry.backup_id, "disappeared", problem=e.message)
