@@ -111,11 +111,24 @@ def _mask(match: re.Match[str]) -> str:
     return f"{name}{sep}{_MASK}"
 
 
+_order: tuple[set[str] | None, int, tuple[str, ...]] = (None, 0, ())
+
+
+def _longest_first() -> tuple[str, ...]:
+    """The secrets, longest first (a secret containing another is masked whole); sorted
+    again only when one was registered, not on every line (redact runs per chunk)."""
+    global _order
+    source, size, ordered = _order
+    if source is not _known or size != len(_known):
+        ordered = tuple(sorted(_known, key=len, reverse=True))
+        _order = (_known, len(_known), ordered)
+    return ordered
+
+
 def redact(text: str) -> str:
     """``text`` with every registered secret, and every value of a secret-shaped
     field (Authorization, session tokens, signatures), masked."""
-    # Longest first, so a secret containing another is masked whole.
-    for value in sorted(_known, key=len, reverse=True):
+    for value in _longest_first():
         if value in text:
             text = text.replace(value, _MASK)
     if any(word in text.lower() for word in _HINTS):

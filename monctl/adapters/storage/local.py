@@ -11,8 +11,6 @@ from __future__ import annotations
 import builtins
 import errno
 import os
-import re
-import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
@@ -21,28 +19,14 @@ from pathlib import Path
 from typing import BinaryIO
 
 from monctl.adapters.storage import ObjectInfo, check_key
-from monctl.adapters.storage.staging import LocalStaging, local_staging
+from monctl.adapters.storage.staging import (
+    PARTIAL_RE,
+    LocalStaging,
+    fsync_path,
+    local_staging,
+    partial_name,
+)
 from monctl.errors import StorageError
-
-PARTIAL_RE = re.compile(r"\.partial-[0-9a-f]{16}$")
-
-
-def _partial_name(name: str) -> str:
-    return f"{name}.partial-{secrets.token_hex(8)}"
-
-
-def _fsync_dir(path: Path) -> None:
-    # Makes the rename itself durable; not every filesystem allows it (some NFS).
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 class LocalStorage:
@@ -79,7 +63,7 @@ class LocalStorage:
             final.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise self._error(f"cannot create the directory for {key}", e) from None
-        tmp = final.with_name(_partial_name(final.name))
+        tmp = final.with_name(partial_name(final.name))
         written = 0
         try:
             with open(tmp, "xb") as f:
@@ -96,7 +80,7 @@ class LocalStorage:
             if isinstance(e, OSError):
                 raise self._error(f"cannot write {key}", e) from None
             raise
-        _fsync_dir(final.parent)
+        fsync_path(final.parent)
         return written
 
     @contextmanager
@@ -235,7 +219,7 @@ class LocalStorage:
     def check_writable(self) -> None:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            probe = self.root / _partial_name(".monctl-write-test")
+            probe = self.root / partial_name(".monctl-write-test")
             probe.write_bytes(b"")
             probe.unlink()
         except OSError as e:

@@ -31,7 +31,9 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
+import re
 import secrets
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -85,6 +87,7 @@ class FileSpool:
             self.file.close()
 
 
+@functools.cache  # once per function: _start_writeback runs for every object kept
 def _libc(name: str) -> Callable[..., int] | None:
     """A libc function (Linux), or None where there is none."""
     try:
@@ -120,12 +123,25 @@ def _syncfs(path: Path) -> bool:
         os.close(fd)
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
+PARTIAL_RE = re.compile(r"\.partial-[0-9a-f]{16}$")  # what clean_partials finds
+
+
+def partial_name(name: str) -> str:
+    """A file that is not an object yet (``PARTIAL_RE``): listings skip it."""
+    return f"{name}.partial-{secrets.token_hex(8)}"
+
+
+def fsync_path(path: Path) -> None:
+    """fsync a file or directory (a rename is durable once its directory is); not
+    every filesystem allows it on a directory (some NFS): then nothing."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
     try:
         os.fsync(fd)
     except OSError:
-        pass  # directories on some filesystems (NFS) refuse it
+        pass
     finally:
         os.close(fd)
 
@@ -148,7 +164,7 @@ class LocalStaging:
 
     def _create(self) -> FileSpool:
         directory = self.root.joinpath(*self.prefix.strip("/").split("/"))
-        path = directory / f"spool.partial-{secrets.token_hex(8)}"
+        path = directory / partial_name("spool")
         directory.mkdir(parents=True, exist_ok=True)
         return FileSpool(open(path, "xb"), path)
 
@@ -198,7 +214,7 @@ class LocalStaging:
             flushed = _syncfs(self.root)
             if not flushed:
                 for path, _, _ in kept:
-                    _fsync(path)
+                    fsync_path(path)
             parents = set()
             for path, final, replace in kept:
                 final.parent.mkdir(parents=True, exist_ok=True)
@@ -212,7 +228,7 @@ class LocalStaging:
                     parents.add(final.parent)
             if not (flushed and _syncfs(self.root)):
                 for parent in parents:
-                    _fsync(parent)
+                    fsync_path(parent)
         except OSError as e:
             for path, _, _ in kept:
                 with contextlib.suppress(OSError):
@@ -234,15 +250,10 @@ class LocalStaging:
         self._kept = []
 
 
-@contextlib.contextmanager
 def local_staging(
     root: Path, prefix: str, error: Callable[[str, OSError], StorageError]
-) -> Iterator[LocalStaging]:
-    staging = LocalStaging(root, prefix, error)
-    try:
-        yield staging
-    finally:
-        staging.close()
+) -> contextlib.closing[LocalStaging]:
+    return contextlib.closing(LocalStaging(root, prefix, error))
 
 
 class SpoolStaging:
@@ -285,10 +296,5 @@ class SpoolStaging:
             self.drop(spool)
 
 
-@contextlib.contextmanager
-def spool_staging(storage: Storage) -> Iterator[SpoolStaging]:
-    staging = SpoolStaging(storage)
-    try:
-        yield staging
-    finally:
-        staging.close()
+def spool_staging(storage: Storage) -> contextlib.closing[SpoolStaging]:
+    return contextlib.closing(SpoolStaging(storage))
