@@ -46,7 +46,7 @@ from monctl.adapters.age_keys import (
     load_identities,
     parse_recipients,
 )
-from monctl.adapters.age_native import NativeEncryptor, x25519_public
+from monctl.adapters.age_native import MAGIC, NativeEncryptor, x25519_public
 from monctl.errors import IntegrityError
 
 __all__ = [
@@ -65,13 +65,11 @@ __all__ = [
     "NoMatchingIdentity",
     "canonical_recipient",
     "decrypting",
-    "encrypted",
     "encryptor",
     "load_identities",
     "parse_recipients",
 ]
 
-MAGIC = b"age-encryption.org/v1\n"
 SMALL = 4 * 1024 * 1024  # up to this, one call and no thread
 DEPTH = 8  # pieces in flight between the caller and the age thread
 
@@ -407,8 +405,3 @@ def _read_up_to(stored: BinaryIO, limit: int) -> bytes:
         pieces.append(piece)
         size += len(piece)
     return b"".join(pieces)
-
-
-def encrypted(data: bytes, recipients: Sequence[str]) -> bytes:
-    """``data`` encrypted to ``recipients`` in one call (tests, small documents)."""
-    return bytes(_pyrage().encrypt(data, _recipient_objects(recipients)))

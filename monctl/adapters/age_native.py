@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 CHUNK = 64 * 1024
-_INTRO = b"age-encryption.org/v1\n"
+MAGIC = b"age-encryption.org/v1\n"  # how every age file begins
 _CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
 
 
@@ -101,7 +101,7 @@ def header(file_key: bytes, recipients: Sequence[bytes]) -> bytes:
     from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-    lines = [_INTRO]
+    lines = [MAGIC]
     for public in recipients:
         ephemeral = X25519PrivateKey.generate()
         share = ephemeral.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)

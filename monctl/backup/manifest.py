@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from monctl.adapters.age_keys import MAX_RECIPIENTS  # pyrage-free: the bound, not age
 from monctl.backup.archive import COMPRESSIONS, EXTENSIONS
 from monctl.backup.filelist import ServiceFiles, parse_service
 from monctl.backup.objects import MODES, Blob
@@ -47,7 +48,6 @@ _RECIPIENT_RE = re.compile(
     r"^(age1[qpzry9x8gf2tvdw0s3jn54khce6mua7l]{58}"
     r"|(ssh-ed25519|ssh-rsa) [A-Za-z0-9+/]{1,1000}={0,2})$"
 )
-MAX_RECIPIENTS = 64
 # A format-1 manifest is a few KiB; a format-2 one lists every file (~250 bytes
 # each): 64 MiB holds ~250,000. Refuse to read anything absurd into memory.
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024

@@ -4,14 +4,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
 
 import click
 
 from monctl.cli import AppContext
 from monctl.cli.backup_options import DEST_HELP, announcer_for, dest_from, identity_option
 from monctl.cli.common import (
+    F,
     ServiceChoice,
     epilog,
     finish,
@@ -27,7 +27,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from monctl.backup.retention import Policy
     from monctl.result import Result
 
-F = TypeVar("F", bound=Callable[..., Any])
 
 # Retention, the same for `backup --keep-*` (after a complete backup) and `backup prune`.
 # A count beyond 100 years of daily backups means nothing but can overflow a date.
