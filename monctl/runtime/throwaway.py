@@ -128,7 +128,7 @@ class Throwaway:
             root=parent.root, name=self.name, env=parent.env, compose_overrides=(self.override,)
         )
         self.runtime = ThrowawayRuntime(self.project)
-        self._prober: tuple[str, HttpClient] | None = None
+        self._prober: tuple[Any, HttpClient] | None = None  # (its container, its client)
 
     @property
     def labels(self) -> dict[str, str]:
@@ -169,7 +169,8 @@ class Throwaway:
             raise OperationFailed(f"{service.name} joined no network in the throwaway stack")
         image = str(attrs["Image"])
         prober = engine.run_idle(image, service.http_client.idle, networks, self.labels)
-        self._prober = (prober, service.http_client)
+        # Looked up once: fetch runs every 2 s while the drill waits for readiness.
+        self._prober = (engine.container(prober), service.http_client)
 
     def fetch(
         self,
@@ -186,7 +187,7 @@ class Throwaway:
             url += "?" + urlencode(params)
         if self._prober is None:
             return Fetched(url, None, error="no prober container")
-        container_id, client = self._prober
+        container, client = self._prober
         argv = list(client.argv)
         if auth is not None:
             token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
@@ -198,7 +199,6 @@ class Throwaway:
 
         def work() -> None:
             try:
-                container = self.runtime.engine.container(container_id)
                 outcome.append(self.runtime.engine.exec(container, argv, "the drill's prober"))
             except MonctlError as exc:
                 failure.append(exc.message)
@@ -278,6 +278,6 @@ def remove_stale(parent: Project, tag: str = "drill") -> list[str]:
     overrides = override_path(parent, prefix).parent.glob(f"{prefix}*{_SUFFIX}")
     names |= {p.name.removesuffix(_SUFFIX) for p in overrides}
     for name in sorted(names):
-        sweep(ComposeRuntime(Project(root=parent.root, name=name)), name)
+        sweep(runtime, name)  # the labels name the copy; the engine is the same
         override_path(parent, name).unlink(missing_ok=True)
     return sorted(names)
