@@ -101,17 +101,6 @@ def newest_complete(storage: Storage) -> str:
     return max(complete)
 
 
-def _selected(manifest: Manifest, names: tuple[str, ...]) -> tuple[Service, ...]:
-    chosen = declared.select(names) if names else tuple(declared.SERVICES)
-    missing = [s.name for s in chosen if names and s.name not in manifest.services]
-    if missing:
-        raise StorageError(
-            f"backup {manifest.backup_id} holds no archive for {', '.join(missing)}",
-            hint=f"it holds: {', '.join(sorted(manifest.services)) or 'nothing'}",
-        )
-    return tuple(s for s in chosen if s.name in manifest.services and s.data is not None)
-
-
 def _prober_service(services: tuple[Service, ...]) -> Service:
     """The service whose image lends its HTTP client: one being drilled if it can."""
     candidates = [s for s in services if s.http_client] or [
@@ -151,7 +140,7 @@ def run(
         backup_id = newest_complete(storage)
     with lock.hold(drill_lock_path(project), f"drill {backup_id}"):
         manifest = read_manifest(storage, backup_id)
-        drilled = _selected(manifest, names)
+        drilled = restore.selected(manifest, names)
         if not drilled:
             raise StorageError(f"backup {backup_id} holds nothing this monctl can drill")
         keys.check_can_open(storage, manifest, [s.name for s in drilled], identities)

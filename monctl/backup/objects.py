@@ -44,6 +44,7 @@ from monctl.errors import IntegrityError
 if TYPE_CHECKING:  # pragma: no cover
     from monctl.adapters.age import Identities
     from monctl.adapters.storage import Spool, Storage
+    from monctl.backup.filelist import FileEntry
     from monctl.backup.hashed_sink import HashedSink
 
 
@@ -391,3 +392,19 @@ def hash_stored(
         hashing = HashingReader(stored, on_bytes)
         hashing.drain()
     return hashing.sha256, hashing.size
+
+
+def read_packed(plain: BinaryIO, entry: FileEntry, what: str) -> Iterator[bytes]:
+    """The bytes of packed file ``entry``, the next ``entry.size`` of the pack's plaintext
+    ``plain`` (``what`` names the pack); IntegrityError when the pack ends first or they
+    do not hash as recorded (raised after the last piece: the caller must not keep them)."""
+    sha, left = hashlib.sha256(), entry.size
+    while left:
+        data = plain.read(min(left, READ_SIZE))
+        if not data:
+            raise IntegrityError(f"{what} ends before {entry.path}")
+        sha.update(data)
+        left -= len(data)
+        yield data
+    if sha.hexdigest() != entry.sha256:
+        raise IntegrityError(f"{what}: {entry.path} does not match its recorded sha256")

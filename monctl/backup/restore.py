@@ -123,17 +123,22 @@ class RestoreReport:
         out.print_text(f"backup {self.backup_id} from {self.location}: {verdict}")
 
 
-def _selected(manifest: Manifest, names: tuple[str, ...]) -> tuple[Service, ...]:
-    """The services to restore: those named, else every one in the backup, in declaration order."""
+def selected(manifest: Manifest, names: tuple[str, ...]) -> tuple[Service, ...]:
+    """The services of the backup with data: those named (StorageError naming any the
+    backup does not hold), else every one, in declaration order. May be empty."""
     chosen = declared.select(names) if names else tuple(declared.SERVICES)
-    if names:
-        missing = [s.name for s in chosen if s.name not in manifest.services]
-        if missing:
-            raise StorageError(
-                f"backup {manifest.backup_id} holds no archive for {', '.join(missing)}",
-                hint=f"it holds: {', '.join(sorted(manifest.services)) or 'nothing'}",
-            )
-    result = tuple(s for s in chosen if s.name in manifest.services and s.data is not None)
+    missing = [s.name for s in chosen if names and s.name not in manifest.services]
+    if missing:
+        raise StorageError(
+            f"backup {manifest.backup_id} holds no archive for {', '.join(missing)}",
+            hint=f"it holds: {', '.join(sorted(manifest.services)) or 'nothing'}",
+        )
+    return tuple(s for s in chosen if s.name in manifest.services and s.data is not None)
+
+
+def _selected(manifest: Manifest, names: tuple[str, ...]) -> tuple[Service, ...]:
+    """The services to restore (``selected``); none at all is an integrity error."""
+    result = selected(manifest, names)
     if not result:
         raise IntegrityError(f"backup {manifest.backup_id} holds nothing to restore")
     return result

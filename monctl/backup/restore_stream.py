@@ -10,7 +10,6 @@ moved under the data directory and owned by the image's user.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import posixpath
 import tarfile
@@ -21,9 +20,9 @@ from typing import TYPE_CHECKING, BinaryIO
 from monctl.backup.archive import HashingReader, decompress_stream
 from monctl.backup.filelist import FileEntry, ServiceFiles
 from monctl.backup.manifest import Manifest
-from monctl.backup.objects import READ_SIZE, open_object
+from monctl.backup.objects import READ_SIZE, open_object, read_packed
 from monctl.backup.tar_safety import check_member
-from monctl.backup.tar_stream import Member, end_marker, header, members
+from monctl.backup.tar_stream import Member, end_marker, header, members, padding
 from monctl.errors import IntegrityError
 from monctl.services.model import DataVolume, Service
 
@@ -54,8 +53,8 @@ def extracted(tar: BinaryIO, data_root: str, data: DataVolume) -> Iterator[bytes
         )
         while chunk := body.read():
             yield chunk
-        if member.size % 512:
-            yield b"\0" * (512 - member.size % 512)
+        if pad := padding(member.size):  # never an empty piece: it would end a chunked body
+            yield b"\0" * pad
     yield end_marker()
 
 
@@ -93,8 +92,8 @@ def assembled(
             yield header(member)
             if entry.kind == "file":
                 yield from _content(storage, entry, pack, identities)
-                if entry.size % 512:
-                    yield b"\0" * (512 - entry.size % 512)
+                if pad := padding(entry.size):
+                    yield b"\0" * pad
         if pack is not None and pack.read(1):  # the end: the pack's own hashes
             raise IntegrityError("the pack holds more than its files")
     yield end_marker()
@@ -109,17 +108,7 @@ def _content(
             while data := plain.read(READ_SIZE):
                 yield data
         return
-    assert pack is not None or entry.size == 0
-    sha, left = hashlib.sha256(), entry.size
-    while left:
-        data = pack.read(min(left, READ_SIZE)) if pack is not None else b""
-        if not data:
-            raise IntegrityError(f"the pack ends before {entry.path}")
-        sha.update(data)
-        left -= len(data)
-        yield data
-    if sha.hexdigest() != entry.sha256:
-        raise IntegrityError(f"{entry.path} in the pack does not match its recorded sha256")
+    yield from read_packed(pack if pack is not None else io.BytesIO(), entry, "the pack")
 
 
 def archive_stream(storage: Storage, manifest: Manifest, service: Service) -> Iterator[bytes]:

@@ -155,7 +155,8 @@ class _ChunkBlocks(_Blocks):
         return True
 
 
-def _padding(size: int) -> int:
+def padding(size: int) -> int:
+    """The zero bytes that follow a member's ``size`` bytes to the next 512-byte block."""
     return -size % BLOCK
 
 
@@ -259,7 +260,7 @@ def members(src: BinaryIO | Iterable[bytes]) -> Iterator[tuple[Member, Data]]:
                 raise IntegrityError(
                     f"the tar stream claims a {size}-byte name (more than {MAX_NAME}): refused"
                 )
-            text = _text(blocks.read(size + _padding(size))[:size])
+            text = _text(blocks.read(size + padding(size))[:size])
             if info.type == tarfile.GNUTYPE_LONGNAME:
                 long_name = text
             else:
@@ -270,7 +271,7 @@ def members(src: BinaryIO | Iterable[bytes]) -> Iterator[tuple[Member, Data]]:
                 raise IntegrityError(
                     f"the tar stream claims a {size}-byte PAX header (more than {MAX_PAX}): refused"
                 )
-            records = _pax(blocks.read(size + _padding(size))[:size])
+            records = _pax(blocks.read(size + padding(size))[:size])
             if info.type != tarfile.XGLTYPE:  # global headers: nothing the stack's tars use
                 pax.update(records)
             continue
@@ -300,7 +301,7 @@ def members(src: BinaryIO | Iterable[bytes]) -> Iterator[tuple[Member, Data]]:
         yield member, data
         # Links and directories carry no data, whatever their header's size says
         # (as tarfile and Go's archive/tar, which Docker extracts with, read them).
-        blocks.skip(data.left + _padding(member.size))
+        blocks.skip(data.left + padding(member.size))
 
 
 def header(member: Member) -> bytes:

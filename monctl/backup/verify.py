@@ -18,7 +18,6 @@ a backup that disappears under it and says so instead of calling it corrupt.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -29,7 +28,13 @@ from monctl.backup import index, keys, lease
 from monctl.backup.archive import HashingReader, decompress_stream
 from monctl.backup.filelist import ServiceFiles
 from monctl.backup.manifest import Manifest, is_backup_id, manifest_key, read_manifest
-from monctl.backup.objects import READ_SIZE, Blob, check_object, hash_stored, open_object
+from monctl.backup.objects import (
+    Blob,
+    check_object,
+    hash_stored,
+    open_object,
+    read_packed,
+)
 from monctl.backup.tar_safety import TarCheck, check_tar
 from monctl.backup.verify_report import ServiceCheck, VerifyReport
 from monctl.errors import IntegrityError, StorageError
@@ -160,17 +165,9 @@ def _check_pack(
     try:
         with open_object(storage, files.pack, what, on_bytes, identities) as plain:
             for entry in files.files:
-                if entry.kind != "file" or entry.blob is not None:
-                    continue
-                sha, left = hashlib.sha256(), entry.size
-                while left:
-                    data = plain.read(min(left, READ_SIZE))
-                    if not data:
-                        return f"{what} ends before {entry.path}"
-                    sha.update(data)
-                    left -= len(data)
-                if sha.hexdigest() != entry.sha256:
-                    return f"{what}: {entry.path} does not match its recorded sha256"
+                if entry.kind == "file" and entry.blob is None:
+                    for _ in read_packed(plain, entry, what):
+                        pass
             plain.read(1)  # the end: the object's own hashes are compared here
     except NoMatchingIdentity as e:  # replaced: see check_blob
         return f"{e.message} (unlike the backup's other objects)"
