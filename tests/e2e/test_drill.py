@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 import zstandard
+from support import wait_for
 from support.data import explain, fingerprint, http_json, inspect, prom_query
 from support.engine import Stack, docker
 from support.ping_server import RecordingServer
@@ -56,9 +57,7 @@ def production(stack: Stack) -> dict[str, str]:
 def good_backup(data_stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A backup of the four services, each holding something the drill can find."""
     stack = data_stack
-    deadline = time.monotonic() + 60
-    while not prom_query(stack, "up", time.time()) and time.monotonic() < deadline:
-        time.sleep(1)  # Prometheus has scraped at least once
+    wait_for(lambda: prom_query(stack, "up", time.time()), 60, "Prometheus' first scrape")
     line = f"drill-marker-{uuid.uuid4().hex}"
     push = {"streams": [{"stream": {"job": "drill"}, "values": [[str(time.time_ns()), line]]}]}
     http_json(f"{stack.url('loki')}/loki/api/v1/push", "POST", push)

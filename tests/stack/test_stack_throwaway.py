@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from support import REPO, require_binary
+from support.engine import render_env
 
 from monctl import services
 from monctl.adapters import compose_cli
@@ -27,8 +28,7 @@ def stack(tmp_path: Path) -> Project:
     for part in ("compose", "config"):
         shutil.copytree(REPO / part, root / part)
     example = (REPO / ".env.example").read_text(encoding="utf-8")
-    env = example.replace("__GENERATE__", "s3cret-generated-1")
-    env += "SLACK_WEBHOOK_URL=https://hooks.example.org/T0/B0/XYZsecret\n"
+    env = render_env(example, {"SLACK_WEBHOOK_URL": "https://hooks.example.org/T0/B0/XYZsecret"})
     (root / ".env").write_text(env, encoding="utf-8")
     return Project(root=root, name="prod", env=parse_env(env))
 
