@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pyrage  # the extra monctl[age]; part of monctl[test]
 import pytest
+from support.age_keys import write_identity
 
 from monctl import redaction
 from monctl.adapters import age
@@ -21,10 +22,8 @@ from monctl.errors import IntegrityError, UsageError
 @pytest.fixture
 def key(tmp_path: Path) -> tuple[str, Path]:
     """An identity file as age-keygen writes it (comments included) and its recipient."""
-    ident = pyrage.x25519.Identity.generate()
     path = tmp_path / "identity.txt"
-    path.write_text(f"# created: 2026-11-30\n# public key: {ident.to_public()}\n{ident}\n")
-    return str(ident.to_public()), path
+    return write_identity(path), path
 
 
 def encrypt(

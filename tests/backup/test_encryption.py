@@ -19,6 +19,7 @@ import pyrage
 import pytest
 import zstandard
 from support import repo
+from support.age_keys import write_identity
 from support.fake_runtime import FakeRuntime
 
 from monctl.adapters import age
@@ -34,10 +35,7 @@ AGE_HEADER = b"age-encryption.org/v1\n"
 
 def new_key(path: Path) -> tuple[str, age.Identities]:
     """A fresh age identity written as age-keygen does; its recipient and loaded form."""
-    ident = pyrage.x25519.Identity.generate()
-    path.write_text(f"# public key: {ident.to_public()}\n{ident}\n")
-    path.chmod(0o600)
-    return str(ident.to_public()), age.load_identities([path])
+    return write_identity(path), age.load_identities([path])
 
 
 def stored_objects(tmp_path: Path) -> list[Path]:

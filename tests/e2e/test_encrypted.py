@@ -11,8 +11,8 @@ import json
 import uuid
 from pathlib import Path
 
-import pyrage
 import pytest
+from support.age_keys import write_identity
 from support.data import explain, fingerprint, inspect, sh, wipe
 from support.engine import Stack
 
@@ -30,20 +30,13 @@ def _grafana_marker(stack: Stack, value: str) -> None:
     sh(stack, "grafana", f'python3 -c "{insert}"')
 
 
-def _key(path: Path) -> str:
-    ident = pyrage.x25519.Identity.generate()
-    path.write_text(f"# public key: {ident.to_public()}\n{ident}\n")
-    path.chmod(0o600)
-    return str(ident.to_public())
-
-
-def test_encrypted_backup_verify_restore_and_drill_need_the_key(
+def test_encrypted_backup_verify_restore_and_drill_need_thewrite_identity(
     data_stack: Stack, tmp_path: Path
 ) -> None:
     stack = data_stack
     dest = tmp_path / "sealed"
-    recipient = _key(tmp_path / "backup.key")
-    _key(tmp_path / "other.key")
+    recipient = write_identity(tmp_path / "backup.key")
+    write_identity(tmp_path / "other.key")
     marker = uuid.uuid4().hex
     _grafana_marker(stack, marker)
     per_service = [a for s in SERVICES for a in ("--service", s)]
