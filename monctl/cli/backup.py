@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from monctl.cli import AppContext
-from monctl.cli.backup_options import DEST_HELP, announcer_for, dest_from, identity_option
+from monctl.cli.backup_options import DEST_HELP, dest_from, identity_option, run_announced
 from monctl.cli.common import (
     F,
     ServiceChoice,
@@ -127,7 +127,6 @@ def backup(
     out = output(as_json, quiet)
     project = app.project
     selected = create.services_to_back_up(services)
-    announcer = announcer_for(project, "backup")
 
     def run() -> BackupReport:
         from monctl.backup import keys
@@ -150,8 +149,7 @@ def backup(
             )
 
     names = ", ".join(s.name for s in selected)
-    report = announcer.call(run, f"services: {names}", out)
-    finish(out, announcer.wrap(report))
+    run_announced(out, project, "backup", f"services: {names}", run)
 
 
 @backup.command("list", epilog=epilog("backup list"))

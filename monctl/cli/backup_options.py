@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import click
 
+from monctl.cli.common import finish
 from monctl.cli.params import BackupId, checked_path
 
 if TYPE_CHECKING:  # pragma: no cover
     from pathlib import Path
 
     from monctl.backup.announce import Announcer
+    from monctl.output import Output
     from monctl.project import Project
+    from monctl.result import Result
 
 DEST_HELP = "Directory or s3://bucket/prefix [default: MONCTL_BACKUP_DEST, else <project>/backups]."
 
@@ -48,3 +52,12 @@ def announcer_for(project: Project, command: str) -> Announcer:
 
         locks += (drill_lock_path(project),)
     return Announcer.for_command(project, command, var, locks)
+
+
+def run_announced(
+    out: Output, project: Project, command: str, start_text: str, run: Callable[[], Result]
+) -> None:
+    """Run one backup, restore or drill between its heartbeat pings and notifications
+    (settings read first: a bad one stops it before it starts), then print it."""
+    announcer = announcer_for(project, command)
+    finish(out, announcer.wrap(announcer.call(run, start_text, out)))

@@ -10,12 +10,12 @@ import click
 from monctl.cli import AppContext
 from monctl.cli.backup_options import (
     allow_downgrade_option,
-    announcer_for,
     backup_id,
     dest_from,
     identity_option,
+    run_announced,
 )
-from monctl.cli.common import ServiceChoice, epilog, finish, json_option, output
+from monctl.cli.common import ServiceChoice, epilog, json_option, output
 from monctl.errors import Interrupted
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -73,7 +73,6 @@ def drill_command(
     from monctl.cli.progress import CliProgress
 
     out = output(as_json)
-    announcer = announcer_for(app.project, "backup test")
 
     def run() -> DrillReport:
         from monctl.backup import keys
@@ -92,8 +91,7 @@ def drill_command(
                 identities=identities,
             )
 
-    report = announcer.call(run, f"restore drill of backup {backup_id}", out)
-    finish(out, announcer.wrap(report))
+    run_announced(out, app.project, "backup test", f"restore drill of backup {backup_id}", run)
 
 
 @click.command(epilog=epilog("restore"))
@@ -136,7 +134,6 @@ def restore(
     from monctl.cli.progress import CliProgress
 
     out = output(as_json)
-    announcer = announcer_for(app.project, "restore")
 
     def run() -> RestoreReport:
         from monctl.backup import keys
@@ -156,8 +153,7 @@ def restore(
                 identities=identities,
             )
 
-    report = announcer.call(run, f"restore of backup {backup_id}", out)
-    finish(out, announcer.wrap(report))
+    run_announced(out, app.project, "restore", f"restore of backup {backup_id}", run)
 
 
 def _confirmer(yes: bool, progress: CliProgress) -> Callable[[str], bool]:
