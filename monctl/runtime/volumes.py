@@ -35,8 +35,11 @@ log = logging.getLogger(__name__)
 class Stage:
     """A fresh volume mounted in a never-started container of the service's image."""
 
-    def __init__(self, engine: Engine, container: str, volume: str, live_volume: str, path: str):
+    def __init__(
+        self, engine: Engine, image: str, container: str, volume: str, live_volume: str, path: str
+    ):
         self.engine = engine
+        self.image = image  # the service's: the live volume is filled through it too
         self.container = container
         self.volume = volume
         self.live_volume = live_volume
@@ -58,7 +61,7 @@ def staged(engine: Engine, image: str, live: str, path: str, label: str) -> Iter
         with signals.deferred():
             engine.create_volume(name, {HELPER_LABEL: label})
             helper = engine.create_idle(image, name, path, label)
-            stage = Stage(engine, helper, name, live, path)
+            stage = Stage(engine, image, helper, name, live, path)
         yield stage
     finally:
         if stage is None or not stage.taken:
@@ -85,19 +88,21 @@ def recreate_empty(engine: Engine, name: str) -> None:
     )
 
 
-def copy_into(engine: Engine, staged_container: str, volume: str, path: str, label: str) -> None:
-    """Copy ``path`` of the (never started) staging container into ``volume``,
-    through a never-started container of the same image mounting it at ``path``."""
-    image = str(engine.inspect(staged_container)["Image"])
-    target = engine.create_idle(image, volume, path, label)
+def fill_live(
+    engine: Engine, stage: Stage, label: str, chunks: Callable[[], Iterable[bytes]]
+) -> None:
+    """Write the tar stream ``chunks()`` (opened once the target exists) into the live
+    volume, through a never-started container of the service's image mounting it."""
+    target = engine.create_idle(stage.image, stage.live_volume, stage.path, label)
     try:
-        engine.put_archive(
-            target,
-            posixpath.dirname(path.rstrip("/")),
-            engine.get_archive(staged_container, path),
-        )
+        engine.put_archive(target, posixpath.dirname(stage.path.rstrip("/")), chunks())
     finally:
         engine.remove(target)
+
+
+def copy_into(engine: Engine, stage: Stage, label: str) -> None:
+    """Copy the staged data (engine to engine, already checked) into the live volume."""
+    fill_live(engine, stage, label, lambda: engine.get_archive(stage.container, stage.path))
 
 
 def refilled(
@@ -105,10 +110,8 @@ def refilled(
 ) -> bool:
     """Fill the (empty) live volume from ``refill``; True when that worked, else the
     volume is made empty again for the staged copy (the failure is logged)."""
-    image = str(engine.inspect(stage.container)["Image"])
-    target = engine.create_idle(image, stage.live_volume, stage.path, label)
     try:
-        engine.put_archive(target, posixpath.dirname(stage.path.rstrip("/")), refill())
+        fill_live(engine, stage, label, refill)
         return True
     except MonctlError as exc:
         log.warning(
@@ -116,8 +119,6 @@ def refilled(
             stage.live_volume,
             exc.message,
         )
-    finally:
-        engine.remove(target)
     recreate_empty(engine, stage.live_volume)
     return False
 
@@ -144,7 +145,7 @@ def swap(
             recreate_empty(engine, stage.live_volume)
             keep_stage = True  # from here on the stage holds the only copy of the data
             if refill is None or not refilled(engine, stage, label, refill):
-                copy_into(engine, stage.container, stage.live_volume, stage.path, label)
+                copy_into(engine, stage, label)
             keep_stage = False
         except MonctlError as exc:
             if keep_stage:
