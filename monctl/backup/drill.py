@@ -34,8 +34,8 @@ from monctl import services as declared
 from monctl import signals
 from monctl.backup import keys, lock, restore, textfile
 from monctl.backup.drill_report import READY, DrillReport, DrillService
-from monctl.backup.manifest import Manifest, read_manifest
-from monctl.errors import OperationFailed, StorageError
+from monctl.backup.manifest import Manifest, is_backup_id, read_manifest
+from monctl.errors import IntegrityError, OperationFailed, StorageError
 from monctl.result import SILENT, Progress
 from monctl.services.answers import Check, Fetched
 
@@ -89,16 +89,19 @@ class InsideAsk:
 
 
 def newest_complete(storage: Storage) -> str:
-    """The id of the newest complete backup in ``storage`` (what ``latest`` names)."""
-    from monctl.backup import repository
-
-    complete = [e.backup_id for e in repository.list_backups(storage) if e.complete]
-    if not complete:
-        raise StorageError(
-            f"no complete backup in {storage.location}",
-            hint="`monctl backup list` shows what is there",
-        )
-    return max(complete)
+    """The id of the newest complete backup in ``storage`` (what ``latest`` names):
+    manifests are read newest first, only until one reads (complete, as ``list`` says)."""
+    ids = sorted((n for n in storage.children("") if is_backup_id(n)), reverse=True)
+    for backup_id in ids:
+        try:
+            read_manifest(storage, backup_id)
+        except (IntegrityError, StorageError):
+            continue  # incomplete or invalid: not what `latest` means
+        return backup_id
+    raise StorageError(
+        f"no complete backup in {storage.location}",
+        hint="`monctl backup list` shows what is there",
+    )
 
 
 def _prober_service(services: tuple[Service, ...]) -> Service:

@@ -403,3 +403,16 @@ def test_verify_holds_a_lease_while_it_reads(storage: LocalStorage) -> None:
         assert verify(storage, backup_id).ok
     assert seen and all(len(keys) == 1 for keys in seen)
     assert not [k for k in storage.list(f"{backup_id}/") if lease.is_lease(k)]
+
+
+def test_latest_is_the_newest_backup_whose_manifest_reads(storage: LocalStorage) -> None:
+    from monctl.backup.drill import newest_complete
+
+    make_backup(storage, days_ago(NOW, 1), services=["loki"], manifest=False)  # running
+    make_backup(storage, days_ago(NOW, 0), services=["loki"], manifest=False)
+    storage.put(f"{days_ago(NOW, 0)}/manifest.json", [b"{not json"])  # invalid
+    with pytest.raises(StorageError, match="no complete backup"):
+        newest_complete(storage)
+    make_backup(storage, days_ago(NOW, 3), services=["loki"])
+    make_backup(storage, days_ago(NOW, 2), services=["loki"])
+    assert newest_complete(storage) == days_ago(NOW, 2)
