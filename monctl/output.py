@@ -193,6 +193,11 @@ def styled(value: str) -> Text:
     return Text(inert(value), style=_STYLES.get(value.lower(), ""))
 
 
+def shown(value: str, limit: int = 40) -> str:
+    """Outside text as quoted back in a message: inert, and shortened when long."""
+    return inert(value if len(value) <= limit else value[:limit] + "…")
+
+
 def inert(text: str) -> str:
     """``text`` with control characters (ESC, CR, BEL, C1 ...) and undecodable
     bytes shown as escapes; newlines stay (a line break in a cell is not an attack)."""

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from monctl.errors import IntegrityError, UsageError
+from monctl.output import shown
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +37,6 @@ def _pyrage() -> Any:
             "encryption needs pyrage, which is not installed", hint=INSTALL_HINT
         ) from None
     return pyrage
-
-
-def _shown(text: str) -> str:
-    """A bounded, printable excerpt of outside text (a public key the operator typed)."""
-    cut = "".join(c if c.isprintable() else "?" for c in text[:40])
-    return cut + ("…" if len(text) > 40 else "")
 
 
 # --- recipients (public: recorded in the manifest) ----------------------------------------
@@ -76,7 +71,7 @@ def canonical_recipient(text: str, where: str = "recipient") -> str:
     except pyrage.RecipientError:
         pass
     raise UsageError(
-        f"{where}: {_shown(item)!r} is not an age public key (age1…) or an SSH public key",
+        f"{where}: '{shown(item)}' is not an age public key (age1…) or an SSH public key",
         hint="give the age1… line of `age-keygen -y IDENTITY`, or an ssh-ed25519/ssh-rsa "
         "public key (the .pub file's line)",
     )
@@ -95,7 +90,7 @@ def _usable_x25519(recipient: str, where: str) -> None:
         return
     except ValueError:
         raise UsageError(
-            f"{where}: {_shown(recipient)!r} is not a usable X25519 public key",
+            f"{where}: '{shown(recipient)}' is not a usable X25519 public key",
             hint="give the age1… line of `age-keygen -y IDENTITY`",
         ) from None
 

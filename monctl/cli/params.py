@@ -14,16 +14,17 @@ from typing import Any
 
 import click
 
+
+def shown(value: str, limit: int = 40) -> str:
+    """``output.shown``, imported on use: --version and --help load this module."""
+    from monctl.output import shown as excerpt
+
+    return excerpt(value, limit)
+
+
 PATH_MAX = 4096  # bytes, with the terminating NUL (Linux)
 NAME_MAX = 255  # bytes per path component
 S3_URL_MAX = 1100  # "s3://" + a 63-byte bucket + a key prefix within S3's 1024-byte keys
-
-
-def shown(value: str, limit: int = 40) -> str:
-    """``value`` as quoted back in a message: inert, and shortened when long."""
-    from monctl.output import inert
-
-    return inert(value if len(value) <= limit else value[:limit] + "…")
 
 
 class Seconds(click.FloatRange):
