@@ -45,7 +45,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from monctl.adapters.age import Identities
     from monctl.adapters.storage import Spool, Storage
     from monctl.backup.filelist import FileEntry
-    from monctl.backup.hashed_sink import HashedSink
 
 
 PREFIX = "objects/"
@@ -161,9 +160,14 @@ class Encoder:
 
     The ONE producer of stored bytes: plaintext -> codec -> age (when there are
     ``recipients``) -> hashed -> spool. With codec "none" and no encryption the
-    stored bytes are the plaintext: hashed once. Encrypted bytes are hashed and
-    spooled by ``HashedSink`` (on its thread past 1 MiB): nothing else writes then.
-    ``abort`` when the object will not be finished (it stops that thread).
+    stored bytes are the plaintext: hashed once. Encrypted bytes reach ``_sealed``
+    from the encryptor, in the caller's thread (age1 keys) or pyrage's (SSH keys;
+    the caller writes nothing to the spool meanwhile). ``abort`` when the object
+    will not be finished (it stops pyrage's thread).
+
+    Why no helper thread for the ciphertext's hash and write: measured on 2 cores,
+    it saved no wall time and cost ~0.5 s of CPU per GiB in hand-offs, CPU the
+    engine producing the tar needs (bench/README.md, encryption_bench.py).
     """
 
     def __init__(self, codec: str, spool: Spool, recipients: Sequence[str] = ()) -> None:
@@ -183,14 +187,14 @@ class Encoder:
         elif codec == "gzip":
             self._compress = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)
         self._age: Any = None
-        self._behind: HashedSink | None = None
         if recipients:
             from monctl.adapters import age
-            from monctl.backup.hashed_sink import HashedSink
 
-            # The ciphertext's hash and write overlap the cipher (hashed_sink.py).
-            self._behind = HashedSink(self._stored, spool)
-            self._age = age.encryptor(recipients, self._behind.write, "an object")
+            self._age = age.encryptor(recipients, self._sealed, "an object")
+
+    def _sealed(self, data: bytes) -> None:
+        self._stored.update(data)
+        self.spool.write(data)
 
     def _out(self, data: bytes | bytearray | memoryview) -> None:
         if data:
@@ -219,7 +223,7 @@ class Encoder:
             for piece in pieces:
                 self._out(self._compress.compress(piece) if self._compress else piece)
         except BaseException:
-            self.abort()  # no helper thread outlives a failed object
+            self.abort()  # no age thread (pyrage, SSH keys) outlives a failed object
             raise
         self._plain = _Known(sha256)
         return self.finish()
@@ -228,11 +232,10 @@ class Encoder:
         try:
             if self._compress is not None:
                 self._out(self._compress.flush())
-            if self._age is not None and self._behind is not None:
-                self._age.finish()
-                self._behind.close()  # before the spool's size and the hash are read
+            if self._age is not None:
+                self._age.finish()  # every sealed byte is in the spool when it returns
         except BaseException:
-            self.abort()  # no helper thread outlives a failed object
+            self.abort()  # no age thread (pyrage, SSH keys) outlives a failed object
             raise
         encrypted = self._age is not None
         ref = ObjectRef(self._stored.hexdigest(), self.spool.size, self.codec, encrypted)
@@ -241,8 +244,6 @@ class Encoder:
     def abort(self) -> None:
         if self._age is not None:
             self._age.abort()
-        if self._behind is not None:
-            self._behind.abort()
 
 
 class _Known:

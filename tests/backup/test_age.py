@@ -272,7 +272,12 @@ def test_asking_for_encryption_never_yields_a_plaintext_backup_or_a_key_shown() 
     assert _bech32_age(x25519_public(good)) == good  # the test's encoder is right
 
 
-def test_a_small_encrypted_object_that_fails_leaves_no_thread(key: tuple[str, Path]) -> None:
+@pytest.mark.parametrize("kind", ["age1", "ssh"])
+def test_an_encrypted_object_that_fails_leaves_no_thread(
+    key: tuple[str, Path], tmp_path: Path, kind: str
+) -> None:
+    """age1 keys are encrypted in the caller's thread; SSH keys through pyrage's thread,
+    which must end with the failed object."""
     from monctl.backup.objects import Encoder
 
     class Full:
@@ -285,8 +290,13 @@ def test_a_small_encrypted_object_that_fails_leaves_no_thread(key: tuple[str, Pa
             raise OSError(28, "No space left on device")
 
     recipient, _ = key
+    if kind == "ssh":
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", tmp_path / "k"], check=True
+        )
+        (recipient,) = age.parse_recipients([(tmp_path / "k.pub").read_text()])
     before = threading.active_count()
-    pieces = [os.urandom(1 << 20) for _ in range(3)]  # past one hand-over of the sink
+    pieces = [os.urandom(1 << 20) for _ in range(5)]  # past age.SMALL: pyrage's thread starts
     with pytest.raises(OSError, match="No space left"):
         Encoder("none", Full(), (recipient,)).write_whole(pieces, "0" * 64)
     assert threading.active_count() == before
