@@ -39,6 +39,19 @@ def _pyrage() -> Any:
     return pyrage
 
 
+def blake3_hasher() -> Any:
+    """A BLAKE3 hasher: what encrypted objects are named by (objects.py says why)."""
+    try:
+        from blake3 import blake3
+    except ImportError:
+        raise UsageError(
+            "encrypted backups need blake3 (their objects are named by BLAKE3 hashes), "
+            "which is not installed",
+            hint=INSTALL_HINT,
+        ) from None
+    return blake3()
+
+
 # --- recipients (public: recorded in the manifest) ----------------------------------------
 
 
@@ -113,6 +126,8 @@ def parse_recipients(values: Iterable[str], where: str = "--encrypt-to") -> tupl
         )
     if len(found) > MAX_RECIPIENTS:
         raise UsageError(f"{where}: {len(found)} recipients; at most {MAX_RECIPIENTS}")
+    if found:
+        blake3_hasher()  # the extra is complete: refused before anything is read
     return tuple(sorted(found))
 
 

@@ -314,9 +314,14 @@ class HashingReader(io.RawIOBase):
     when the consumer stopped at the tar end-of-archive marker).
     """
 
-    def __init__(self, src: BinaryIO, on_bytes: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        src: BinaryIO,
+        on_bytes: Callable[[int], None] | None = None,
+        hasher: Any = None,  # sha256 unless given (objects.id_hasher)
+    ) -> None:
         self._src = src
-        self._sha = hashlib.sha256()
+        self._sha = hashlib.sha256() if hasher is None else hasher
         self._on_bytes = on_bytes
         self.size = 0
 
@@ -339,8 +344,12 @@ class HashingReader(io.RawIOBase):
             pass
 
     @property
-    def sha256(self) -> str:
-        return self._sha.hexdigest()
+    def hexdigest(self) -> str:
+        return str(self._sha.hexdigest())
+
+    @property
+    def sha256(self) -> str:  # format 1: always sha256
+        return self.hexdigest
 
 
 def hash_stream(source: Iterable[bytes] | BinaryIO) -> tuple[str, int]:

@@ -31,7 +31,13 @@ from monctl import services as declared
 from monctl.backup import consistency, drill_record, index, lease, lock, repository
 from monctl.backup.filelist import FileEntry, ServiceFiles, Stats
 from monctl.backup.ingest import Ingest, parse_listing, plan
-from monctl.backup.manifest import Manifest, ServiceData, new_backup_id, write_manifest
+from monctl.backup.manifest import (
+    Manifest,
+    ServiceData,
+    new_backup_id,
+    write_manifest,
+    written_version,
+)
 from monctl.backup.objects import PREFIX, Blob, check_mode
 from monctl.backup.report import BackupReport, ServiceResult, publish_metrics
 from monctl.backup.retention import Policy
@@ -168,6 +174,7 @@ def _back_up_all(
             compression=report.compression,
             services=entries,
             recipients=report.recipients,
+            format_version=written_version(entries),
         )
         current = "manifest"
         write_manifest(storage, manifest)

@@ -34,7 +34,10 @@ from monctl.errors import IntegrityError, StorageError
 if TYPE_CHECKING:
     from monctl.adapters.storage import Storage
 
-FORMAT_VERSION = 2  # written; every version up to it is read
+# Read: every version up to FORMAT_VERSION. Written: 2, or 3 when an object's id is not a
+# sha256 (BLAKE3 ids of encrypted objects: ``written_version``), so that a monctl from
+# before them says "newer than this monctl reads" instead of calling the objects corrupt.
+FORMAT_VERSION = 3
 MANIFEST_NAME = "manifest.json"
 BACKUP_ID_RE = re.compile(r"^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$")
 _ID_FORMAT = "%Y%m%dT%H%M%SZ"
@@ -142,7 +145,7 @@ class Manifest:
     finished_at: datetime
     compression: str
     services: dict[str, ServiceData] = field(default_factory=dict)
-    format_version: int = FORMAT_VERSION
+    format_version: int = 2  # create.py writes written_version(services)
     # age recipients (public keys) every object is encrypted to; () = not encrypted.
     recipients: tuple[str, ...] = ()
 
@@ -235,6 +238,14 @@ class Manifest:
             raise IntegrityError(f"the manifest is malformed: {str(e)[:300]}") from None
 
 
+def written_version(services: Mapping[str, ServiceData]) -> int:
+    """The format version a new manifest of ``services`` is written with."""
+    for entry in services.values():
+        if isinstance(entry, ServiceFiles) and any(b.ref.hash != "sha256" for b in entry.blobs()):
+            return 3
+    return 2
+
+
 def _parse(obj: Any) -> Manifest:
     if not isinstance(obj, Mapping):
         raise TypeError("not a JSON object")
@@ -260,7 +271,7 @@ def _parse(obj: Any) -> Manifest:
     for name, e in services_obj.items():
         if not isinstance(name, str) or not _SERVICE_RE.match(name):
             raise ValueError(f"bad service name {str(name)[:40]!r}")
-        if version == 2:
+        if version >= 2:
             services[name] = parse_service(e, name, _str, _facts)
             continue
         if not isinstance(e, Mapping):
@@ -292,6 +303,8 @@ def _parse(obj: Any) -> Manifest:
         ):
             how = "unencrypted" if recipients else "encrypted"
             raise ValueError(f"service {name}: an {how} object in a backup that says otherwise")
+    if version < 3 and written_version(services) == 3:
+        raise ValueError(f"format {version} names every object by sha256, and an id_hash says not")
     return Manifest(
         recipients=recipients,
         format_version=version,

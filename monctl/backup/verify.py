@@ -140,7 +140,7 @@ def check_blob(
 def _stored_problem(
     storage: Storage, blob: Blob, what: str, on_bytes: Callable[[int], None] | None
 ) -> str | None:
-    sha, size = hash_stored(storage, blob.ref.id, on_bytes)
+    sha, size = hash_stored(storage, blob.ref, on_bytes)
     if sha != blob.ref.id or size != blob.ref.stored:
         return f"{what} is corrupt: its stored bytes hash to {sha[:16]}… ({size} bytes)"
     return None

@@ -18,6 +18,7 @@ from pathlib import Path
 import pyrage
 import pytest
 import zstandard
+from blake3 import blake3
 from support import repo
 from support.age_keys import write_identity
 from support.fake_runtime import FakeRuntime
@@ -27,7 +28,7 @@ from monctl.adapters.storage.local import LocalStorage
 from monctl.backup import restore, verify, verify_all
 from monctl.backup.manifest import read_manifest
 from monctl.backup.objects import object_key
-from monctl.errors import ExitCode, IntegrityError
+from monctl.errors import ExitCode, IntegrityError, UsageError
 from monctl.project import Project
 
 AGE_HEADER = b"age-encryption.org/v1\n"
@@ -68,12 +69,17 @@ def test_every_object_is_an_age_file_and_a_restore_with_the_key_gives_everything
         body = path.read_bytes()
         assert body.startswith(AGE_HEADER), path
         assert known not in body  # no plaintext, not even in the pack
+        assert path.name == blake3(body).hexdigest()  # named by BLAKE3 of what is stored
     doc = raw_manifest(tmp_path, report.backup_id)
     assert doc["encryption"] == {"scheme": "age", "recipients": [recipient]}
     # What stays readable without the key: names, sizes and plaintext hashes.
     manifest = read_manifest(storage, report.backup_id)
     blobs = [b for name in manifest.services for b in manifest.files(name).blobs()]
-    assert blobs and all(b.ref.encrypted for b in blobs)
+    assert blobs and all(b.ref.encrypted and b.ref.hash == "blake3" for b in blobs)
+    assert '"id_hash": "blake3"' in json.dumps(doc)
+    # Format 3: a monctl from before BLAKE3 ids asks for an upgrade instead of calling
+    # the objects corrupt (its FORMAT_VERSION was 2).
+    assert doc["format_version"] == 3
 
     rt.files = {"tsdb": {"B9/junk": b"x"}, "ledger": {}}
     done = restore.run(
@@ -193,9 +199,7 @@ def test_verify_with_the_key_finds_ciphertext_that_hashes_right_but_does_not_dec
     entry = next(e for e in doc["services"]["ledger"]["files"] if e.get("object"))
     other_recipient, _ = new_key(tmp_path / "other.txt")
     forged = pyrage.encrypt(b"x" * 100, [pyrage.x25519.Recipient.from_str(other_recipient)])
-    import hashlib
-
-    forged_id = hashlib.sha256(forged).hexdigest()
+    forged_id = blake3(forged).hexdigest()  # encrypted objects are named by BLAKE3
     (tmp_path / "repo" / object_key(forged_id)).parent.mkdir(parents=True, exist_ok=True)
     (tmp_path / "repo" / object_key(forged_id)).write_bytes(forged)
     entry.update(object=forged_id, stored=len(forged))
@@ -269,7 +273,91 @@ def test_a_manifest_whose_objects_disagree_with_its_encryption_is_invalid(
     assert "encrypt" in broken(lambda d: d.pop("encryption"))
     # One object said to be plaintext in an encrypted backup.
     assert "encrypt" in broken(lambda d: d["services"]["ledger"]["pack"].pop("encrypted"))
+    # BLAKE3 ids in a format-2 manifest (which names every object by sha256).
+    assert "id_hash" in broken(lambda d: d.update(format_version=2))
+    # Object ids named by a hash monctl does not know, or BLAKE3 on a plaintext object.
+    assert "id_hash" in broken(lambda d: d["services"]["ledger"]["pack"].update(id_hash="md5"))
+    assert "not encrypted" in broken(
+        lambda d: (d.pop("encryption"), d["services"]["ledger"]["pack"].pop("encrypted"))
+    )
     # A recipient that is no public key, and an unknown scheme.
     broken(lambda d: d["encryption"].update(recipients=["AGE-SECRET-KEY-1XYZ"]))
     broken(lambda d: d["encryption"].update(scheme="gpg"))
     broken(lambda d: d["encryption"].update(recipients=[]))
+
+
+def as_written_before_blake3(tmp_path: Path, backup_id: str) -> None:
+    """Rewrite an encrypted backup as monctl wrote them before encrypted objects were
+    named by BLAKE3: every object under the sha256 of its bytes, no ``id_hash``."""
+    import hashlib
+
+    path = tmp_path / "repo" / backup_id / "manifest.json"
+    text = path.read_text()
+    for obj in stored_objects(tmp_path):
+        old_id = hashlib.sha256(obj.read_bytes()).hexdigest()
+        target = tmp_path / "repo" / object_key(old_id)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        obj.rename(target)
+        text = text.replace(obj.name, old_id)
+    doc = json.loads(text)
+    for service in doc["services"].values():
+        for blob in [service.get("pack"), *service.get("files", [])]:
+            if isinstance(blob, dict):
+                assert blob.pop("id_hash", "blake3") == "blake3"
+    doc["format_version"] = 2
+    path.write_text(json.dumps(doc))
+
+
+def test_encrypted_backups_with_sha256_ids_still_verify_restore_and_are_reused(
+    proj: Project, rt: FakeRuntime, storage: LocalStorage, tmp_path: Path
+) -> None:
+    """A repository written before BLAKE3 ids: keyless and keyed verify, restore, and a
+    new backup reusing its objects (which keep their sha256 names in the new manifest)."""
+    recipient, identities = new_key(tmp_path / "key.txt")
+    expected = {name: dict(files) for name, files in rt.files.items()}
+    old = repo.back_up(proj, rt, storage, recipients=(recipient,)).backup_id
+    as_written_before_blake3(tmp_path, old)
+    before = read_manifest(storage, old)
+    blobs = [b for name in before.services for b in before.files(name).blobs()]
+    assert blobs and all(b.ref.hash == "sha256" for b in blobs)
+
+    assert verify.verify(storage, old).ok
+    assert verify.verify(storage, old, deep=True, identities=identities).ok
+    newer = repo.back_up(proj, rt, storage, recipients=(recipient,))
+    m = read_manifest(storage, newer.backup_id)
+    reused = [
+        b
+        for name in m.services
+        for b in m.files(name).blobs()
+        if b.ref.id in {old_blob.ref.id for old_blob in blobs}
+    ]
+    assert reused and all(b.ref.hash == "sha256" for b in reused)
+    assert newer.to_json()["reused_objects"] == len({b.ref.id for b in reused})
+    assert verify_all.verify_all(storage).ok
+    assert verify.verify(storage, newer.backup_id, deep=True, identities=identities).ok
+
+    # One flipped byte in an object named by sha256: still found without the key.
+    victim = tmp_path / "repo" / object_key(max(blobs, key=lambda b: b.ref.stored).ref.id)
+    good = victim.read_bytes()
+    data = bytearray(good)
+    data[len(data) // 2] ^= 0x01
+    victim.write_bytes(bytes(data))
+    assert not verify.verify(storage, old, check=False).ok
+    victim.write_bytes(good)
+
+    rt.files = {"tsdb": {}, "ledger": {}}
+    done = restore.run(proj, rt, storage, old, (), confirm=lambda q: True, identities=identities)
+    assert done.exit_code == ExitCode.OK, done.to_json()
+    assert rt.files == expected
+
+
+def test_encryption_without_blake3_installed_is_refused_before_anything_is_read(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import sys
+
+    recipient, _ = new_key(tmp_path / "key.txt")
+    monkeypatch.setitem(sys.modules, "blake3", None)  # import blake3 -> ImportError
+    with pytest.raises(UsageError, match="blake3") as info:
+        age.parse_recipients([recipient])
+    assert "monctl[age]" in (info.value.hint or "")

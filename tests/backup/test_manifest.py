@@ -123,7 +123,7 @@ def test_facts_for_the_drill_round_trip_and_are_optional() -> None:
 def test_not_json_and_newer_format() -> None:
     with pytest.raises(IntegrityError, match="not valid JSON"):
         Manifest.from_json(b"{truncated")
-    newer = _valid() | {"format_version": 3}
+    newer = _valid() | {"format_version": 4}
     with pytest.raises(IntegrityError, match="newer") as err:
         Manifest.from_json(json.dumps(newer))
     assert "upgrade" in (err.value.hint or "")

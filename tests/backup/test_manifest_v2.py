@@ -136,5 +136,5 @@ def test_malformed_format_2_manifests_are_integrity_errors(case: str) -> None:
 
 def test_a_newer_format_asks_for_an_upgrade() -> None:
     with pytest.raises(IntegrityError, match="newer") as err:
-        Manifest.from_json(json.dumps({**_valid(), "format_version": 3}))
+        Manifest.from_json(json.dumps({**_valid(), "format_version": 4}))
     assert "upgrade" in (err.value.hint or "")

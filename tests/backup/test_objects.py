@@ -59,7 +59,7 @@ def test_round_trip_and_the_name_is_the_hash_of_what_is_stored(
     data = os.urandom(300_000) + b"\0" * 300_000
     blob = store(storage, data, codec, whole)
     assert blob.size == len(data) and blob.sha256 == hashlib.sha256(data).hexdigest()
-    assert hash_stored(storage, blob.ref.id) == (blob.ref.id, blob.ref.stored)
+    assert hash_stored(storage, blob.ref) == (blob.ref.id, blob.ref.stored)
     assert read(storage, blob) == data
     if codec != "none":
         assert blob.ref.stored < len(data) and blob.ref.id != blob.sha256
