@@ -43,11 +43,11 @@ def blake3_hasher() -> Any:
     """A BLAKE3 hasher: what encrypted objects are named by (objects.py says why)."""
     try:
         from blake3 import blake3
-    except ImportError:
+    except ImportError:  # a dependency of monctl: only a broken install lacks it
         raise UsageError(
             "encrypted backups need blake3 (their objects are named by BLAKE3 hashes), "
             "which is not installed",
-            hint=INSTALL_HINT,
+            hint="reinstall monctl, or: pip install 'blake3>=1.0,<2'",
         ) from None
     return blake3()
 

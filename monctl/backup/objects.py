@@ -143,7 +143,7 @@ class Blob:
         if not isinstance(encrypted, bool):
             raise ValueError(f"{where}: encrypted is not true or false")
         id_hash = obj.get("id_hash", "sha256")
-        if id_hash not in ID_HASHES:
+        if "id_hash" in obj and id_hash != "blake3":  # absent is sha256: never written
             raise ValueError(f"{where}: unknown id_hash {str(id_hash)[:20]!r}")
         if id_hash != "sha256" and not encrypted:
             raise ValueError(f"{where}: id_hash {id_hash!r} on an object not encrypted")

@@ -44,8 +44,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["ServiceCheck", "VerifyReport", "verify", "verify_archive", "verify_files"]
 
-# Results of objects already checked in this run: (id, sha256, size) -> problem or None.
-Checked = dict[tuple[str, str, int], str | None]
+# Results of objects already checked in this run (keyed by all check_blob looks at).
+Checked = dict[tuple[str, str, str, bool, str, int], str | None]  # check_blob: key -> problem
 
 
 def verify_archive(
@@ -107,7 +107,9 @@ def check_blob(
 ) -> str | None:
     """What is wrong with ``blob`` (None: nothing), each object read once per run.
     Encrypted and no ``identities``: its stored bytes only (size, hash = its name)."""
-    key = (blob.ref.id, blob.sha256, blob.size)
+    # Everything that decides how the object is checked: a manifest naming the same object
+    # with another hash, codec or encryption gets its own check, not the first one's.
+    key = (blob.ref.id, blob.ref.hash, blob.ref.codec, blob.ref.encrypted, blob.sha256, blob.size)
     if key in checked:
         return checked[key]
     problem: str | None = None

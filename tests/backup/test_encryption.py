@@ -360,4 +360,50 @@ def test_encryption_without_blake3_installed_is_refused_before_anything_is_read(
     monkeypatch.setitem(sys.modules, "blake3", None)  # import blake3 -> ImportError
     with pytest.raises(UsageError, match="blake3") as info:
         age.parse_recipients([recipient])
-    assert "monctl[age]" in (info.value.hint or "")
+    assert "pip install" in (info.value.hint or "")
+
+
+def test_verify_all_checks_an_object_again_when_a_manifest_names_it_otherwise(
+    proj: Project, rt: FakeRuntime, storage: LocalStorage, tmp_path: Path
+) -> None:
+    """verify --all checks each object once per run, but "once" is per description: a
+    manifest claiming a BLAKE3-named object is a sha256 one must not inherit the result
+    of the other manifest's (correct) check."""
+    recipient, _ = new_key(tmp_path / "key.txt")
+    first = repo.back_up(proj, rt, storage, recipients=(recipient,)).backup_id
+    second = repo.back_up(proj, rt, storage, recipients=(recipient,)).backup_id
+    path = tmp_path / "repo" / second / "manifest.json"
+    doc = json.loads(path.read_text())
+    for service in doc["services"].values():
+        for blob in [service.get("pack"), *service.get("files", [])]:
+            if isinstance(blob, dict):
+                blob.pop("id_hash", None)  # the same objects, now said to be named by sha256
+    doc["format_version"] = 2
+    path.write_text(json.dumps(doc))
+
+    alone = verify.verify(storage, second, check=False)
+    assert not alone.ok
+    assert {c.service for c in alone.checks if not c.ok} == {"tsdb", "ledger"}
+    results = {
+        b.backup_id: {c.service: c.ok for c in b.checks}
+        for b in verify_all.verify_all(storage).backups
+    }
+    assert results == {
+        first: {"tsdb": True, "ledger": True},
+        second: {"tsdb": False, "ledger": False},  # as verify of it alone says
+    }
+
+
+def test_an_id_hash_other_than_blake3_is_refused_even_sha256(
+    proj: Project, rt: FakeRuntime, storage: LocalStorage, tmp_path: Path
+) -> None:
+    """monctl never writes "sha256" (absent means it): a manifest that does was not
+    written by monctl, and the format says so (docs/repository-format.md)."""
+    recipient, _ = new_key(tmp_path / "key.txt")
+    report = repo.back_up(proj, rt, storage, (repo.LEDGER,), recipients=(recipient,))
+    path = tmp_path / "repo" / report.backup_id / "manifest.json"
+    doc = json.loads(path.read_text())
+    doc["services"]["ledger"]["pack"]["id_hash"] = "sha256"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(IntegrityError, match="id_hash"):
+        read_manifest(storage, report.backup_id)
