@@ -238,6 +238,11 @@ class Manifest:
             raise IntegrityError(f"the manifest is malformed: {str(e)[:300]}") from None
 
 
+class NewerFormat(IntegrityError):
+    """A manifest of a format newer than this monctl reads: its backup is whole as far as
+    anyone knows, so it is never treated as broken (prune keeps it: retention.py)."""
+
+
 def written_version(services: Mapping[str, ServiceData]) -> int:
     """The format version a new manifest of ``services`` is written with."""
     for entry in services.values():
@@ -253,7 +258,7 @@ def _parse(obj: Any) -> Manifest:
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise ValueError(f"bad format_version {str(version)[:20]!r}")
     if version > FORMAT_VERSION:
-        raise IntegrityError(
+        raise NewerFormat(
             f"the manifest has format version {version}, newer than this monctl reads",
             hint="upgrade monctl to restore this backup",
         )

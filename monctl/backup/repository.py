@@ -24,7 +24,13 @@ from typing import Any
 from monctl.adapters.storage import Storage
 from monctl.backup import gc, index, lease
 from monctl.backup.filelist import ServiceFiles, Stats
-from monctl.backup.manifest import Manifest, is_backup_id, parse_backup_id, read_manifest
+from monctl.backup.manifest import (
+    Manifest,
+    NewerFormat,
+    is_backup_id,
+    parse_backup_id,
+    read_manifest,
+)
 from monctl.backup.retention import Decision, Policy, decide
 from monctl.errors import ExitCode, IntegrityError, StorageError
 from monctl.output import Output, human_size, styled
@@ -40,6 +46,7 @@ class BackupEntry:
     problem: str | None = None  # why it is not complete ("no manifest", what is malformed)
     leases: tuple[str, ...] = ()  # lease objects under the id (read by prune)
     needs: int = 0  # format 2: stored bytes of the distinct objects it references
+    newer_format: bool = False  # its manifest is of a format newer than this monctl reads
 
     @property
     def state(self) -> str:
@@ -167,12 +174,14 @@ def list_backups(storage: Storage) -> list[BackupEntry]:
         manifest: Manifest | None = None
         problem: str | None = None
         needs = 0
+        newer = False
         try:
             manifest = read_manifest(storage, name)
             if manifest.format_version >= 2:
                 needs, manifest = manifest.total_size, summary(manifest)
         except IntegrityError as e:
             problem = "no manifest" if "no manifest" in e.message else e.message
+            newer = isinstance(e, NewerFormat)
         except StorageError as e:
             problem = e.message
         entries.append(
@@ -185,6 +194,7 @@ def list_backups(storage: Storage) -> list[BackupEntry]:
                 problem=problem,
                 leases=tuple(o.key for o in objects if lease.is_lease(o.key)),
                 needs=needs,
+                newer_format=newer,
             )
         )
     entries.sort(key=lambda e: e.created, reverse=True)

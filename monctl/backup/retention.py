@@ -21,7 +21,9 @@ Never deleted, whatever the rules say: a backup whose id lies in the future
 (beyond a clock-skew allowance: reported, and never counted by any rule, not
 even as "newest"); an incomplete backup younger than the grace period or newer
 than the newest complete one (it may be a backup still running); a backup that
-holds an active lease (in use by a restore, a verify or a backup elsewhere).
+holds an active lease (in use by a restore, a verify or a backup elsewhere); a backup
+whose manifest is of a newer format than this monctl reads (written by a newer monctl:
+whole as far as anyone can tell here; never counted by any rule either).
 """
 
 from __future__ import annotations
@@ -53,6 +55,9 @@ class Candidate(Protocol):
 
     @property
     def created(self) -> datetime: ...
+
+    @property
+    def newer_format(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -123,6 +128,8 @@ def decide(
             decision = Decision(e.backup_id, True, "id from the future (clock?): never counted")
         elif holder is not None:
             decision = Decision(e.backup_id, True, f"in use: {holder}")
+        elif e.newer_format:  # not broken: unreadable to this monctl only
+            decision = Decision(e.backup_id, True, "written by a newer monctl: never deleted")
         elif e.backup_id in kept:
             decision = Decision(e.backup_id, True, kept[e.backup_id])
         elif e.complete:

@@ -155,3 +155,29 @@ def test_young_garbage_waits_for_the_grace_period(
     orphan.write_bytes(b"x")
     assert gc.collect(storage).swept == 0 and orphan.is_file()
     assert gc.collect(storage, now=time.time() + HOUR).swept == 1 and not orphan.exists()
+
+
+def test_a_backup_of_a_newer_format_is_never_pruned_nor_its_objects_swept(
+    setup: tuple[Project, FakeRuntime, LocalStorage], tmp_path: Path
+) -> None:
+    """A manifest this monctl cannot read because a newer monctl wrote it (a downgrade, or
+    two versions sharing a repository) is no broken backup: prune keeps it past the grace
+    period that would doom an incomplete one, and sweeps no object it may reference."""
+    first, _ = two_backups(setup)
+    storage = setup[2]
+    root = tmp_path / "repo"
+    needed = objects_of(storage, first)  # what the newer-format backup below references
+    doc = json.loads((root / first / "manifest.json").read_text())
+    doc["format_version"] = 99
+    newer = new_backup_id(datetime.now(UTC) - timedelta(days=3))
+    (root / newer).mkdir()
+    (root / newer / "manifest.json").write_text(json.dumps({**doc, "backup_id": newer}))
+    (root / first / "manifest.json").unlink()  # first's objects: referenced by no readable one
+    age(root, 2 * HOUR)
+
+    report = prune(storage, Policy(keep_last=1))
+    decision = {d.backup_id: d for d in report.decisions}[newer]
+    assert decision.keep and "newer monctl" in decision.reason
+    assert newer not in report.deleted and (root / newer / "manifest.json").exists()
+    assert report.collected is None or report.collected.swept == 0
+    assert present(root, needed) == needed

@@ -20,6 +20,7 @@ NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 class B:
     backup_id: str
     complete: bool = True
+    newer_format: bool = False
 
     @property
     def created(self) -> datetime:
@@ -179,3 +180,17 @@ def test_a_policy_needs_a_rule_and_no_negative_count() -> None:
         Policy().check()
     with pytest.raises(ValueError, match="--keep-weekly cannot be negative"):
         Policy(keep_weekly=-1).check()
+
+
+def test_a_backup_written_in_a_newer_format_is_never_deleted_nor_counted() -> None:
+    history = daily("2026-11-25", "2026-11-29")
+    newer = B(at("2026-11-20 02:00").backup_id, complete=False, newer_format=True)
+    newest_newer = B(at("2026-11-30 02:00").backup_id, complete=False, newer_format=True)
+    decisions = {
+        d.backup_id: d for d in decide([*history, newer, newest_newer], Policy(keep_last=1), NOW)
+    }
+    assert decisions[newer.backup_id].keep  # older than the grace period: still kept
+    assert "newer monctl" in decisions[newer.backup_id].reason
+    # The newest backup this monctl can read is still "the newest complete".
+    assert decisions[history[-1].backup_id].reason == "newest complete backup"
+    assert sum(not d.keep for d in decisions.values()) == 4
