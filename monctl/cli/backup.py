@@ -9,10 +9,16 @@ from typing import TYPE_CHECKING
 import click
 
 from monctl.cli import AppContext
-from monctl.cli.backup_options import DEST_HELP, dest_from, identity_option, run_announced
+from monctl.cli.backup_options import (
+    DEST_HELP,
+    dest_from,
+    identity_option,
+    keyed_source,
+    run_announced,
+    services_option,
+)
 from monctl.cli.common import (
     F,
-    ServiceChoice,
     epilog,
     finish,
     json_option,
@@ -55,13 +61,7 @@ def policy_of(options: dict[str, int | None]) -> Policy:
 
 @click.group(invoke_without_command=True, epilog=epilog("backup"))
 @click.option("--to", "dest", metavar="DEST", callback=checked_path, help=DEST_HELP)
-@click.option(
-    "--service",
-    "services",
-    multiple=True,
-    type=ServiceChoice(with_data=True),
-    help="Back up only this service (repeatable) [default: all with data].",
-)
+@services_option("Back up", "all with data")
 @click.option(
     "--compression",
     type=click.Choice(["auto", "zstd", "gzip", "none"]),
@@ -203,8 +203,6 @@ def verify(
     MONCTL_BACKUP_IDENTITY), what they decrypt to is checked too; --deep makes
     that required (no key, or a key that opens none of them: exit 10).
     """
-    from monctl.backup import keys
-    from monctl.backup.destination import open_destination
     from monctl.cli.progress import CliProgress
 
     if everything == (backup_id is not None):
@@ -212,8 +210,7 @@ def verify(
     if everything and services:
         raise click.UsageError("--service goes with a backup ID, not with --all")
     out = output(as_json)
-    identities = keys.identities_for(app.project, identity)
-    storage = open_destination(app.project, source)
+    storage, identities = keyed_source(app.project, source, identity)
     with CliProgress(out, "verifying") as progress:
         result: Result
         if everything:

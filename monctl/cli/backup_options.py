@@ -7,12 +7,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from monctl.cli.common import finish
+from monctl.cli.common import ServiceChoice, finish
 from monctl.cli.params import BackupId, checked_path
 
 if TYPE_CHECKING:  # pragma: no cover
     from pathlib import Path
 
+    from monctl.adapters.age import Identities
+    from monctl.adapters.storage import Storage
     from monctl.backup.announce import Announcer
     from monctl.output import Output
     from monctl.project import Project
@@ -36,6 +38,32 @@ allow_downgrade_option = click.option(
     is_flag=True,
     help="Restore even into an older major.minor version than the one that wrote the data.",
 )
+
+
+def services_option(
+    doing: str, default: str
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """``--service NAME`` (repeatable), a service with data: "<doing> only this service"."""
+    return click.option(
+        "--service",
+        "services",
+        multiple=True,
+        type=ServiceChoice(with_data=True),
+        help=f"{doing} only this service (repeatable) [default: {default}].",
+    )
+
+
+def keyed_source(
+    project: Project, source: str | None, identity: tuple[str, ...]
+) -> tuple[Storage, Identities | None]:
+    """The destination to read (``--from``) and the identities for it (``--identity``,
+    else MONCTL_BACKUP_IDENTITY): keys are read first, so a bad one stops the command
+    before the destination (S3) is opened."""
+    from monctl.backup import keys
+    from monctl.backup.destination import open_destination
+
+    identities = keys.identities_for(project, identity)
+    return open_destination(project, source), identities
 
 
 def announcer_for(project: Project, command: str) -> Announcer:

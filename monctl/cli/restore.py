@@ -13,9 +13,11 @@ from monctl.cli.backup_options import (
     backup_id,
     dest_from,
     identity_option,
+    keyed_source,
     run_announced,
+    services_option,
 )
-from monctl.cli.common import ServiceChoice, epilog, json_option, output
+from monctl.cli.common import epilog, json_option, output
 from monctl.errors import Interrupted
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -27,13 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
 @click.command("test", epilog=epilog("backup test"))
 @click.argument("backup_id", metavar="ID")
 @dest_from
-@click.option(
-    "--service",
-    "services",
-    multiple=True,
-    type=ServiceChoice(with_data=True),
-    help="Drill only this service (repeatable) [default: all in the backup].",
-)
+@services_option("Drill", "all in the backup")
 @click.option(
     "--timeout",
     type=click.FloatRange(min=1, max=3600),
@@ -69,16 +65,12 @@ def drill_command(
     (also on failure, Ctrl-C or SIGTERM). Exit 0 only if every check passed.
     """
     from monctl.backup import drill
-    from monctl.backup.destination import open_destination
     from monctl.cli.progress import CliProgress
 
     out = output(as_json)
 
     def run() -> DrillReport:
-        from monctl.backup import keys
-
-        identities = keys.identities_for(app.project, identity)
-        storage = open_destination(app.project, source)
+        storage, identities = keyed_source(app.project, source, identity)
         with CliProgress(out, "drilling") as progress:
             return drill.run(
                 app.project,
@@ -97,13 +89,7 @@ def drill_command(
 @click.command(epilog=epilog("restore"))
 @backup_id
 @dest_from
-@click.option(
-    "--service",
-    "services",
-    multiple=True,
-    type=ServiceChoice(with_data=True),
-    help="Restore only this service (repeatable) [default: all in the backup].",
-)
+@services_option("Restore", "all in the backup")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before overwriting the volumes.")
 @identity_option
 @allow_downgrade_option
@@ -130,16 +116,12 @@ def restore(
     and waited for.
     """
     from monctl.backup import restore as op
-    from monctl.backup.destination import open_destination
     from monctl.cli.progress import CliProgress
 
     out = output(as_json)
 
     def run() -> RestoreReport:
-        from monctl.backup import keys
-
-        identities = keys.identities_for(app.project, identity)
-        storage = open_destination(app.project, source)
+        storage, identities = keyed_source(app.project, source, identity)
         with CliProgress(out, "verifying") as progress:
             return op.run(
                 app.project,
