@@ -58,7 +58,7 @@ def extracted(tar: BinaryIO, data_root: str, data: DataVolume) -> Iterator[bytes
     yield end_marker()
 
 
-_TYPES = {"dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE, "hardlink": tarfile.LNKTYPE}
+TAR_TYPES = {"dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE, "hardlink": tarfile.LNKTYPE}
 
 
 def assembled(
@@ -82,7 +82,7 @@ def assembled(
             )
         for entry in files.files:
             name = f"{base}/{entry.path}"
-            kind = _TYPES.get(entry.kind, tarfile.REGTYPE)
+            kind = TAR_TYPES.get(entry.kind, tarfile.REGTYPE)
             link = f"{base}/{entry.link}" if entry.kind == "hardlink" else entry.link
             member = Member(
                 name, kind, entry.size if entry.kind == "file" else 0,
@@ -91,7 +91,7 @@ def assembled(
             check_member(member, base)
             yield header(member)
             if entry.kind == "file":
-                yield from _content(storage, entry, pack, identities)
+                yield from content(storage, entry, pack, identities)
                 if pad := padding(entry.size):
                     yield b"\0" * pad
         if pack is not None and pack.read(1):  # the end: the pack's own hashes
@@ -99,7 +99,7 @@ def assembled(
     yield end_marker()
 
 
-def _content(
+def content(
     storage: Storage, entry: FileEntry, pack: BinaryIO | None, identities: Identities | None
 ) -> Iterator[bytes]:
     if entry.blob is not None:

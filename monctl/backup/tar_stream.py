@@ -11,8 +11,8 @@ member with a reader for its data; whatever the consumer does not read is
 skipped. The stream must end with the end-of-archive marker (two zero blocks,
 then nothing but zeros): a stream cut between members is truncated, not ended.
 
-``header`` writes a member's header back out (GNU format), so a restore can
-re-emit the very members it checked with new owners.
+``header`` writes a member's header back out (GNU format, or POSIX pax), so a
+restore can re-emit the very members it checked with new owners.
 """
 
 from __future__ import annotations
@@ -304,8 +304,10 @@ def members(src: BinaryIO | Iterable[bytes]) -> Iterator[tuple[Member, Data]]:
         blocks.skip(data.left + padding(member.size))
 
 
-def header(member: Member) -> bytes:
-    """``member``'s header (with GNU long-name headers when needed), ready to write."""
+def header(member: Member, *, pax: bool = False) -> bytes:
+    """``member``'s header (with GNU long-name headers when needed), ready to write;
+    ``pax``: POSIX pax instead (ustar, with a pax extended header when a name, link or
+    number does not fit: what ``backup export`` writes for any tar to read)."""
     info = tarfile.TarInfo(member.name)
     info.type = member.type
     info.size = member.size
@@ -314,7 +316,7 @@ def header(member: Member) -> bytes:
     info.uname = info.gname = ""
     info.mtime = int(member.mtime)
     info.linkname = member.linkname
-    return info.tobuf(tarfile.GNU_FORMAT, "utf-8", "surrogateescape")
+    return info.tobuf(tarfile.PAX_FORMAT if pax else tarfile.GNU_FORMAT, "utf-8", "surrogateescape")
 
 
 def end_marker() -> bytes:

@@ -49,7 +49,7 @@ SHORT_HELP: dict[str, str] = {
     "health": "Check every service, concurrently (the CI gate).",
     "reload": "Validate, reload and confirm a service's configuration.",
     "validate": "Check all configuration without a running stack.",
-    "backup": "Back up the stack's data to a directory or S3 (+ list/verify/prune/test).",
+    "backup": "Back up the stack's data to a directory or S3 (+ list/verify/prune/test/export).",
     "restore": "Restore a verified backup into the stack's volumes.",
 }
 
@@ -246,7 +246,7 @@ def _command_of(args: list[str]) -> str:
             continue
         if not words and arg in COMMANDS:
             words.append(arg)
-        elif words == ["backup"] and arg in ("list", "verify", "prune", "test"):
+        elif words == ["backup"] and arg in ("list", "verify", "prune", "test", "export"):
             words.append(arg)
             break
         elif words:

@@ -25,6 +25,7 @@ from monctl.cli.common import (
     output,
     quiet_option,
 )
+from monctl.cli.export import export
 from monctl.cli.params import BackupId, checked_path
 from monctl.cli.restore import drill_command
 
@@ -271,3 +272,4 @@ def prune(
 
 # `backup test` restores, so it lives with restore; it is a subcommand of backup.
 backup.add_command(drill_command)
+backup.add_command(export)  # `backup export`: a plain tar of a backup

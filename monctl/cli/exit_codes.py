@@ -35,6 +35,7 @@ COMMAND_CODES: dict[str, tuple[E, ...]] = {
     "backup list": (E.OK, E.CONFIG, E.STORAGE),
     "backup verify": (E.OK, E.CONFIG, E.STORAGE, E.LOCKED, E.INTEGRITY),
     "backup prune": (E.OK, E.CONFIG, E.STORAGE, E.LOCKED),  # CONFIG: the lock file
+    "backup export": (E.OK, E.CONFIG, E.STORAGE, E.INTEGRITY),
     "backup test": (
         E.OK,
         E.FAILED,

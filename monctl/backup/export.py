@@ -1,0 +1,508 @@
+"""``monctl backup export``: any backup as one plain tar, for recovery without monctl.
+
+The stream is POSIX pax (ustar headers, a pax extended header only where a name,
+link or number does not fit), readable by GNU tar, bsdtar and Python's tarfile.
+One top directory per service (``grafana/``, ``loki/``, …) stands for its data
+directory and holds every file, directory, symlink and hard link the backup
+recorded, in the manifest's order (a directory before what it holds), with the
+recorded mode (setuid/setgid dropped, as a restore drops them), owner and time.
+
+Nothing new reads the repository: a format-2 service is assembled as a restore
+assembles it (``restore_stream.content``: each object through
+``objects.open_object``, the pack through ``read_packed``, decrypted with the
+identities given), a format-1 archive is read member by member
+(``tar_stream.members``) and its stored bytes hashed against the manifest; every
+member is judged by ``tar_safety.check_member`` and written by
+``tar_stream.header``.
+
+Verified as it streams: an object's hashes are compared when its reader reaches
+its end, which raises before the read that follows its last bytes returns. The
+stream is therefore passed on one chunk behind (``_Behind``): the last bytes
+of a file reach the output only once its object (or packed file) has checked out,
+so not even a cut ``-`` stream carries bytes that failed their check. A mismatch
+ends the export with IntegrityError (exit 10); a file output was being written
+under a temporary name beside it, which is removed: no partial export is left.
+stdout is cut there; a reader of a stream cut inside a member meets its end
+("unexpected EOF"), and where the cut falls between members (which GNU tar would
+take for a complete archive) a block follows that no tar reader takes for a
+header (``POISON``): ``tar -x`` fails too, not only monctl's exit code.
+Before any output is opened, every object the selected services need must be
+present with its recorded size (one listing, as ``verify``), and the keys must
+open the backup (``keys.check_can_open``).
+
+Memory: one chunk of at most 1 MiB held back, the codec's window, one member's
+headers. The export holds a lease on the backup (``lease.py``), as ``verify``
+does, so no prune on any host deletes it meanwhile.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import io
+import os
+import posixpath
+import sys
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from monctl.backup import index, keys, lease
+from monctl.backup.archive import Digest, HashingReader, compress_stream, decompress_stream
+from monctl.backup.filelist import ServiceFiles
+from monctl.backup.manifest import Manifest, manifest_key, read_manifest
+from monctl.backup.objects import READ_SIZE, open_object
+from monctl.backup.restore_stream import TAR_TYPES, content
+from monctl.backup.tar_safety import check_member
+from monctl.backup.tar_stream import Member, end_marker, header, members, padding
+from monctl.errors import ExitCode, IntegrityError, StorageError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from monctl.adapters.age import Identities
+    from monctl.adapters.storage import Storage
+    from monctl.output import Output
+
+STDOUT = "-"
+# The output's name says how it is compressed; anything else is a plain tar.
+SUFFIXES = {".zst": "zstd", ".zstd": "zstd", ".gz": "gzip", ".tgz": "gzip"}
+# An archive is written once and kept: zstd's and gzip's usual levels, not the backup's
+# fastest ones (the tar stream is produced faster than either compresses at level 1's ratio).
+LEVELS = {"zstd": 3, "gzip": 6}
+# Ends a stream cut between members, which GNU tar would read as complete (no end
+# marker needed): a block that is no tar header (its checksum is wrong) makes GNU tar
+# and bsdtar fail. Never written inside a member: it could pass for its last data.
+POISON = b"\nmonctl backup export FAILED here: this tar stream is incomplete\n".ljust(512, b"\0")
+VERIFY_HINT = "`monctl backup verify ID` names every damaged object and the backups that need it"
+
+
+def compression_of(output: str) -> str:
+    """The codec an output name asks for: zstd (.zst), gzip (.gz, .tgz), else none."""
+    if output == STDOUT:
+        return "none"
+    return SUFFIXES.get(Path(output).suffix.lower(), "none")
+
+
+class OutputError(StorageError):
+    """Writing the export failed (disk full, permission, a closed pipe): exit 8."""
+
+
+@dataclass
+class ServiceExport:
+    service: str
+    files: int = 0
+    dirs: int = 0
+    symlinks: int = 0
+    hardlinks: int = 0
+    bytes: int = 0  # of the files' contents
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "service": self.service,
+            "files": self.files,
+            "dirs": self.dirs,
+            "symlinks": self.symlinks,
+            "hardlinks": self.hardlinks,
+            "bytes": self.bytes,
+        }
+
+
+@dataclass
+class ExportReport:
+    """What ``monctl backup export`` wrote."""
+
+    backup_id: str
+    location: str
+    output: str  # the file written, or "-" (stdout)
+    compression: str
+    services: list[ServiceExport] = field(default_factory=list)
+    size: int = 0  # bytes written to the output (compressed, when it is)
+    tar_size: int = 0  # bytes of the tar stream
+    sha256: str = ""  # of the bytes written
+    seconds: float = 0.0
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.OK
+
+    @property
+    def files(self) -> int:
+        return sum(s.files for s in self.services)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.backup_id,
+            "location": self.location,
+            "output": self.output,
+            "compression": self.compression,
+            "bytes": self.size,
+            "tar_bytes": self.tar_size,
+            "sha256": self.sha256,
+            "files": self.files,
+            "seconds": round(self.seconds, 3),
+            "services": [s.to_json() for s in self.services],
+        }
+
+    def summary(self) -> str:
+        from monctl.output import human_size
+
+        where = "stdout" if self.output == STDOUT else self.output
+        how = "" if self.compression == "none" else f", {self.compression}"
+        return (
+            f"backup {self.backup_id} exported to {where}: {self.files} files, "
+            f"{human_size(self.size)}{how}, every object verified"
+        )
+
+    def render(self, out: Output) -> None:
+        if self.output == STDOUT:  # stdout holds the tar: a person reads stderr
+            out.info(self.summary())
+            return
+        from monctl.output import human_size
+
+        table = out.table("SERVICE", "FILES", "DIRS", "LINKS", "SIZE")
+        for s in self.services:
+            table.add_row(
+                s.service,
+                str(s.files),
+                str(s.dirs),
+                str(s.symlinks + s.hardlinks),
+                human_size(s.bytes),
+            )
+        out.print(table)
+        out.print_text(self.summary())
+
+
+class Sink:
+    """Where the tar goes: FILE, written under a temporary name beside it (mode 0600:
+    it holds the backup's plaintext) and renamed over it only when complete; or stdout."""
+
+    def __init__(self, output: str) -> None:
+        self.output = output
+        self._temp: str | None = None
+        if output == STDOUT:
+            self._file: BinaryIO = sys.stdout.buffer
+            return
+        target = Path(output)
+        try:
+            fd, self._temp = tempfile.mkstemp(
+                prefix=f".{target.name[:200]}.", suffix=".part", dir=target.parent
+            )
+        except OSError as e:
+            raise _output_error(output, e, "create a file beside") from None
+        self._file = os.fdopen(fd, "wb", buffering=READ_SIZE)
+
+    def write(self, data: bytes) -> None:
+        try:
+            self._file.write(data)
+        except OSError as e:
+            raise _output_error(self.output, e) from None
+
+    def commit(self) -> None:
+        """Make the output complete: flushed (and durable, a file: then renamed)."""
+        try:
+            self._file.flush()
+            if self._temp is None:
+                return
+            os.fsync(self._file.fileno())
+            self._file.close()
+            os.replace(self._temp, self.output)
+            self._temp = None
+            _sync_dir(Path(self.output).parent)
+        except OSError as e:
+            raise _output_error(self.output, e) from None
+
+    def discard(self, at_boundary: bool = False) -> None:
+        """After a failure: no partial file is left; stdout is cut where it is (what
+        passed its checks), followed by ``POISON`` when that is ``at_boundary``."""
+        if self._temp is None:
+            with contextlib.suppress(OSError):
+                if at_boundary:
+                    self._file.write(POISON)
+                self._file.flush()
+            return
+        with contextlib.suppress(OSError):
+            self._file.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self._temp)
+        self._temp = None
+
+
+def _sync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):  # not every filesystem lets a directory be synced
+        fd = os.open(path or ".", os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _output_error(output: str, e: OSError, doing: str = "write") -> OutputError:
+    from monctl.output import shown
+
+    if output == STDOUT and e.errno == errno.EPIPE:
+        # Whatever reads stdout went away. Python would complain once more when it
+        # flushes stdout on the way out: point it at /dev/null.
+        with contextlib.suppress(OSError):
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, sys.stdout.fileno())
+        return OutputError("the export's reader closed the pipe before the export ended")
+    where = "stdout" if output == STDOUT else shown(output, 120)
+    hint = (
+        "free space there, or write the export elsewhere (--output)"
+        if e.errno in (errno.ENOSPC, errno.EDQUOT)
+        else None
+    )
+    return OutputError(f"cannot {doing} {where}: {e.strerror or e}", hint=hint)
+
+
+class _Header(bytes):
+    """A member's header, or the end-of-archive marker: where a member begins."""
+
+
+class _Behind:
+    """The tar stream, each chunk passed on once the next one has been made (module
+    docstring: the check at the end of an object runs before its last bytes go out).
+    ``at_boundary``: what was passed on ends where a member (or the end) begins."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = chunks
+        self.at_boundary = True
+
+    def __iter__(self) -> Iterator[bytes]:
+        held: bytes | None = None
+        for chunk in self._chunks:
+            if held is not None:
+                yield held
+            held = chunk
+            self.at_boundary = isinstance(chunk, _Header)
+        if held is not None:
+            yield held
+
+
+def _wanted(manifest: Manifest, names: Sequence[str]) -> list[str]:
+    wanted = list(dict.fromkeys(names)) if names else list(manifest.services)
+    unknown = [n for n in wanted if n not in manifest.services]
+    if unknown:
+        raise StorageError(
+            f"backup {manifest.backup_id} holds no archive for {', '.join(unknown)}",
+            hint=f"it holds: {', '.join(manifest.services) or 'nothing'}",
+        )
+    if not wanted:
+        raise IntegrityError(f"backup {manifest.backup_id} holds nothing to export")
+    return wanted
+
+
+def _check_present(storage: Storage, manifest: Manifest, wanted: list[str]) -> None:
+    """Every object (archive) the export needs is there, of its recorded size."""
+    problems: list[str] = []
+    if manifest.format_version == 1:
+        for name in wanted:
+            entry = manifest.archive(name)
+            key = manifest.key_of(name)
+            stored = storage.size(key) if storage.exists(key) else None
+            if stored != entry.size:
+                how = "missing" if stored is None else f"{stored} bytes, not {entry.size}"
+                problems.append(f"archive {entry.archive} is {how}")
+    else:
+        present = index.list_objects(storage)
+        for name in wanted:
+            for blob in manifest.files(name).blobs():
+                stored = present.get(blob.ref.id)
+                if stored != blob.ref.stored:
+                    how = "missing" if stored is None else f"{stored} bytes, not {blob.ref.stored}"
+                    problems.append(f"object {blob.ref.id[:16]}… ({name}) is {how}")
+    problems = list(dict.fromkeys(problems))
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise IntegrityError(
+            f"backup {manifest.backup_id} is incomplete: {'; '.join(problems[:3])}{more}; "
+            "nothing was exported",
+            hint=VERIFY_HINT,
+        )
+
+
+def _top(name: str, manifest: Manifest) -> Member:
+    """The service's top directory: owned as a restore makes the data directory (the
+    image's user, when this monctl declares the service), timed at the backup."""
+    from monctl import services
+
+    declared = next((s for s in services.SERVICES if s.name == name), None)
+    uid, gid = (declared.data.uid, declared.data.gid) if declared and declared.data else (0, 0)
+    mtime = manifest.started_at.timestamp()
+    return Member(name, tarfile.DIRTYPE, 0, 0o755, uid, gid, mtime)
+
+
+def _counted(member: Member, count: ServiceExport) -> Member:
+    if member.isfile():
+        count.files += 1
+        count.bytes += member.size
+    elif member.isdir():
+        count.dirs += 1
+    elif member.issym():
+        count.symlinks += 1
+    elif member.islnk():
+        count.hardlinks += 1
+    return member
+
+
+def _files(
+    storage: Storage,
+    name: str,
+    files: ServiceFiles,
+    top: str,
+    identities: Identities | None,
+    count: ServiceExport,
+) -> Iterator[bytes]:
+    """A format-2 service's entries under ``top``, each file's bytes from its object or
+    the pack (``restore_stream.content``), every hash checked on the way."""
+    with contextlib.ExitStack() as stack:
+        pack = None
+        if files.pack is not None:
+            what = f"the pack of {name}"
+            pack = stack.enter_context(open_object(storage, files.pack, what, None, identities))
+        for entry in files.files:
+            kind = TAR_TYPES.get(entry.kind, tarfile.REGTYPE)
+            link = f"{top}/{entry.link}" if entry.kind == "hardlink" else entry.link
+            size = entry.size if entry.kind == "file" else 0
+            member = Member(
+                f"{top}/{entry.path}", kind, size, entry.mode & 0o1777,
+                entry.uid, entry.gid, entry.mtime, link,
+            )  # fmt: skip
+            check_member(member, top)
+            yield _Header(header(_counted(member, count), pax=True))
+            if entry.kind == "file":
+                yield from content(storage, entry, pack, identities)
+                if pad := padding(entry.size):
+                    yield b"\0" * pad
+        if pack is not None and pack.read(1):  # the end: the pack's own hashes
+            raise IntegrityError(f"the pack of {name} holds more than its files")
+
+
+def _below(name: str, root: str) -> str:
+    """``name`` relative to the archive's data root ("" for the root itself)."""
+    norm = posixpath.normpath(name)
+    if not root:
+        return "" if norm == "." else norm
+    return "" if norm == root else norm[len(root) + 1 :]
+
+
+def _archive(
+    storage: Storage, manifest: Manifest, name: str, top: str, count: ServiceExport
+) -> Iterator[bytes]:
+    """A format-1 archive's members moved under ``top``; its stored bytes hashed on
+    the way and compared with the manifest at the end."""
+    entry = manifest.archive(name)
+    root = posixpath.normpath(entry.data_root) if entry.data_root else ""
+    with storage.open(manifest.key_of(name)) as stored:
+        hashing = HashingReader(stored)
+        tar = decompress_stream(io.BufferedReader(hashing), manifest.compression)
+        for member, body in members(tar):
+            check_member(member, entry.data_root)
+            rel = _below(member.name, root)
+            if not rel:  # the data directory itself: the top directory stands for it
+                continue
+            link = f"{top}/{_below(member.linkname, root)}" if member.islnk() else member.linkname
+            out = Member(
+                f"{top}/{rel}", member.type, member.size, member.mode & 0o1777,
+                member.uid, member.gid, member.mtime, link,
+            )  # fmt: skip
+            yield _Header(header(_counted(out, count), pax=True))
+            while chunk := body.read():
+                yield chunk
+            if pad := padding(member.size):
+                yield b"\0" * pad
+        hashing.drain()
+    if hashing.size != entry.size or hashing.sha256 != entry.sha256:
+        raise IntegrityError(
+            f"{entry.archive} does not match its manifest (sha256 {hashing.sha256[:16]}…, "
+            f"expected {entry.sha256[:16]}…): it is corrupt"
+        )
+
+
+def _tar(
+    storage: Storage,
+    manifest: Manifest,
+    wanted: list[str],
+    identities: Identities | None,
+    counts: list[ServiceExport],
+) -> Iterator[bytes]:
+    """The whole export: every service under its top directory, then the end marker."""
+    for name in wanted:
+        count = ServiceExport(name)
+        counts.append(count)
+        top = _top(name, manifest)
+        yield _Header(header(top, pax=True))
+        try:
+            if isinstance(manifest.services[name], ServiceFiles):
+                yield from _files(storage, name, manifest.files(name), top.name, identities, count)
+            else:
+                yield from _archive(storage, manifest, name, top.name, count)
+        except IntegrityError as e:
+            raise IntegrityError(f"{name}: {e.message}", hint=e.hint or VERIFY_HINT) from None
+    yield _Header(end_marker())
+
+
+def run(
+    storage: Storage,
+    backup_id: str,
+    names: Sequence[str] = (),
+    *,
+    output: str,
+    identities: Identities | None = None,
+    on_bytes: Callable[[int], None] | None = None,
+) -> ExportReport:
+    """Write backup ``backup_id`` (its services ``names``, default all) to ``output``
+    (a file, or "-": stdout) as one tar, compressed as its name says.
+
+    Raise StorageError when there is no such backup (or no such service in it), the
+    destination fails or the backup disappears meanwhile; IntegrityError (nothing
+    left at ``output``; stdout: cut) when the manifest is invalid, an object is
+    missing or does not check out, or the keys cannot open an encrypted backup;
+    OutputError (a StorageError) when the output cannot be written.
+    ``on_bytes(n)``: n more bytes of the tar stream were written (progress).
+    """
+    started = time.monotonic()
+    manifest = read_manifest(storage, backup_id)
+    wanted = _wanted(manifest, names)
+    keys.check_can_open(storage, manifest, wanted, identities)
+    report = ExportReport(backup_id, storage.location, output, compression_of(output))
+    with lease.holding(storage, backup_id, "export", required=False):
+        _check_present(storage, manifest, wanted)
+        tar = _Behind(_tar(storage, manifest, wanted, identities, report.services))
+        sink = Sink(output)
+        digest = Digest()
+        try:
+            codec = report.compression
+            for piece in compress_stream(
+                _progress(tar, on_bytes), codec, digest, level=LEVELS.get(codec)
+            ):
+                sink.write(piece)
+            sink.commit()
+        except OutputError:
+            sink.discard()  # the output failed: nothing more is written to it
+            raise
+        except StorageError:
+            sink.discard(tar.at_boundary)
+            if not storage.exists(manifest_key(backup_id)):
+                raise StorageError(
+                    f"backup {backup_id} disappeared from {storage.location} while it was "
+                    "exported (deleted by a prune, on this host or another?)",
+                    hint="`monctl backup list` shows what is there now",
+                ) from None
+            raise
+        except BaseException:
+            sink.discard(tar.at_boundary)
+            raise
+    report.size, report.tar_size, report.sha256 = digest.size, digest.raw_size, digest.sha256
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _progress(chunks: Iterable[bytes], on_bytes: Callable[[int], None] | None) -> Iterator[bytes]:
+    for chunk in chunks:
+        if on_bytes is not None:
+            on_bytes(len(chunk))
+        yield chunk
