@@ -453,3 +453,60 @@ def test_an_unwritable_output_is_a_storage_error(
     done = monctl(proj, "backup", "export", "latest", "--from", str(storage.root),
                   "-o", str(tmp_path / "no" / "such" / "dir.tar"))  # fmt: skip
     assert done.returncode == ExitCode.STORAGE and "cannot create" in done.stderr.decode()
+
+
+def test_a_backup_being_exported_is_leased_so_prune_keeps_it(tmp_path: Path) -> None:
+    """The export holds the lease verify holds: a prune meanwhile (here while the
+    export waits for its reader) keeps the backup; once it is over, prune deletes it."""
+    proj = repo.project(tmp_path / "stack")
+    storage = LocalStorage(tmp_path / "repo")
+    make_backup(storage, "20261101T020000Z", ("prometheus", "grafana"))
+    make_backup(storage, "20261102T020000Z", ("prometheus",))
+    prune = ("backup", "prune", "--keep-last", "1", "--from", str(storage.root), "--json")
+    old = storage.root / "20261101T020000Z"
+    export = subprocess.Popen(
+        [sys.executable, "-m", "monctl", "--project-dir", str(proj.root), "backup", "export",
+         old.name, "--from", str(storage.root), "-o", "-"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=proj.root,
+    )  # fmt: skip
+    try:
+        assert export.stdout is not None
+        head = export.stdout.read(4096)  # it is running; the rest waits in the pipe
+        assert head.startswith(b"prometheus/")
+        leases = [p for p in old.iterdir() if p.name.startswith(".lease-")]
+        assert len(leases) == 1 and json.loads(leases[0].read_text())["operation"] == "export"
+        during = monctl(proj, *prune)
+        assert during.returncode == 0, during.stderr.decode()
+        assert (old / "manifest.json").exists(), "pruned while it was exported"
+        rest = export.stdout.read()
+    finally:
+        if export.poll() is None:
+            export.kill()
+        export.wait(timeout=60)
+    assert export.returncode == 0, export.stderr.read().decode() if export.stderr else ""
+    with tarfile.open(fileobj=io.BytesIO(head + rest)) as tar:
+        assert {m.name.split("/")[0] for m in tar.getmembers()} == {"prometheus", "grafana"}
+    assert not [p for p in old.iterdir() if p.name.startswith(".lease-")]
+    after = monctl(proj, *prune)
+    assert after.returncode == 0 and not (old / "manifest.json").exists()
+
+
+@needs_root
+def test_a_full_disk_is_exit_8_and_leaves_no_partial_file(
+    proj: Project, trees: dict[str, Path], storage: LocalStorage, tmp_path: Path
+) -> None:
+    full = tmp_path / "full"
+    full.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(full)]).returncode:
+        pytest.skip("cannot mount a small tmpfs here")
+    try:
+        back_up(proj, trees, storage)
+        done = monctl(proj, "backup", "export", "latest", "--from", str(storage.root),
+                      "-o", str(full / "export.tar"), "--json")  # fmt: skip
+        assert done.returncode == ExitCode.STORAGE, done.stderr.decode()
+        doc = json.loads(done.stdout)
+        assert "No space left on device" in doc["error"]["message"]
+        assert "free space" in doc["error"]["hint"]
+        assert list(full.iterdir()) == []
+    finally:
+        subprocess.run(["umount", str(full)], check=True)
