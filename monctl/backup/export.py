@@ -46,13 +46,14 @@ import sys
 import tarfile
 import tempfile
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from monctl.backup import index, keys, lease
-from monctl.backup.archive import Digest, HashingReader, compress_stream, decompress_stream
+from monctl.backup.archive import HashingReader, decompress_stream
 from monctl.backup.filelist import ServiceFiles
 from monctl.backup.manifest import Manifest, manifest_key, read_manifest
 from monctl.backup.objects import READ_SIZE, open_object
@@ -69,9 +70,6 @@ if TYPE_CHECKING:  # pragma: no cover
 STDOUT = "-"
 # The output's name says how it is compressed; anything else is a plain tar.
 SUFFIXES = {".zst": "zstd", ".zstd": "zstd", ".gz": "gzip", ".tgz": "gzip"}
-# An archive is written once and kept: zstd's and gzip's usual levels, not the backup's
-# fastest ones (the tar stream is produced faster than either compresses at level 1's ratio).
-LEVELS = {"zstd": 3, "gzip": 6}
 # Ends a stream cut between members, which GNU tar would read as complete (no end
 # marker needed): a block that is no tar header (its checksum is wrong) makes GNU tar
 # and bsdtar fail. Never written inside a member: it could pass for its last data.
@@ -121,7 +119,6 @@ class ExportReport:
     services: list[ServiceExport] = field(default_factory=list)
     size: int = 0  # bytes written to the output (compressed, when it is)
     tar_size: int = 0  # bytes of the tar stream
-    sha256: str = ""  # of the bytes written
     seconds: float = 0.0
 
     @property
@@ -140,7 +137,6 @@ class ExportReport:
             "compression": self.compression,
             "bytes": self.size,
             "tar_bytes": self.tar_size,
-            "sha256": self.sha256,
             "files": self.files,
             "seconds": round(self.seconds, 3),
             "services": [s.to_json() for s in self.services],
@@ -181,6 +177,7 @@ class Sink:
 
     def __init__(self, output: str) -> None:
         self.output = output
+        self.size = 0  # bytes written
         self._temp: str | None = None
         if output == STDOUT:
             self._file: BinaryIO = sys.stdout.buffer
@@ -195,6 +192,7 @@ class Sink:
         self._file = os.fdopen(fd, "wb", buffering=READ_SIZE)
 
     def write(self, data: bytes) -> None:
+        self.size += len(data)
         try:
             self._file.write(data)
         except OSError as e:
@@ -280,6 +278,18 @@ class _Behind:
             self.at_boundary = isinstance(chunk, _Header)
         if held is not None:
             yield held
+
+
+def _compressor(codec: str) -> Any:
+    """A compressobj for ``codec`` (None: "none"): written once and kept, so zstd's and
+    gzip's usual levels, not the fastest ones backups use."""
+    if codec == "zstd":
+        import zstandard
+
+        return zstandard.ZstdCompressor(level=3, threads=-1, write_checksum=True).compressobj()
+    if codec == "gzip":
+        return zlib.compressobj(6, zlib.DEFLATED, 31)  # 31: a gzip member (header, crc)
+    return None
 
 
 def _wanted(manifest: Manifest, names: Sequence[str]) -> list[str]:
@@ -473,13 +483,15 @@ def run(
         _check_present(storage, manifest, wanted)
         tar = _Behind(_tar(storage, manifest, wanted, identities, report.services))
         sink = Sink(output)
-        digest = Digest()
         try:
-            codec = report.compression
-            for piece in compress_stream(
-                _progress(tar, on_bytes), codec, digest, level=LEVELS.get(codec)
-            ):
-                sink.write(piece)
+            compressor = _compressor(report.compression)
+            for chunk in tar:
+                report.tar_size += len(chunk)
+                sink.write(compressor.compress(chunk) if compressor else chunk)
+                if on_bytes is not None:
+                    on_bytes(len(chunk))
+            if compressor is not None:
+                sink.write(compressor.flush())
             sink.commit()
         except OutputError:
             sink.discard()  # the output failed: nothing more is written to it
@@ -496,13 +508,6 @@ def run(
         except BaseException:
             sink.discard(tar.at_boundary)
             raise
-    report.size, report.tar_size, report.sha256 = digest.size, digest.raw_size, digest.sha256
+    report.size = sink.size
     report.seconds = time.monotonic() - started
     return report
-
-
-def _progress(chunks: Iterable[bytes], on_bytes: Callable[[int], None] | None) -> Iterator[bytes]:
-    for chunk in chunks:
-        if on_bytes is not None:
-            on_bytes(len(chunk))
-        yield chunk

@@ -20,7 +20,6 @@ import stat
 import subprocess
 import sys
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ import zstandard
 from support import repo
 from support.age_keys import write_identity
 from support.backup_factory import make_backup
-from support.fake_runtime import FakeRuntime
+from support.tree_runtime import TreeRuntime
 
 from monctl.adapters.storage.local import LocalStorage
 from monctl.backup import create
@@ -37,7 +36,6 @@ from monctl.backup.manifest import read_manifest
 from monctl.backup.objects import object_key
 from monctl.errors import ExitCode
 from monctl.project import Project
-from monctl.services.model import Service
 
 ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not ROOT, reason="owners can be set and kept by root only")
@@ -55,23 +53,6 @@ LOKI = dataclasses.replace(
     data=dataclasses.replace(repo.LEDGER.data, path="/loki"),  # type: ignore[arg-type]
 )
 LONG = "deep/" + "/".join(["a-rather-long-directory-name-of-forty-chars"] * 4) + "/file.txt"
-
-
-class TreeRuntime(FakeRuntime):
-    """The fake runtime whose volumes are real directories, read as the engine's
-    archive API reads them: a tar of the directory, named after its basename."""
-
-    def __init__(self, trees: dict[str, Path]) -> None:
-        super().__init__(urls={name: "http://127.0.0.1:9" for name in trees})
-        self.trees = trees
-
-    def read_data(self, service: Service, path: str) -> Iterator[bytes]:
-        assert service.data is not None and path.rstrip("/") == service.data.path
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-            tar.add(self.trees[service.name], arcname=path.rstrip("/").rsplit("/", 1)[-1])
-        data = buf.getvalue()
-        return iter([data[i : i + 65536] for i in range(0, len(data), 65536)])
 
 
 def live_tree(root: Path, seed: int) -> Path:
@@ -202,7 +183,6 @@ def test_an_export_extracted_by_tar_gives_back_the_live_data_exactly(
     doc = json.loads(done.stdout)
     assert doc["ok"] is True and doc["output"] == str(out) and doc["id"] == backup_id
     assert doc["bytes"] == out.stat().st_size == doc["tar_bytes"]
-    assert doc["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
     regular = sum(
         1 for t in trees.values() for p in t.rglob("*") if p.is_file() and not p.is_symlink()
     )
