@@ -280,6 +280,14 @@ class _Behind:
             yield held
 
 
+def _gone(storage: Storage, backup_id: str) -> bool:
+    """Whether the backup's manifest went away (a prune) — not the destination failing."""
+    try:
+        return not storage.exists(manifest_key(backup_id))
+    except StorageError:
+        return False  # the destination is failing: its first error says so
+
+
 def _compressor(codec: str) -> Any:
     """A compressobj for ``codec`` (None: "none"): written once and kept, so zstd's and
     gzip's usual levels, not the fastest ones backups use."""
@@ -498,7 +506,7 @@ def run(
             raise
         except StorageError:
             sink.discard(tar.at_boundary)
-            if not storage.exists(manifest_key(backup_id)):
+            if _gone(storage, backup_id):
                 raise StorageError(
                     f"backup {backup_id} disappeared from {storage.location} while it was "
                     "exported (deleted by a prune, on this host or another?)",
