@@ -153,6 +153,8 @@ class ExportReport:
         )
 
     def render(self, out: Output) -> None:
+        if out.quiet:  # -q: nothing on success
+            return
         if self.output == STDOUT:  # stdout holds the tar: a person reads stderr
             out.info(self.summary())
             return

@@ -385,6 +385,10 @@ def test_a_format_1_backup_exports_its_archives_checked(tmp_path: Path) -> None:
                 assert got.read_bytes() == src.extractfile(member).read()  # type: ignore[union-attr]
             elif member.issym():
                 assert os.readlink(got) == member.linkname
+    # Without --output: monctl-ID.tar in the current directory; -q: nothing on stdout.
+    default = monctl(proj, "backup", "export", "latest", "--from", str(storage.root), "-q")
+    assert default.returncode == 0 and default.stdout == b"", default.stderr.decode()
+    assert (proj.root / f"monctl-{newest.backup_id}.tar").read_bytes() == out.read_bytes()
     # A damaged archive: exit 10, no file.
     key = storage.root / newest.key_of("grafana")
     data = bytearray(key.read_bytes())
