@@ -10,11 +10,13 @@ A run before that warns when less is free than the previous backup wrote.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.data import explain, no_paused, sh
-from support.engine import Stack
+from support.data import explain, fingerprint, inspect, no_paused, sh
+from support.engine import Stack, docker
+from support.engine_proxy import VolumeSizingProxy
 from support.small_disk import fill, small_disk
 
 from monctl.adapters.storage import MiB
@@ -131,3 +133,99 @@ def test_disk_full_mid_manifest_fails_cleanly(data_stack: Stack, tmp_path: Path)
         for backup_id in (first["id"], again["id"]):
             verified = data_stack.monctl("backup", "verify", backup_id, "--from", str(dest))
             assert verified.code == 0, explain(verified)
+
+
+# ----------------------------------------------------- restore and drill: the engine's disk
+#
+# Their staging area is a volume on the engine's disk, which a test cannot fill (it is
+# the machine's). Simulated as close to the real thing as can be: monctl talks to the
+# engine through ``VolumeSizingProxy``, which passes everything through but creates
+# the staging volume ("…-monctl-restore-…") on a 1 MiB tmpfs. The engine then really
+# runs out of space extracting into it and answers as on a full disk.
+
+STAGE = "-monctl-restore-"
+
+
+def drill_leftovers(stack: Stack) -> list[str]:
+    """Containers, volumes and networks of any throwaway copy of ``stack``."""
+    found = []
+    for kind in ("ps -a", "volume ls", "network ls"):
+        label = f"label=org.monctl.drill={stack.project_name}"
+        found += [
+            f"{kind}: {x}" for x in docker(*kind.split(), "-q", "--filter", label).out.split()
+        ]
+    return found
+
+
+def _staging_leftovers() -> list[str]:
+    volumes = docker("volume", "ls", "-q").out.split()
+    return [v for v in volumes if STAGE in v]
+
+
+@pytest.fixture
+def grafana_backup(data_stack: Stack, tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A backup of Grafana holding 4 MiB that zstd cannot shrink (more than the stage)."""
+    sh(data_stack, "grafana", f"head -c {4 * MiB} /dev/urandom > {BALLAST}")
+    try:
+        dest = tmp_path / "bk"
+        yield dest, _backup(data_stack, dest)["id"]
+    finally:
+        sh(data_stack, "grafana", f"rm -f {BALLAST}")
+
+
+def test_restore_staging_disk_full_leaves_the_live_data_alone(
+    data_stack: Stack, grafana_backup: tuple[Path, str]
+) -> None:
+    dest, backup_id = grafana_backup
+    before = fingerprint(data_stack, "grafana")
+    started = inspect(data_stack, "grafana", "{{.State.StartedAt}}")
+    proxy = VolumeSizingProxy(STAGE, MiB)
+    try:
+        argv = ["restore", backup_id, "--from", str(dest), "--service", "grafana", "--yes"]
+        result = data_stack.monctl(*argv, "--json", env={"DOCKER_HOST": proxy.url})
+        plain = data_stack.monctl(*argv, env={"DOCKER_HOST": proxy.url})
+    finally:
+        proxy.close()
+    assert len(proxy.sized) == 2, "no staging volume was made small: nothing was tested"
+    assert result.code == 8, explain(result)
+    doc = json.loads(result.out)
+    assert (doc["ok"], doc["exit_code"]) == (False, 8)
+    [service] = doc["services"]
+    assert service["status"] == "failed" and service["exit_code"] == 8, service
+    assert service["error"].startswith("the Docker engine cannot write into the staging volume ")
+    assert service["error"].endswith(": no space left on device"), service
+    assert plain.code == 8 and "Traceback" not in plain.err, explain(plain)
+    errors = [line for line in plain.err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "no space left on device" in errors[0], plain.err
+    assert "docker system df" in plain.err
+    # The stage is gone, the live volume untouched, the service never stopped.
+    assert _staging_leftovers() == []
+    assert fingerprint(data_stack, "grafana") == before
+    assert inspect(data_stack, "grafana", "{{.State.StartedAt}}") == started
+    assert no_paused(data_stack) == []
+
+
+def test_drill_staging_disk_full_removes_the_throwaway_stack(
+    data_stack: Stack, grafana_backup: tuple[Path, str]
+) -> None:
+    dest, backup_id = grafana_backup
+    proxy = VolumeSizingProxy(STAGE, MiB)
+    try:
+        result = data_stack.monctl(
+            "backup", "test", backup_id, "--from", str(dest), "--service", "grafana", "--json",
+            env={"DOCKER_HOST": proxy.url}, timeout=600,
+        )  # fmt: skip
+    finally:
+        proxy.close()
+    assert proxy.sized, "no staging volume was made small: nothing was tested"
+    assert result.code == 8, explain(result)
+    doc = json.loads(result.out)
+    assert (doc["ok"], doc["exit_code"], doc["removed"]) == (False, 8, True), doc
+    [service] = doc["services"]
+    assert service["restore"] == "failed", service
+    assert "no space left on device" in service["error"], service
+    assert drill_leftovers(data_stack) == []
+    assert _staging_leftovers() == []
+    assert no_paused(data_stack) == []
+    verified = data_stack.monctl("backup", "verify", backup_id, "--from", str(dest))
+    assert verified.code == 0, explain(verified)
