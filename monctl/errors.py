@@ -4,7 +4,8 @@ Every expected failure is raised as a ``MonctlError`` subclass carrying a
 message (what failed) and a hint (what to try next). The CLI turns it into one
 line on stderr (or the JSON error document with ``--json``) and the class's
 exit code, in exactly one place (``monctl.cli.main``). Anything else is a bug
-and keeps its traceback.
+(or a failure nobody foresaw): the same place ends it as one error line with
+the exception's type and message, exit 1, the traceback only with ``-v``.
 
 ``ExitCode`` carries each code's meaning; the README's exit-code tables and
 every command's ``--help`` epilog are generated from it
@@ -89,6 +90,19 @@ class PortInUse(StartFailed):
 
 class StorageError(MonctlError):
     exit_code = ExitCode.STORAGE
+
+
+class OutOfSpace(StorageError):
+    """No space (or quota) left where backup bytes go: ``place`` and the bytes ``free``
+    there when it happened (None: unknown), for a caller that can say what it still
+    needed (``monctl.adapters.storage.os_errors``)."""
+
+    def __init__(
+        self, message: str, hint: str | None = None, *, place: str = "", free: int | None = None
+    ) -> None:
+        super().__init__(message, hint)
+        self.place = place
+        self.free = free
 
 
 class LockHeld(MonctlError):

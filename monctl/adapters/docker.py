@@ -14,12 +14,14 @@ pyproject.toml for that reason.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
+import os
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from monctl.errors import DockerUnavailable, OperationFailed
+from monctl.errors import DockerUnavailable, OperationFailed, StorageError
 from monctl.runtime.state import PublishedPort, ServiceState
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -64,6 +66,28 @@ def docker_errors(action: str) -> Iterator[None]:
         raise OperationFailed(f"{action}: {redact(str(exc.explanation or exc))}") from None
     except (docker.errors.DockerException, requests.exceptions.ConnectionError) as exc:
         raise translate_error(exc) from None
+
+
+# What the engine's disk says when it refuses a write (Go prints the OS's words), and
+# what the operator can do about it.
+_ENGINE_DISK = {
+    errno.ENOSPC: "free space on the disk where Docker keeps its volumes (`docker system df` "
+    "shows what uses it), then run again",
+    errno.EDQUOT: "raise the quota of the disk where Docker keeps its volumes, then run again",
+    errno.EROFS: "the disk where Docker keeps its volumes is read-only: check it (dmesg)",
+    errno.EIO: "the disk where Docker keeps its volumes failed: check it (dmesg)",
+}
+
+
+def engine_write_error(explanation: str, where: str) -> StorageError | None:
+    """The engine's answer when its disk refused a write into ``where`` (a volume) as
+    the StorageError it is (exit 8); None when the answer is about something else."""
+    said = explanation.lower()
+    for code, hint in _ENGINE_DISK.items():
+        cause = os.strerror(code).lower()
+        if cause in said:
+            return StorageError(f"the Docker engine cannot write into {where}: {cause}", hint=hint)
+    return None
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -223,13 +247,26 @@ class Engine:
 
         return chunks()
 
-    def put_archive(self, container_id: str, path: str, chunks: Iterable[bytes]) -> None:
+    def put_archive(
+        self, container_id: str, path: str, chunks: Iterable[bytes], where: str = ""
+    ) -> None:
         """Stream a tar into ``path`` of a (created or running) container, as it comes.
 
         Docker extracts it as root and keeps the owners, modes and times of the
-        tar's headers (the API, unlike `docker cp`, does not rewrite them)."""
+        tar's headers (the API, unlike `docker cp`, does not rewrite them). The
+        engine's disk refusing the write (full, read-only) is a StorageError naming
+        ``where`` (a volume; default ``path``)."""
+        import docker.errors
+
         with docker_errors(f"writing an archive into {path}"):
-            if not self.client.api.put_archive(container_id, path, chunks):
+            try:
+                accepted = self.client.api.put_archive(container_id, path, chunks)
+            except docker.errors.APIError as exc:
+                refused = engine_write_error(str(exc.explanation or exc), where or path)
+                if refused is None:
+                    raise
+                raise refused from None
+            if not accepted:
                 raise OperationFailed(f"Docker refused the archive for {path}")
 
     def stop(self, container: Container, timeout: int = 30) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -41,7 +42,15 @@ from monctl.backup.manifest import (
 from monctl.backup.objects import PREFIX, Blob, check_mode
 from monctl.backup.report import BackupReport, ServiceResult, publish_metrics
 from monctl.backup.retention import Policy
-from monctl.errors import ExitCode, MonctlError, OperationFailed, StorageError, UsageError
+from monctl.errors import (
+    ExitCode,
+    MonctlError,
+    OperationFailed,
+    OutOfSpace,
+    StorageError,
+    UsageError,
+)
+from monctl.output import human_size
 from monctl.result import SILENT, Failure, Progress
 from monctl.services.model import Service
 from monctl.signals import Terminated
@@ -141,6 +150,7 @@ def _back_up_all(
     """Back up each service in turn; the manifest only when every one succeeded."""
     entries: dict[str, ServiceData] = {}
     current = services[0].name if services else ""
+    space: Space | None = None
     try:
         states = runtime.states()
         down = [
@@ -155,6 +165,7 @@ def _back_up_all(
                 "with --service",
             )
         known = index.load(storage, [s.name for s in services], report.recipients)
+        space = Space.before(storage, known, services, report)
         ctx = consistency.Context(project, runtime, states, report.warnings)
         with storage.staging(PREFIX) as staging:
             for service in services:
@@ -179,6 +190,8 @@ def _back_up_all(
         current = "manifest"
         write_manifest(storage, manifest)
     except BaseException as exc:
+        if isinstance(exc, OutOfSpace) and space is not None:
+            space.explain(exc)
         done = {r.service for r in report.services}
         report.services = [
             dataclasses.replace(r, status="discarded") if r.status == "ok" else r
@@ -194,6 +207,60 @@ def _back_up_all(
             report.error = Failure(f"backup stopped: {_message(exc)}", None, code)
             raise
         report.error = Failure.of(exc, f"backup failed ({current}): ")
+
+
+@dataclass
+class Space:
+    """Free space at a local destination, against what the previous backup of the same
+    services wrote (its manifests' ``written_bytes``): a warning before the run when
+    less is free, and, when the disk fills, roughly how much more the run needed."""
+
+    place: str
+    free: int | None  # at the start
+    expected: int  # bytes the previous backup of these services wrote; 0: none known
+
+    @classmethod
+    def before(
+        cls,
+        storage: Storage,
+        known: index.Index,
+        services: tuple[Service, ...],
+        report: BackupReport,
+    ) -> Space | None:
+        from monctl.adapters.storage.local import LocalStorage
+        from monctl.adapters.storage.os_errors import free_bytes
+
+        if not isinstance(storage, LocalStorage):
+            return None  # S3 has no free space to ask about
+        last = [known.services[s.name] for s in services if s.name in known.services]
+        space = cls(
+            storage.location,
+            free_bytes(storage.root),
+            sum(data.stats.written_bytes for data in last),
+        )
+        if space.free is not None and space.free < space.expected:
+            report.warnings.append(
+                f"only {human_size(space.free)} free at {space.place}, less than the "
+                f"{human_size(space.expected)} the previous backup of these services wrote: "
+                "this one may run out of space (free some, prune old backups, or use "
+                "another destination)"
+            )
+        return space
+
+    def explain(self, exc: OutOfSpace) -> None:
+        """Add to ``exc`` roughly how much more the backup needed."""
+        if exc.place != self.place:
+            return
+        if not self.expected:
+            exc.message += "; no earlier backup of these services tells how much it needed"
+            return
+        written = (self.free - exc.free) if self.free is not None and exc.free is not None else 0
+        left = self.expected - max(written, 0)
+        wrote = f"the previous backup of these services wrote {human_size(self.expected)}"
+        if left > 0:
+            exc.message += f"; it needed roughly {human_size(left)} more ({wrote})"
+        else:
+            exc.message += f"; it needed more than {wrote}"
 
 
 def _confirm_present(storage: Storage, entries: dict[str, ServiceData]) -> None:

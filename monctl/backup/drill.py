@@ -213,7 +213,9 @@ def _drill(
             ask = InsideAsk(stack, project, service, facts, report.window)
             checks = service.drill.check(ask)
         report.services.append(
-            DrillService(service.name, outcome.status, outcome.state, checks, outcome.error)
+            DrillService(
+                service.name, outcome.status, outcome.state, checks, outcome.error, outcome.code
+            )
         )
 
 

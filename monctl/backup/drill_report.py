@@ -19,6 +19,11 @@ class DrillService:
     state: str  # "running, ready", "running, not ready after 180 s (...)", "exited"
     checks: tuple[Check, ...] = ()
     error: str | None = None
+    code: ExitCode = ExitCode.FAILED  # when not ok: STORAGE when its staging disk was full
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.OK if self.ok else max(self.code, ExitCode.FAILED)
 
     @property
     def ok(self) -> bool:
@@ -52,7 +57,10 @@ class DrillReport:
 
     @property
     def exit_code(self) -> ExitCode:
-        return ExitCode.OK if self.ok else ExitCode.FAILED
+        """The worst of the services' (a full staging disk: STORAGE), else FAILED."""
+        if self.ok:
+            return ExitCode.OK
+        return max([ExitCode.FAILED, *(s.exit_code for s in self.services)])
 
     def to_json(self) -> dict[str, Any]:
         return {

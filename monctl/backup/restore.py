@@ -64,6 +64,7 @@ class ServiceRestore:
     seconds: float
     error: str | None = None
     code: ExitCode = ExitCode.OK  # FAILED, or INTEGRITY when the archive was not what was verified
+    hint: str | None = None  # what to do about ``error`` (shown, not in the JSON document)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -108,6 +109,9 @@ class RestoreReport:
         }
 
     def render(self, out: Output) -> None:
+        for failed in self.services:
+            if failed.error:
+                out.error(f"{failed.service}: {failed.error}", failed.hint)
         table = out.table("SERVICE", "VOLUME", "RESULT", "STATE NOW", "TIME", "ERROR")
         for s in self.services:
             table.add_row(
@@ -291,6 +295,7 @@ def _restore_one(
             time.monotonic() - started,
             exc.message,
             exc.exit_code,
+            exc.hint,
         )
     if state == "running" and wait_ready is not None:
         state = wait_ready(service)

@@ -200,15 +200,18 @@ def _run(argv: list[str] | None) -> int:
         )
     except OSError as exc:
         if exc.errno != errno.ENAMETOOLONG:
-            raise
-        # A path from .env or the environment that no file can have (the command
-        # line's own paths are refused before the command runs).
-        code = _fail(
-            "a path is too long for this system"
-            + (f": {_shorten(exc.filename)}" if isinstance(exc.filename, str) else ""),
-            UsageError("", hint="shorten the path (in .env, the environment or the command line)"),
-            int(ExitCode.USAGE),
-        )
+            code = _unexpected(exc)
+        else:
+            # A path from .env or the environment that no file can have (the command
+            # line's own paths are refused before the command runs).
+            code = _fail(
+                "a path is too long for this system"
+                + (f": {_shorten(exc.filename)}" if isinstance(exc.filename, str) else ""),
+                UsageError(
+                    "", hint="shorten the path (in .env, the environment or the command line)"
+                ),
+                int(ExitCode.USAGE),
+            )
     except click.ClickException as exc:
         from monctl.output import inert
 
@@ -219,10 +222,36 @@ def _run(argv: list[str] | None) -> int:
             _json_error(exc.format_message(), None, exc.exit_code)
         exc.show()
         code = exc.exit_code
+    except Exception as exc:
+        code = _unexpected(exc)
     # The interpreter's final garbage collections walk every object the
     # imports made (~0.05 s); they are about to be freed with the process.
     gc.freeze()
     return code if isinstance(code, int) else 0
+
+
+def _unexpected(exc: Exception) -> int:
+    """The last resort: an exception monctl did not expect (a bug, or a failure nobody
+    foresaw) ends like every other failure, as one error line (its type and message,
+    redacted like all output) and exit 1, a JSON document with --json; the traceback
+    only with -v, for the bug report. The heartbeat has pinged its failure already
+    (``Announcer.call``)."""
+    import logging
+    import traceback
+
+    from monctl.errors import ExitCode, OperationFailed
+
+    if logging.getLogger().isEnabledFor(logging.INFO):  # -v
+        from monctl.output import inert
+        from monctl.redaction import redact
+
+        sys.stderr.write(inert(redact("".join(traceback.format_exception(exc)))))
+    text = " ".join(str(exc).split())  # one line, whatever the message holds
+    text = text if len(text) <= 300 else f"{text[:300]}…"
+    hint = "this is a bug in monctl, or a failure it does not know yet: "
+    hint += "run it again with -v for the traceback, and report it"
+    message = f"unexpected error: {type(exc).__name__}" + (f": {text}" if text else "")
+    return _fail(message, OperationFailed(message, hint=hint), int(ExitCode.FAILED))
 
 
 def _shorten(path: str) -> str:

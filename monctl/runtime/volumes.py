@@ -47,7 +47,12 @@ class Stage:
         self.taken = False  # the swap took it over (and removes it itself)
 
     def write(self, chunks: Iterable[bytes]) -> None:
-        self.engine.put_archive(self.container, posixpath.dirname(self.path.rstrip("/")), chunks)
+        self.engine.put_archive(
+            self.container,
+            posixpath.dirname(self.path.rstrip("/")),
+            chunks,
+            where=f"the staging volume {self.volume}",
+        )
 
 
 @contextlib.contextmanager
@@ -95,7 +100,12 @@ def fill_live(
     volume, through a never-started container of the service's image mounting it."""
     target = engine.create_idle(stage.image, stage.live_volume, stage.path, label)
     try:
-        engine.put_archive(target, posixpath.dirname(stage.path.rstrip("/")), chunks())
+        engine.put_archive(
+            target,
+            posixpath.dirname(stage.path.rstrip("/")),
+            chunks(),
+            where=f"volume {stage.live_volume}",
+        )
     finally:
         engine.remove(target)
 

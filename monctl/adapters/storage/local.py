@@ -9,16 +9,17 @@ worst a partial file that ``list`` ignores and ``clean_partials`` removes.
 from __future__ import annotations
 
 import builtins
-import errno
+import io
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import timedelta
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from monctl.adapters.storage import ObjectInfo, check_key
+from monctl.adapters.storage.os_errors import storage_error
 from monctl.adapters.storage.staging import (
     PARTIAL_RE,
     LocalStaging,
@@ -43,12 +44,7 @@ class LocalStorage:
         return self.root.joinpath(*check_key(key).split("/"))
 
     def _error(self, what: str, e: OSError) -> StorageError:
-        hint = None
-        if e.errno in (errno.EACCES, errno.EPERM):
-            hint = "check the directory's owner and permissions"
-        elif e.errno == errno.ENOSPC:
-            hint = "free space on the backup disk, or prune old backups"
-        return StorageError(f"{what} in {self.location}: {e.strerror or e}", hint=hint)
+        return storage_error(e, self.location, what)
 
     def _require_root(self) -> None:
         if not self.root.is_dir():
@@ -93,7 +89,7 @@ class LocalStorage:
         except OSError as e:
             raise self._error(f"cannot read {key}", e) from None
         with f:
-            yield f
+            yield _Reading(f, lambda e: self._error(f"cannot read {key}", e))  # type: ignore[misc]
 
     def open(self, key: str) -> AbstractContextManager[BinaryIO]:
         return self._open(key)
@@ -224,3 +220,27 @@ class LocalStorage:
             probe.unlink()
         except OSError as e:
             raise self._error("cannot write", e) from None
+
+
+class _Reading(io.RawIOBase):
+    """An open object file whose read errors (EIO, a disk gone) are StorageErrors, as
+    ``Storage.open`` promises, not OSErrors in the middle of a restore."""
+
+    def __init__(self, file: io.BufferedReader, fail: Callable[[OSError], StorageError]) -> None:
+        self._file = file
+        self._fail = fail
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        try:
+            return self._file.read(-1 if size is None else size)
+        except OSError as e:
+            raise self._fail(e) from None
+
+    def readinto(self, b: Any) -> int:
+        try:
+            return self._file.readinto(b)
+        except OSError as e:
+            raise self._fail(e) from None

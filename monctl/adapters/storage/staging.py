@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import functools
 import os
 import re
@@ -52,15 +53,27 @@ READ_SIZE = 1024 * 1024
 
 
 class FileSpool:
-    """Bytes written to a file that is not yet an object."""
+    """Bytes written to a file that is not yet an object. An OSError while writing
+    (a full disk) is raised as ``fail`` makes it: a StorageError naming the place."""
 
-    def __init__(self, file: IO[bytes], path: Path | None = None) -> None:
+    def __init__(
+        self,
+        file: IO[bytes],
+        path: Path | None = None,
+        fail: Callable[[OSError], StorageError] | None = None,
+    ) -> None:
         self.file = file
         self.path = path  # LocalStaging: the partial file
         self.size = 0
+        self.fail = fail
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        self.file.write(data)
+        try:
+            self.file.write(data)
+        except OSError as e:
+            if self.fail is None:
+                raise
+            raise self.fail(e) from None
         self.size += len(data)
 
     def write_all(self, pieces: Sequence[bytes | bytearray | memoryview]) -> None:
@@ -70,6 +83,14 @@ class FileSpool:
             for piece in pieces:
                 self.write(piece)
             return
+        try:
+            self._writev(pieces)
+        except OSError as e:
+            if self.fail is None:
+                raise
+            raise self.fail(e) from None
+
+    def _writev(self, pieces: Sequence[bytes | bytearray | memoryview]) -> None:
         self.file.flush()
         fd = self.file.fileno()
         for i in range(0, len(pieces), 1024):  # IOV_MAX
@@ -131,6 +152,15 @@ def partial_name(name: str) -> str:
     return f"{name}.partial-{secrets.token_hex(8)}"
 
 
+def make_dirs_below(root: Path, directory: Path) -> None:
+    """Create ``directory`` (and its parents) below ``root``, never ``root`` itself: a
+    destination removed or unmounted during a run must fail (ENOENT), not be made
+    again on whatever disk holds its mount point."""
+    if not root.is_dir():
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(root))
+    directory.mkdir(parents=True, exist_ok=True)
+
+
 def fsync_path(path: Path) -> None:
     """fsync a file or directory (a rename is durable once its directory is); not
     every filesystem allows it on a directory (some NFS): then nothing."""
@@ -161,12 +191,20 @@ class LocalStaging:
     # the filesystem ~0.5-1 ms, paid while the current one is filled instead.
     _next: Future[FileSpool] | None = None
     _maker: ThreadPoolExecutor | None = None
+    _started: bool = False  # the root existed once: it is not made again (make_dirs_below)
 
     def _create(self) -> FileSpool:
         directory = self.root.joinpath(*self.prefix.strip("/").split("/"))
         path = directory / partial_name("spool")
-        directory.mkdir(parents=True, exist_ok=True)
-        return FileSpool(open(path, "xb"), path)
+        if self._started:
+            make_dirs_below(self.root, directory)
+        else:  # the batch's first spool may make the destination
+            directory.mkdir(parents=True, exist_ok=True)
+            self._started = True
+        return FileSpool(open(path, "xb"), path, self._spool_failed)
+
+    def _spool_failed(self, e: OSError) -> StorageError:
+        return self.error("cannot write an object", e)
 
     def spool(self) -> FileSpool:
         if self._maker is None:
@@ -217,7 +255,7 @@ class LocalStaging:
                     fsync_path(path)
             parents = set()
             for path, final, replace in kept:
-                final.parent.mkdir(parents=True, exist_ok=True)
+                make_dirs_below(self.root, final.parent)
                 if final.is_file() and not replace:
                     # The same key holds the same bytes; refresh its time so a
                     # garbage collection running now sees it as just written.
@@ -264,8 +302,13 @@ class SpoolStaging:
         self._open: list[FileSpool] = []
 
     def spool(self) -> FileSpool:
-        # An unnamed temporary file: nothing is left behind, even on SIGKILL.
-        spool = FileSpool(tempfile.SpooledTemporaryFile(max_size=MEMORY_SPOOL))  # noqa: SIM115
+        # An unnamed temporary file: nothing is left behind, even on SIGKILL. Past
+        # MEMORY_SPOOL it is on the disk of the temporary directory: full is a storage
+        # error there too.
+        spool = FileSpool(
+            tempfile.SpooledTemporaryFile(max_size=MEMORY_SPOOL),  # noqa: SIM115
+            fail=_temporary_failed,
+        )
         self._open.append(spool)
         return spool
 
@@ -294,6 +337,18 @@ class SpoolStaging:
     def close(self) -> None:
         for spool in list(self._open):
             self.drop(spool)
+
+
+def _temporary_failed(e: OSError) -> StorageError:
+    from monctl.adapters.storage.os_errors import storage_error
+
+    return storage_error(
+        e,
+        tempfile.gettempdir(),
+        "cannot spool an object to upload",
+        hint="free space there, or point TMPDIR at a disk with room (objects over 8 MiB "
+        "wait there for their upload)",
+    )
 
 
 def spool_staging(storage: Storage) -> contextlib.closing[SpoolStaging]:
