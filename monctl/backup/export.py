@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from monctl.adapters.storage.os_errors import storage_error
 from monctl.backup import index, keys, lease
 from monctl.backup.archive import HashingReader, decompress_stream
 from monctl.backup.filelist import ServiceFiles
@@ -255,7 +256,11 @@ def _output_error(output: str, e: OSError, doing: str = "write") -> OutputError:
         if e.errno in (errno.ENOSPC, errno.EDQUOT)
         else None
     )
-    return OutputError(f"cannot {doing} {where}: {e.strerror or e}", hint=hint)
+    # The cause in words (and the free space when the disk is full) as every other
+    # storage error says it; OutputError keeps "the output failed" apart from the
+    # destination failing.
+    said = storage_error(e, where, f"cannot {doing}", hint)
+    return OutputError(said.message, hint=said.hint)
 
 
 class _Header(bytes):

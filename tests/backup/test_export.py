@@ -490,7 +490,7 @@ def test_a_full_disk_is_exit_8_and_leaves_no_partial_file(
                       "-o", str(full / "export.tar"), "--json")  # fmt: skip
         assert done.returncode == ExitCode.STORAGE, done.stderr.decode()
         doc = json.loads(done.stdout)
-        assert "No space left on device" in doc["error"]["message"]
+        assert "no space left on device" in doc["error"]["message"].lower()
         assert "free space" in doc["error"]["hint"]
         assert list(full.iterdir()) == []
     finally:
