@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from monctl import services as declared
 from monctl import signals
-from monctl.backup import keys, lock, restore, textfile
+from monctl.backup import lock, restore, textfile
 from monctl.backup.drill_report import READY, DrillReport, DrillService
 from monctl.backup.manifest import Manifest, is_backup_id, read_manifest
 from monctl.errors import IntegrityError, OperationFailed, StorageError
@@ -44,6 +44,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from monctl.adapters.age import Identities
     from monctl.adapters.storage import Storage
+    from monctl.backup.verify import VerifyReport
     from monctl.project import Project
     from monctl.runtime.throwaway import Throwaway
     from monctl.services.model import Service
@@ -146,7 +147,15 @@ def run(
         drilled = restore.selected(manifest, names)
         if not drilled:
             raise StorageError(f"backup {backup_id} holds nothing this monctl can drill")
-        keys.check_can_open(storage, manifest, [s.name for s in drilled], identities)
+        # The whole check of the backup before Docker is contacted (as a restore's).
+        verified = restore.check(
+            storage,
+            manifest,
+            tuple(s.name for s in drilled),
+            progress=progress,
+            identities=identities,
+            hold_lease=True,
+        )
         stale = remove_stale(project)
         stack = Throwaway(project)
         window = (manifest.started_at.timestamp(), manifest.finished_at.timestamp())
@@ -157,7 +166,7 @@ def run(
         # always runs, and is not cut short by a signal (deferred to its end).
         try:
             _drill(project, stack, storage, manifest, drilled, report, allow_downgrade,
-                   ready_timeout, progress, identities)  # fmt: skip
+                   ready_timeout, progress, identities, verified)  # fmt: skip
         finally:
             progress.note(f"removing the throwaway stack {stack.name}")
             with signals.deferred():
@@ -177,6 +186,7 @@ def _drill(
     ready_timeout: float,
     progress: Progress,
     identities: Identities | None,
+    verified: VerifyReport,
 ) -> None:
     prober = _prober_service(drilled)
     started = drilled if prober in drilled else (*drilled, prober)
@@ -199,6 +209,7 @@ def _drill(
         wait_ready=wait_ready,
         identities=identities,
         manifest=manifest,
+        verified=verified,
     )
     by_name = {r.service: r for r in restored.services}
     for service in drilled:
