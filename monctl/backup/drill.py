@@ -5,18 +5,20 @@ something that works. The drill restores the backup into a throwaway copy of the
 stack (``monctl.runtime.throwaway``: its own project name, volumes and networks,
 no port published, no way out of the host) beside the production stack, which it
 never touches, then asks each restored service whether its data is usable, as the
-service's declaration says (``Service.drill``): Prometheus answers a query over
-the backup's time range with series, Grafana's database opens and lists the
-dashboards the backup recorded, Loki returns lines from the backup's range,
-Alertmanager loads the silences the backup recorded.
+service's declaration says (``Service.drill``), against what the backup recorded
+(``drill_record``): Prometheus holds the samples of the series it recorded over the
+hour before, Grafana's database opens and lists the dashboards it recorded, Loki
+holds the lines of the streams it recorded over the hour before, Alertmanager
+loads the silences it recorded; nothing recorded is "nothing to compare".
 
-The restore itself is ``restore.run`` into the copy: verified first, staged,
-swapped in, waited for (from inside the copy's network), with the same version
-check (``--allow-downgrade``). The copy is ALWAYS removed afterwards, also when
-the drill fails or is interrupted: SIGTERM and SIGHUP raise like Ctrl-C
-(``monctl.signals``), and signals wait while the copy is being removed. A copy
-left by a drill killed outright (SIGKILL, a power cut) is removed by the next
-drill, which holds the drill lock while it looks.
+The backup is verified (``restore.check``) before Docker is contacted at all. The
+restore itself is ``restore.run`` into the copy: staged, swapped in, waited for
+(from inside the copy's network), with the same version check
+(``--allow-downgrade``). The copy is ALWAYS removed afterwards, also when the drill fails or is
+interrupted: SIGTERM and SIGHUP raise like Ctrl-C (``monctl.signals``), and signals
+wait while the copy is being removed. A copy left by a drill killed outright
+(SIGKILL, a power cut) is removed by the next drill, which holds the drill lock
+while it looks.
 
 Every service passes or fails on its own; the exit code is 0 only when every
 check of every service passed and the copy is gone. Each service whose drill
