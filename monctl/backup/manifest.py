@@ -368,8 +368,8 @@ def _opt_str(obj: Mapping[str, Any], key: str) -> str | None:
 
 def _count(obj: Mapping[str, Any], key: str) -> int:
     value = obj[key]
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ValueError(f"{key} is not a non-negative integer")
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**63:
+        raise ValueError(f"{key} is not an integer from 0 to 2^63")
     return value
 
 

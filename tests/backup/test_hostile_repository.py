@@ -387,3 +387,17 @@ def test_a_manifest_with_a_duplicate_key_is_refused(
         cli(proj, "backup", "list", "--from", str(path.parents[1]), "--json").stdout
     )
     assert [b["state"] for b in listed["backups"]] == ["invalid"]
+
+
+def test_a_format_1_size_beyond_2_63_makes_the_backup_invalid(tmp_path: Path) -> None:
+    from support.backup_factory import make_backup
+
+    storage = LocalStorage(tmp_path / "repo")
+    make_backup(storage, "20261126T020000Z")
+    _rewrite(
+        tmp_path / "repo",
+        "20261126T020000Z",
+        lambda doc: doc["services"]["grafana"].update(size=2**70),
+    )
+    [entry] = list_backups(storage)
+    assert entry.state == "invalid" and "2^63" in (entry.problem or "")
