@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from monctl import redaction
+from monctl import redaction, url_setting
 from monctl.envfile import seconds
 from monctl.errors import ConfigError, UsageError
 
@@ -103,6 +103,12 @@ class Notifier:
             raise ConfigError(f"{ON_VAR}={when!r} is not 'failure' or 'always'")
         timeout = _timeout(project)
         apprise = _apprise()
+        for n, url in enumerate(urls, 1):
+            # Apprise accepts a port of 99999 or a control character, and fails only
+            # when it sends: checked here, when the command starts.
+            why = url_setting.problem(url, host_required=False)
+            if why is not None:
+                raise ConfigError(f"{URLS_VAR}: entry {label(url, n)} is not usable: {why}")
         for n, url in enumerate(urls, 1):
             if not apprise.Apprise().add(url):
                 raise ConfigError(

@@ -5,18 +5,20 @@ something that works. The drill restores the backup into a throwaway copy of the
 stack (``monctl.runtime.throwaway``: its own project name, volumes and networks,
 no port published, no way out of the host) beside the production stack, which it
 never touches, then asks each restored service whether its data is usable, as the
-service's declaration says (``Service.drill``): Prometheus answers a query over
-the backup's time range with series, Grafana's database opens and lists the
-dashboards the backup recorded, Loki returns lines from the backup's range,
-Alertmanager loads the silences the backup recorded.
+service's declaration says (``Service.drill``), against what the backup recorded
+(``drill_record``): Prometheus holds the samples of the series it recorded over the
+hour before, Grafana's database opens and lists the dashboards it recorded, Loki
+holds the lines of the streams it recorded over the hour before, Alertmanager
+loads the silences it recorded; nothing recorded is "nothing to compare".
 
-The restore itself is ``restore.run`` into the copy: verified first, staged,
-swapped in, waited for (from inside the copy's network), with the same version
-check (``--allow-downgrade``). The copy is ALWAYS removed afterwards, also when
-the drill fails or is interrupted: SIGTERM and SIGHUP raise like Ctrl-C
-(``monctl.signals``), and signals wait while the copy is being removed. A copy
-left by a drill killed outright (SIGKILL, a power cut) is removed by the next
-drill, which holds the drill lock while it looks.
+The backup is verified (``restore.check``) before Docker is contacted at all. The
+restore itself is ``restore.run`` into the copy: staged, swapped in, waited for
+(from inside the copy's network), with the same version check
+(``--allow-downgrade``). The copy is ALWAYS removed afterwards, also when the drill fails or is
+interrupted: SIGTERM and SIGHUP raise like Ctrl-C (``monctl.signals``), and signals
+wait while the copy is being removed. A copy left by a drill killed outright
+(SIGKILL, a power cut) is removed by the next drill, which holds the drill lock
+while it looks.
 
 Every service passes or fails on its own; the exit code is 0 only when every
 check of every service passed and the copy is gone. Each service whose drill
@@ -32,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from monctl import services as declared
 from monctl import signals
-from monctl.backup import keys, lock, restore, textfile
+from monctl.backup import lock, restore, textfile
 from monctl.backup.drill_report import READY, DrillReport, DrillService
 from monctl.backup.manifest import Manifest, is_backup_id, read_manifest
 from monctl.errors import IntegrityError, OperationFailed, StorageError
@@ -44,6 +46,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from monctl.adapters.age import Identities
     from monctl.adapters.storage import Storage
+    from monctl.backup.verify import VerifyReport
     from monctl.project import Project
     from monctl.runtime.throwaway import Throwaway
     from monctl.services.model import Service
@@ -146,7 +149,15 @@ def run(
         drilled = restore.selected(manifest, names)
         if not drilled:
             raise StorageError(f"backup {backup_id} holds nothing this monctl can drill")
-        keys.check_can_open(storage, manifest, [s.name for s in drilled], identities)
+        # The whole check of the backup before Docker is contacted (as a restore's).
+        verified = restore.check(
+            storage,
+            manifest,
+            tuple(s.name for s in drilled),
+            progress=progress,
+            identities=identities,
+            hold_lease=True,
+        )
         stale = remove_stale(project)
         stack = Throwaway(project)
         window = (manifest.started_at.timestamp(), manifest.finished_at.timestamp())
@@ -157,7 +168,7 @@ def run(
         # always runs, and is not cut short by a signal (deferred to its end).
         try:
             _drill(project, stack, storage, manifest, drilled, report, allow_downgrade,
-                   ready_timeout, progress, identities)  # fmt: skip
+                   ready_timeout, progress, identities, verified)  # fmt: skip
         finally:
             progress.note(f"removing the throwaway stack {stack.name}")
             with signals.deferred():
@@ -177,6 +188,7 @@ def _drill(
     ready_timeout: float,
     progress: Progress,
     identities: Identities | None,
+    verified: VerifyReport,
 ) -> None:
     prober = _prober_service(drilled)
     started = drilled if prober in drilled else (*drilled, prober)
@@ -199,6 +211,7 @@ def _drill(
         wait_ready=wait_ready,
         identities=identities,
         manifest=manifest,
+        verified=verified,
     )
     by_name = {r.service: r for r in restored.services}
     for service in drilled:

@@ -1,11 +1,13 @@
 """What a backup records for the restore drill to compare with (``Drill.record``).
 
-Asked of the live service through its published URL, just before its data is
-held (a paused service cannot answer): Grafana's dashboards, Alertmanager's
-silences. The facts go into the manifest (``ServiceEntry.facts``), so a drill of
-the backup, days later and elsewhere, knows what the data held. Recording is
-never a reason for a backup to fail: when the service cannot tell, the backup
-warns and records nothing (the drill then checks what it can without them).
+Asked of the live service through its published URL, just before its data is held (a
+paused service cannot answer): Grafana's dashboards, Alertmanager's silences,
+Prometheus' samples and Loki's lines over the last hour, all asked through
+``HostAsk.get`` (the one HTTP call of a record). The facts go into the manifest
+(``ServiceEntry.facts``), so a drill of the backup, days later and elsewhere, knows
+what the data held. Recording is never a reason for a backup to fail: when the
+service cannot tell, the backup warns and records nothing (the drill then checks
+what it can without them).
 """
 
 from __future__ import annotations

@@ -145,6 +145,13 @@ def _text(obj: Mapping[str, Any], key: str, where: str) -> str:
         raise TypeError(f"{where}: {key} is not a string")
     if len(value) > MAX_PATH or "\0" in value:
         raise ValueError(f"{where}: {key} is too long or holds a NUL")
+    try:
+        # What restore writes into its tar stream: UTF-8, with the bytes of a name that
+        # is not UTF-8 as surrogate escapes. A lone surrogate beyond those cannot be
+        # written, so what verify accepts here restore can always write.
+        value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raise ValueError(f"{where}: {key} holds a character no file name can") from None
     return value
 
 

@@ -19,9 +19,14 @@ through the leases (``lease.py``):
   may be that backup's, whose manifest comes last. With no backup running,
   the grace still spares objects younger than the allowance (a backup on
   another host may just have started);
+- **only monctl's**: under ``retired/`` only ``retired/<backup id>.json`` is
+  read or deleted; any other name there is not monctl's and stays;
 - **refusal**: a backup whose manifest cannot be read (not merely missing)
   may reference anything, so nothing is swept while one exists; an unreadable
-  lease counts as a backup running since forever (nothing is swept either).
+  lease counts as a backup running since forever (nothing is swept either), and
+  so does a retired record that cannot be read while a backup runs. Unreadable
+  is a kind of failure (``manifest.Incomplete`` is "no manifest yet"), never
+  the words of a message; a number read (a time) is bounded (``lease.number``).
 
 A backup itself lists the repository once more just before its manifest
 (``create._confirm_present``) and reuses only objects that complete
@@ -36,8 +41,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from monctl.backup import lease
-from monctl.backup.manifest import Manifest, is_backup_id, read_manifest
+from monctl.backup import lease, strict_json
+from monctl.backup.manifest import Incomplete, Manifest, is_backup_id, read_manifest
 from monctl.backup.objects import PREFIX, id_of_key, is_id
 from monctl.errors import IntegrityError, StorageError
 
@@ -85,16 +90,26 @@ def retire(storage: Storage, manifest: Manifest, now: float) -> None:
     storage.put(f"{RETIRED}{manifest.backup_id}.json", [data], size_hint=len(data))
 
 
-def _retired(storage: Storage) -> list[tuple[str, float, set[str]]]:
+def retired_key(key: str) -> str | None:
+    """The backup id of a retired record's key, ``retired/<backup id>.json``; None for any
+    other key under ``retired/`` (not monctl's: never read, never deleted)."""
+    name = key[len(RETIRED) :] if key.startswith(RETIRED) else ""
+    backup_id = name[: -len(".json")] if name.endswith(".json") else ""
+    return backup_id if is_backup_id(backup_id) else None
+
+
+def _retired(storage: Storage) -> list[tuple[str, float, set[str] | None]]:
     """(key, deleted_at, object ids) of every retired record; an unreadable one
-    counts as deleted just now (kept, and its objects with it: none known)."""
+    counts as deleted just now, its objects unknown (None)."""
     records = []
     for key in storage.list(RETIRED):
-        deleted, ids = time.time(), set()
+        if retired_key(key) is None:
+            continue
+        deleted, ids = time.time(), None
         try:
             with storage.open(key) as f:
-                doc = json.loads(f.read(MAX_RETIRED_BYTES))
-            deleted = float(doc["deleted_at"])
+                doc = strict_json.loads(f.read(MAX_RETIRED_BYTES))
+            deleted = lease.number(doc, "deleted_at", lease.MAX_TIME)
             ids = {i for i in doc["objects"] if isinstance(i, str) and is_id(i)}
         except (StorageError, ValueError, TypeError, KeyError, RecursionError):
             pass
@@ -138,16 +153,20 @@ def collect(
             continue
         try:
             mark |= referenced(read_manifest(storage, name))
+        except Incomplete:
+            continue  # no manifest (yet): references nothing a restore could need
         except IntegrityError as e:
-            if "no manifest" not in e.message:
-                report.refused = f"backup {name} has an unreadable manifest ({e.message[:200]})"
+            report.refused = f"backup {name} has an unreadable manifest ({e.message[:200]})"
         except StorageError:
             continue  # deleted since the listing
     dropped = []
     for key, deleted_at, ids in _retired(storage):
         if oldest is not None and deleted_at >= oldest - SKEW:
-            mark |= ids
             report.retired_kept.append(key[len(RETIRED) : -len(".json")])
+            if ids is None and report.refused is None:
+                # It may name any object, and a backup running may rely on them.
+                report.refused = "a retired record that cannot be read may name objects in use"
+            mark |= ids or set()
         else:
             dropped.append(key)
     if report.refused is None and oldest == 0.0:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from monctl import redaction
+from monctl import redaction, url_setting
 from monctl.envfile import seconds
 from monctl.errors import ConfigError
 
@@ -157,10 +157,12 @@ class Heartbeat:
         if not url:
             return None
         redaction.register_url(url)
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        why = url_setting.problem(url)
+        if why is None and urlsplit(url).scheme not in ("http", "https"):
+            why = "it is not an http(s) URL"
+        if why is not None:
             raise ConfigError(
-                f"{var} is not an http(s) URL",
+                f"{var} is not a usable ping URL: {why}",
                 hint="e.g. https://hc-ping.com/<uuid> (its value is not shown: it is secret)",
             )
         return cls(url, kind_of(url, project.setting(KIND_VAR, "").strip()), ping_timeout(project))
@@ -212,6 +214,9 @@ def _attempts(request: Request, signal: Signal, target: str, deadline: float) ->
             why = "timed out"
         except httpx.HTTPError as exc:
             why = redaction.redact(str(exc)) or type(exc).__name__
+        except (httpx.InvalidURL, ValueError):  # checked at the start: should not happen
+            why = "the URL cannot be used"
+            break
         else:
             if response.is_success:
                 return Ping(signal, target, True, f"sent ({response.status_code})")

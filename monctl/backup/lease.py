@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import secrets
 import socket
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from monctl import signals
+from monctl.backup import strict_json
 from monctl.errors import StorageError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -84,15 +86,38 @@ def holding(
                 storage.delete([key])
 
 
+# The latest time a lease (or a retired record) may name: the end of year 9999, the
+# last one that ``time.gmtime`` and ``datetime`` can show. A number read from the
+# destination is bounded before it is used: 1e300 or 1e400 (which JSON reads as
+# infinity) would overflow every conversion after it.
+MAX_TIME = 253402300799.0
+MAX_PID = 2**32
+
+
+def number(doc: Any, key: str, high: float, default: float | None = None) -> float:
+    """``doc[key]``: a finite number from 0 to ``high`` (ValueError, TypeError or KeyError
+    otherwise); ``default`` when the key is absent and a default is given."""
+    if default is not None and key not in doc:
+        return default
+    value = doc[key]
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise TypeError(f"{key} is not a number")
+    if not (math.isfinite(value) and 0 <= value <= high):
+        raise ValueError(f"{key} is out of range")
+    return float(value)
+
+
 def _parse(data: bytes) -> Lease | None:
     try:
-        doc: Any = json.loads(data)
+        doc: Any = strict_json.loads(data)
+        if not isinstance(doc, dict):
+            return None
         return Lease(
             str(doc["operation"])[:40],
             str(doc["host"])[:100],
-            int(doc["pid"]),
-            float(doc["expires"]),
-            float(doc.get("started", 0.0)),
+            int(number(doc, "pid", MAX_PID)),
+            number(doc, "expires", MAX_TIME),
+            number(doc, "started", MAX_TIME, 0.0),
         )
     except (ValueError, TypeError, KeyError, RecursionError):
         return None

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from monctl.adapters.age_keys import MAX_RECIPIENTS  # pyrage-free: the bound, not age
+from monctl.backup import strict_json
 from monctl.backup.archive import COMPRESSIONS, EXTENSIONS
 from monctl.backup.filelist import ServiceFiles, parse_service
 from monctl.backup.objects import MODES, Blob
@@ -227,7 +228,7 @@ class Manifest:
     def from_json(cls, data: str | bytes | Mapping[str, Any]) -> Manifest:
         """Parse and validate a manifest; raise IntegrityError saying what is wrong."""
         try:
-            obj = json.loads(data) if isinstance(data, str | bytes) else data
+            obj = strict_json.loads(data) if isinstance(data, str | bytes) else data
         except (ValueError, UnicodeDecodeError) as e:
             raise IntegrityError(f"the manifest is not valid JSON: {str(e)[:200]}") from None
         except RecursionError:  # "[[[[…" a few KB deep: refused, not a crash
@@ -236,6 +237,12 @@ class Manifest:
             return _parse(obj)
         except (KeyError, TypeError, ValueError) as e:
             raise IntegrityError(f"the manifest is malformed: {str(e)[:300]}") from None
+
+
+class Incomplete(IntegrityError):
+    """A backup that has no manifest (yet): failed, or still running. Told apart from a
+    manifest that is there but unreadable by this type, never by the message's words (a
+    manifest may quote any text an attacker chose)."""
 
 
 class NewerFormat(IntegrityError):
@@ -361,8 +368,8 @@ def _opt_str(obj: Mapping[str, Any], key: str) -> str | None:
 
 def _count(obj: Mapping[str, Any], key: str) -> int:
     value = obj[key]
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ValueError(f"{key} is not a non-negative integer")
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**63:
+        raise ValueError(f"{key} is not an integer from 0 to 2^63")
     return value
 
 
@@ -392,7 +399,7 @@ def read_manifest(storage: Storage, backup_id: str) -> Manifest:
                 f"no backup {backup_id} in {storage.location}",
                 hint="`monctl backup list` shows the backups there",
             )
-        raise IntegrityError(
+        raise Incomplete(
             f"backup {backup_id} in {storage.location} has no manifest: it is incomplete "
             "(a backup that failed or is still running)",
             hint="choose a complete backup from `monctl backup list`",

@@ -25,6 +25,7 @@ from monctl.adapters.storage import Storage
 from monctl.backup import gc, index, lease
 from monctl.backup.filelist import ServiceFiles, Stats
 from monctl.backup.manifest import (
+    Incomplete,
     Manifest,
     NewerFormat,
     is_backup_id,
@@ -47,12 +48,13 @@ class BackupEntry:
     leases: tuple[str, ...] = ()  # lease objects under the id (read by prune)
     needs: int = 0  # format 2: stored bytes of the distinct objects it references
     newer_format: bool = False  # its manifest is of a format newer than this monctl reads
+    incomplete: bool = False  # it has no manifest (failed, or still running)
 
     @property
     def state(self) -> str:
         if self.complete:
             return "complete"
-        return "incomplete" if self.problem == "no manifest" else "invalid"
+        return "incomplete" if self.incomplete else "invalid"
 
     @property
     def total_size(self) -> int:
@@ -174,13 +176,15 @@ def list_backups(storage: Storage) -> list[BackupEntry]:
         manifest: Manifest | None = None
         problem: str | None = None
         needs = 0
-        newer = False
+        newer = incomplete = False
         try:
             manifest = read_manifest(storage, name)
             if manifest.format_version >= 2:
                 needs, manifest = manifest.total_size, summary(manifest)
         except IntegrityError as e:
-            problem = "no manifest" if "no manifest" in e.message else e.message
+            # The kind of failure, never its words: a manifest may say anything.
+            incomplete = isinstance(e, Incomplete)
+            problem = "no manifest" if incomplete else e.message
             newer = isinstance(e, NewerFormat)
         except StorageError as e:
             problem = e.message
@@ -195,6 +199,7 @@ def list_backups(storage: Storage) -> list[BackupEntry]:
                 leases=tuple(o.key for o in objects if lease.is_lease(o.key)),
                 needs=needs,
                 newer_format=newer,
+                incomplete=incomplete,
             )
         )
     entries.sort(key=lambda e: e.created, reverse=True)

@@ -3,8 +3,9 @@
 Order of events, each step a guarantee:
 
 1. Every selected archive is verified against the manifest (size, sha256,
-   every tar member safe) BEFORE anything is touched; a bad backup is refused
-   and the live volumes stay as they were.
+   every tar member safe) BEFORE anything is touched, and before Docker is
+   contacted at all (the version check that asks the engine comes after); a
+   bad backup is refused and the live volumes stay as they were.
 2. The operator confirms, told which volumes will be overwritten.
 3. Per service: the archive is streamed into a fresh staging volume through a
    container of the service's own image that is never started (the runtime's
@@ -148,6 +149,32 @@ def _selected(manifest: Manifest, names: tuple[str, ...]) -> tuple[Service, ...]
     return result
 
 
+def check(
+    storage: Storage,
+    manifest: Manifest,
+    names: tuple[str, ...],
+    *,
+    progress: Progress = SILENT,
+    identities: Identities | None = None,
+    hold_lease: bool = False,
+) -> verify.VerifyReport:
+    """Everything about the backup that restoring ``names`` relies on, checked before
+    Docker is ever contacted: something to restore, the keys, every archive or object
+    (``verify``; IntegrityError when any fails). ``hold_lease``: the caller holds none."""
+    services = _selected(manifest, names)
+    keys.check_can_open(storage, manifest, [s.name for s in services], identities)
+    return verify.verify(
+        storage,
+        manifest.backup_id,
+        [s.name for s in services],
+        check=True,
+        on_bytes=lambda n: progress.moved(manifest.backup_id, n),
+        hold_lease=hold_lease,
+        identities=identities,
+        manifest=manifest,
+    )
+
+
 def describe(targets: list[tuple[Service, str]], backup_id: str) -> str:
     """The confirmation question: exactly what will be overwritten."""
     lines = [f"Restoring backup {backup_id} REPLACES the whole contents of:"]
@@ -173,6 +200,7 @@ def run(
     wait_ready: Callable[[Service], str] | None = None,
     identities: Identities | None = None,
     manifest: Manifest | None = None,
+    verified: verify.VerifyReport | None = None,
 ) -> RestoreReport:
     """Verify, confirm, then restore ``names`` (default: all in the backup) from ``backup_id``.
 
@@ -184,7 +212,8 @@ def run(
     others are still restored). ``wait_ready`` replaces the health check's wait
     (a drill reaches its services from inside their network). ``identities``
     read an encrypted backup: without them, or when none fits, IntegrityError
-    before anything is touched (``keys.check_can_open``).
+    before anything is touched (``keys.check_can_open``). ``verified``: what ``check``
+    found, when the caller (a drill) checked the backup already.
     """
     with lock.hold(lock.lock_path(project), f"restore {backup_id}"):
         # The manifest before the lease: a lease on an id that holds no backup
@@ -204,6 +233,7 @@ def run(
                 allow_downgrade,
                 wait_ready,
                 identities,
+                verified,
             )
 
 
@@ -219,23 +249,17 @@ def _restore(
     allow_downgrade: bool,
     wait_ready: Callable[[Service], str] | None,
     identities: Identities | None,
+    verified: verify.VerifyReport | None,
 ) -> RestoreReport:
     backup_id = manifest.backup_id
     services = _selected(manifest, names)
-    keys.check_can_open(storage, manifest, [s.name for s in services], identities)
+    report = RestoreReport(backup_id, storage.location)
+    if verified is None:
+        verified = check(storage, manifest, names, progress=progress, identities=identities)
+    report.verified = verified
+    # Docker only now: a bad backup is told as such (exit 10), also with the engine down.
     for note in versions.check(manifest, services, runtime.states(), allow_downgrade):
         progress.note(note)
-    report = RestoreReport(backup_id, storage.location)
-    report.verified = verify.verify(
-        storage,
-        backup_id,
-        [s.name for s in services],
-        check=True,
-        on_bytes=lambda n: progress.moved(backup_id, n),
-        hold_lease=False,
-        identities=identities,
-        manifest=manifest,
-    )
     targets = [(s, runtime.data_volume(s)) for s in services]
     if not confirm(describe(targets, backup_id)):
         raise Interrupted("restore declined; nothing was changed")

@@ -74,7 +74,7 @@ class Policy:
         return all(getattr(self, f) is None for f in self.__dataclass_fields__)
 
     def check(self) -> None:
-        """ValueError when no rule is given or one is negative."""
+        """ValueError when no rule is given, one is negative, or every one is 0."""
         if self.empty:
             raise ValueError(
                 "give at least one of --keep-last, --keep-days, --keep-daily, --keep-weekly, "
@@ -84,6 +84,12 @@ class Policy:
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ValueError(f"--{name.replace('_', '-')} cannot be negative")
+        given = [name for name in self.__dataclass_fields__ if getattr(self, name) is not None]
+        if all(getattr(self, name) == 0 for name in given):
+            # A rule of 0 keeps nothing: rules that are all 0 are no policy, and would
+            # leave only the newest backup (borg refuses them too).
+            flags = ", ".join(f"--{name.replace('_', '-')} 0" for name in given)
+            raise ValueError(f"{flags} keeps nothing: give at least one rule above 0")
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,19 @@ def policy_of(options: dict[str, int | None]) -> Policy:
     return Policy(**{name: options.get(name) for _, name, _ in RETENTION})
 
 
+def checked_policy(options: dict[str, int | None], *, required: bool = False) -> Policy:
+    """The retention rules given, checked before anything runs (usage error, exit 2):
+    none at all only where ``required``, and never rules that are all 0."""
+    policy = policy_of(options)
+    if policy.empty and not required:
+        return policy
+    try:
+        policy.check()
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    return policy
+
+
 @click.group(invoke_without_command=True, epilog=epilog("backup"))
 @click.option("--to", "dest", metavar="DEST", callback=checked_path, help=DEST_HELP)
 @services_option("Back up", "all with data")
@@ -128,6 +141,7 @@ def backup(
     out = output(as_json, quiet)
     project = app.project
     selected = create.services_to_back_up(services)
+    retention = checked_policy(keep)
 
     def run() -> BackupReport:
         from monctl.backup import keys
@@ -145,7 +159,7 @@ def backup(
                 compression=compression,
                 full=full,
                 recipients=recipients,
-                retention=policy_of(keep),
+                retention=retention,
                 progress=progress,
             )
 
@@ -258,11 +272,7 @@ def prune(
     from monctl.backup import lock, repository
     from monctl.backup.destination import open_destination
 
-    policy = policy_of(keep)
-    try:
-        policy.check()
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
+    policy = checked_policy(keep, required=True)
     project = app.project
     storage = open_destination(project, source)
     with lock.hold(lock.lock_path(project), "prune"):

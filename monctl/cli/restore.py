@@ -58,10 +58,11 @@ def drill_command(
     The throwaway stack has its own project name, volumes and networks, publishes
     no port and cannot reach outside the host; the production stack is not
     touched. Each restored service is asked from inside that network whether its
-    data is usable (Prometheus: a query over the backup's time range returns
-    series; Grafana: its database lists the dashboards the backup recorded; Loki:
-    lines from the backup's range; Alertmanager: the silences the backup
-    recorded). The throwaway stack and its volumes are removed afterwards, always
+    data is usable, compared with what the backup recorded (Prometheus: the
+    samples of its series over the hour before; Grafana: the dashboards; Loki: the
+    lines of a few streams over the hour before; Alertmanager: the silences;
+    nothing recorded: nothing to compare). The backup is verified first, before
+    Docker is contacted. The throwaway stack and its volumes are removed afterwards, always
     (also on failure, Ctrl-C or SIGTERM). Exit 0 only if every check passed.
     """
     from monctl.backup import drill

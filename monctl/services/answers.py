@@ -160,6 +160,24 @@ def json_data(f: Fetched) -> tuple[Any, str | None]:
     return doc, None
 
 
+def recorded_ns(facts: Mapping[str, Any], key: str, window: tuple[float, float]) -> int | None:
+    """The instant (Unix nanoseconds) a backup recorded its facts at: ``facts[key]``, an
+    integer within the backup's ``window`` (give or take an hour); None when it is not one
+    (a manifest is read from the destination: hostile until checked)."""
+    value = facts.get(key)
+    if not isinstance(value, int) or isinstance(value, bool):
+        return None
+    low, high = (window[0] - 3600) * 1e9, (window[1] + 3600) * 1e9
+    return value if low <= value <= high else None
+
+
+def recorded_count(value: Any, high: int) -> int | None:
+    """A count a backup recorded: an integer from 0 to ``high``, else None."""
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= high:
+        return None
+    return value
+
+
 def count_severity(labels_list: list[dict[str, Any]]) -> dict[str, int]:
     """Firing alerts by their ``severity`` label (critical, warning, info, others)."""
     counts = {"critical": 0, "warning": 0, "info": 0}

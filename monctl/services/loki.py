@@ -10,12 +10,24 @@ the check needs: ``loki -verify-config`` prints "config is valid" (exit 0) or
 "failed parsing config: …" (exit 1; an unknown key fails, yaml.v3 is strict), or
 logs ``msg="validating config"`` for a semantic error. It runs as the image's
 entrypoint, so ``validate`` and ``reload`` (inside the container) need no shell.
-Runs as 10001. Drill: a query over the day before the backup must return lines.
+Runs as 10001. Drill: the backup records how many lines a few streams held over the
+hour before it; the restored Loki must hold at least as many over the same hour (none
+recorded: nothing to compare, it only has to answer).
 """
 
 from __future__ import annotations
 
-from monctl.services.answers import Check, DrillAsk, Fetched, Role, Verdict, json_data, status_200
+from monctl.services.answers import (
+    Check,
+    DrillAsk,
+    Fetched,
+    Role,
+    Verdict,
+    json_data,
+    recorded_count,
+    recorded_ns,
+    status_200,
+)
 from monctl.services.model import (
     ConfigMount,
     DataVolume,
@@ -38,32 +50,111 @@ def read_ready(f: Fetched, role: Role) -> Verdict:
     return status_200(f, role)
 
 
-# The drill's question: lines of any stream in the day before the backup.
-# Loki 3 gives every stream a service_name (discovered from its labels, else
-# "unknown_service"), so this selector matches them all.
-DRILL_QUERY = '{service_name=~".+"}'
-DRILL_LOOKBACK = 86400.0
+# What a backup records for the drill (``record``) and the drill compares with: how many
+# lines a few streams held over the hour before the record, by service_name (Loki 3 gives
+# every stream one, discovered from its labels, else "unknown_service"). ``/flush`` writes
+# them all out just after, so a restore that works holds at least as many, over the same
+# hour. Log queries only (query_range, limited): no metric query is needed.
+ANY_STREAM = '{service_name=~".+"}'
+RECORD_SECONDS = 3600
+RECORD_LIMIT = 1000  # lines per stream counted (Loki's own cap is 5000 per query)
+MAX_STREAMS = 5
 
 
-def drill(ask: DrillAsk) -> tuple[Check, ...]:
-    """Lines come back from the backup's time range (the day before it ended)."""
-    start, end = ask.window
+def _selector(service_name: str) -> str:
+    quoted = service_name.replace("\\", "\\\\").replace('"', '\\"')
+    return '{service_name="' + quoted + '"}'
+
+
+def _lines(
+    ask: DrillAsk, query: str, end_ns: int
+) -> tuple[int | None, list[dict[str, object]], str]:
+    """(lines, streams) ``query`` returns over the hour before ``end_ns`` (at most
+    ``RECORD_LIMIT`` lines), or None and why not."""
     params = {
-        "query": DRILL_QUERY,
-        "start": str(int((start - DRILL_LOOKBACK) * 1e9)),
-        "end": str(int((end + 60) * 1e9)),
-        "limit": "10",
+        "query": query,
+        "start": str(end_ns - RECORD_SECONDS * 10**9),
+        "end": str(end_ns),
+        "limit": str(RECORD_LIMIT),
         "direction": "backward",
     }
     data, error = json_data(ask.get("/loki/api/v1/query_range", params))
     if error:
-        return (Check("loki", "query", False, f"cannot tell: {error}"),)
+        return None, [], error
     result = data.get("result") if isinstance(data, dict) else None
-    streams = [r for r in result if isinstance(r, dict)] if isinstance(result, list) else []
-    lines = sum(len(s.get("values") or []) for s in streams)
-    if not lines:
-        return (Check("loki", "query", False, "no log lines in the day before the backup"),)
-    detail = f"{lines} lines from {len(streams)} streams in the day before the backup (limit 10)"
+    if not isinstance(result, list):
+        return None, [], "/loki/api/v1/query_range did not answer a list of streams"
+    streams = [r for r in result if isinstance(r, dict)]
+    lines = sum(len(v) for s in streams if isinstance(v := s.get("values"), list))
+    return min(lines, RECORD_LIMIT), streams, ""
+
+
+def record(ask: DrillAsk) -> dict[str, object]:
+    """At backup time: the lines of a few streams over the last hour, and when."""
+    end_ns = int(ask.window[1] * 1e9)
+    lines, streams, why = _lines(ask, ANY_STREAM, end_ns)
+    if lines is None:
+        raise ValueError(why)
+    names = set()
+    for stream in streams:
+        labels = stream.get("stream")
+        if isinstance(labels, dict) and isinstance(labels.get("service_name"), str):
+            names.add(labels["service_name"][:200])
+    recorded = []
+    for name in sorted(names)[:MAX_STREAMS]:
+        count, _, why = _lines(ask, _selector(name), end_ns)
+        if count is None:
+            raise ValueError(why)
+        recorded.append({"service_name": name, "lines": count})
+    return {"lines_end_ns": end_ns, "streams": recorded}
+
+
+def _recorded(ask: DrillAsk) -> tuple[int | None, list[tuple[str, int]], str]:
+    """(end, [(service_name, lines)], why unusable) of what the backup recorded; (None,
+    [], "") when it recorded nothing (a backup from before records, or one that could not)."""
+    if "streams" not in ask.facts:
+        return None, [], ""
+    end_ns = recorded_ns(ask.facts, "lines_end_ns", ask.window)
+    rows = ask.facts.get("streams")
+    if end_ns is None or not isinstance(rows, list) or len(rows) > MAX_STREAMS:
+        return None, [], "its time or its list of streams is malformed"
+    recorded = []
+    for row in rows:
+        count = recorded_count(row.get("lines"), RECORD_LIMIT) if isinstance(row, dict) else None
+        name = row.get("service_name") if isinstance(row, dict) else None
+        if count is None or not isinstance(name, str) or len(name) > 200:
+            return None, [], "a stream it names is malformed"
+        recorded.append((name, count))
+    return end_ns, recorded, ""
+
+
+def drill(ask: DrillAsk) -> tuple[Check, ...]:
+    """Loki answers, and holds every line of the streams the backup recorded."""
+    end_ns, recorded, bad = _recorded(ask)
+    if bad:
+        return (Check("loki", "query", False, f"the backup's record is unusable: {bad}"),)
+    if end_ns is None or not recorded:
+        lines, _, error = _lines(ask, ANY_STREAM, int(ask.window[1] * 1e9))
+        if lines is None:
+            return (Check("loki", "query", False, f"cannot tell: {error}"),)
+        detail = "Loki answers; the backup recorded no log lines: nothing to compare"
+        return (Check("loki", "query", True, detail),)
+    short = []
+    for name, had in recorded:
+        has, _, error = _lines(ask, _selector(name), end_ns)
+        if has is None:
+            return (Check("loki", "query", False, f"cannot tell: {error}"),)
+        if has < had:
+            short.append((name, had, has))
+    if short:
+        name, had, has = short[0]
+        detail = (
+            f"{len(short)} of the {len(recorded)} streams the backup recorded lost lines: "
+            f"service_name {name[:60]!r} holds {has} of {had} in the hour before the backup"
+        )
+        return (Check("loki", "query", False, detail),)
+    total = sum(n for _, n in recorded)
+    detail = f"every line of the {len(recorded)} streams the backup recorded ({total} lines)"
     return (Check("loki", "query", True, detail),)
 
 
@@ -102,5 +193,5 @@ SERVICE = Service(
         Pause(flush="/flush"),
         Layout(objects=("chunks/*",), compressed=("chunks/*",)),
     ),
-    drill=Drill(drill),  # no http_client: the image has no shell and no wget
+    drill=Drill(drill, record),  # no http_client: the image has no shell and no wget
 )

@@ -7,14 +7,18 @@ evaluation, the last config reload, and the alerts firing. Reload:
 ``promtool check`` first, then ``POST /-/reload`` (needs
 ``--web.enable-lifecycle``), confirmed by its reload metrics. Backup: a TSDB
 snapshot (needs ``--web.enable-admin-api``), which is hard links inside the
-volume and must be deleted afterwards. Drill: a range query over the hour before
-the backup must answer with series.
+volume and must be deleted afterwards. Drill: the backup records how many samples a
+few series (``up``, one per target) held over the hour before it; the restored
+Prometheus must hold at least as many at the same instant (none recorded: nothing
+to compare, it only has to answer).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Mapping
+from typing import Any
 
 from monctl.services import application
 from monctl.services.answers import (
@@ -29,6 +33,8 @@ from monctl.services.answers import (
     Verdict,
     count_severity,
     json_data,
+    recorded_count,
+    recorded_ns,
     reload_check,
     status_200,
 )
@@ -158,35 +164,88 @@ async def deep(fetch: Fetch, base: str) -> DeepResult:
     return DeepResult(tuple(checks), tuple(watched), alerts, alerts_rank=1)
 
 
-# The drill's question: how many series held samples, step by step, over the hour
-# before the backup (its snapshot holds them). Any series at all proves the TSDB
-# blocks load and answer queries; none means the restored data is not usable.
-DRILL_QUERY = 'count({__name__=~".+"})'
-DRILL_LOOKBACK = 3600.0
+# What a backup records for the drill (``record``) and the drill compares with: how many
+# samples each series of ``up`` (one per scrape target: every Prometheus that scrapes has
+# them) held over the hour before the record. The snapshot taken just after holds every
+# one of them, so a restore that works holds at least as many, at the same instant.
+RECORD_QUERY = "count_over_time(up[1h])"
+MAX_RECORDED = 20  # series: a manifest stays small
+MAX_SAMPLES = 10**9  # a recorded count beyond this is not one
+
+
+def _series(labels: Mapping[str, Any]) -> str:
+    """A series as text, its labels sorted: ``{instance="…",job="…"}``."""
+    pairs = sorted((str(k), str(v)) for k, v in labels.items())
+    return ("{" + ",".join(f'{k}="{v}"' for k, v in pairs) + "}")[:300]
+
+
+def _samples(ask: DrillAsk, at_ns: int) -> tuple[dict[str, int] | None, str]:
+    """Samples per series of ``RECORD_QUERY`` at ``at_ns``, or None and why not."""
+    params = {"query": RECORD_QUERY, "time": f"{at_ns / 1e9:.3f}"}
+    data, error = json_data(ask.get("/api/v1/query", params))
+    if error:
+        return None, error
+    result = data.get("result") if isinstance(data, dict) else None
+    if not isinstance(result, list):
+        return None, "/api/v1/query did not answer a vector"
+    counts: dict[str, int] = {}
+    for row in result:
+        if not isinstance(row, dict) or not isinstance(row.get("metric"), dict):
+            continue
+        with contextlib.suppress(TypeError, ValueError, IndexError, KeyError, OverflowError):
+            counts[_series(row["metric"])] = int(float(row["value"][1]))
+    return counts, ""
+
+
+def record(ask: DrillAsk) -> dict[str, object]:
+    """At backup time: the samples of a few series over the last hour, and when."""
+    at_ns = int(ask.window[1] * 1e9)
+    counts, why = _samples(ask, at_ns)
+    if counts is None:
+        raise ValueError(why)
+    chosen = sorted(counts.items())[:MAX_RECORDED]
+    return {"samples_at_ns": at_ns, "series": [{"series": k, "samples": n} for k, n in chosen]}
+
+
+def _recorded(ask: DrillAsk) -> tuple[int | None, list[tuple[str, int]], str]:
+    """(when, [(series, samples)], why unusable) of what the backup recorded; (None, [],
+    "") when it recorded nothing (a backup from before records, or one that could not)."""
+    if "series" not in ask.facts:
+        return None, [], ""
+    at_ns = recorded_ns(ask.facts, "samples_at_ns", ask.window)
+    rows = ask.facts.get("series")
+    if at_ns is None or not isinstance(rows, list) or len(rows) > MAX_RECORDED:
+        return None, [], "its time or its list of series is malformed"
+    recorded = []
+    for row in rows:
+        count = recorded_count(row.get("samples"), MAX_SAMPLES) if isinstance(row, dict) else None
+        if count is None or not isinstance(row.get("series"), str):
+            return None, [], "a series it names is malformed"
+        recorded.append((str(row["series"])[:300], count))
+    return at_ns, recorded, ""
 
 
 def drill(ask: DrillAsk) -> tuple[Check, ...]:
-    """A range query over the backup's last hour answers with series."""
-    start, end = ask.window
-    params = {
-        "query": DRILL_QUERY,
-        "start": f"{start - DRILL_LOOKBACK:.3f}",
-        "end": f"{end:.3f}",
-        "step": "60",
-    }
-    data, error = json_data(ask.get("/api/v1/query_range", params))
-    if error:
+    """Prometheus answers, and holds every sample of the series the backup recorded."""
+    at_ns, recorded, bad = _recorded(ask)
+    if bad:
+        return (Check("prometheus", "query", False, f"the backup's record is unusable: {bad}"),)
+    counts, error = _samples(ask, at_ns if at_ns is not None else int(ask.window[1] * 1e9))
+    if counts is None:
         return (Check("prometheus", "query", False, f"cannot tell: {error}"),)
-    result = data.get("result") if isinstance(data, dict) else None
-    counts: list[float] = []
-    rows = [r for r in result if isinstance(r, dict)] if isinstance(result, list) else []
-    for row in rows:
-        for point in row.get("values") or []:
-            with contextlib.suppress(TypeError, ValueError, IndexError):
-                counts.append(float(point[1]))
-    if not counts or max(counts) <= 0:
-        return (Check("prometheus", "query", False, "no series in the hour before the backup"),)
-    detail = f"up to {max(counts):.0f} series in the hour before the backup ({len(counts)} steps)"
+    if at_ns is None or not recorded:
+        detail = "Prometheus answers; the backup recorded no series: nothing to compare"
+        return (Check("prometheus", "query", True, detail),)
+    short = [(s, n, counts.get(s, 0)) for s, n in recorded if counts.get(s, 0) < n]
+    if short:
+        series, had, has = short[0]
+        detail = (
+            f"{len(short)} of the {len(recorded)} series the backup recorded lost samples: "
+            f"{series} holds {has} of {had} in the hour before the backup"
+        )
+        return (Check("prometheus", "query", False, detail),)
+    total = sum(n for _, n in recorded)
+    detail = f"every one of the {len(recorded)} series the backup recorded ({total} samples)"
     return (Check("prometheus", "query", True, detail),)
 
 
@@ -271,7 +330,7 @@ SERVICE = Service(
             listing=LISTING,
         ),
     ),
-    drill=Drill(drill),
+    drill=Drill(drill, record),
     # The upstream image (and the test image) is busybox-based: wget and sleep.
     http_client=BUSYBOX_WGET,
 )

@@ -201,8 +201,8 @@ DAILY = [entry(days_ago(NOW, d)) for d in range(10)]  # today .. 9 days ago
         (None, 3, list(range(3, 10))),  # 0, 1 and 2 days ago are within 3 days
         (2, 5, list(range(5, 10))),  # either rule keeps: the wider one wins
         (7, 1, list(range(7, 10))),
-        (0, None, list(range(1, 10))),  # never the newest
-        (None, 0, list(range(1, 10))),
+        (0, 3, list(range(3, 10))),  # a rule of 0 keeps nothing beside the others
+        (3, 0, list(range(3, 10))),
         (100, None, []),
         (None, 100, []),
     ],
@@ -248,6 +248,8 @@ def test_retention_invariants_on_random_histories(seed: int) -> None:
     entries = list({e.backup_id: e for e in entries}.values())
     keep_last = rng.choice([None, 0, 1, 2, 5, 30])
     keep_days = rng.choice([None, 0, 1, 7, 90]) if keep_last is not None else rng.randint(0, 30)
+    if not (keep_last or keep_days):
+        keep_days = 1  # rules that are all 0 are refused (test_retention.py)
     chosen = {e.backup_id for e in select_for_prune(entries, keep_last, keep_days, NOW)}
     complete = sorted((e for e in entries if e.complete), key=lambda e: e.created, reverse=True)
     if complete:

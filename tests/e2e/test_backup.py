@@ -174,14 +174,16 @@ def test_quiet_success_prints_nothing_and_retention_keeps_the_newest(
         ids.append(_backup_json(data_stack, "--to", str(dest), "--service", "grafana")["id"])
         time.sleep(1.1)  # ids are per second
     quiet = data_stack.monctl(
-        "backup", "-q", "--to", str(dest), "--service", "grafana", "--keep-days", "0"
+        "backup", "-q", "--to", str(dest), "--service", "grafana", "--keep-last", "1"
     )
     assert quiet.code == 0 and quiet.out == "" and quiet.err == "", explain(quiet)
     listed = json.loads(data_stack.monctl("backup", "list", "--from", str(dest), "--json").out)
     remaining = [b["id"] for b in listed["backups"]]
     assert len(remaining) == 1 and remaining[0] > max(ids), remaining  # only the newest
-    # prune with a rule that keeps nothing still keeps the newest complete backup.
+    # rules that all keep nothing are no policy: refused, nothing deleted.
     result = data_stack.monctl("backup", "prune", "--from", str(dest), "--keep-days", "0", "--json")
+    assert result.code == 2, explain(result)
+    result = data_stack.monctl("backup", "prune", "--from", str(dest), "--keep-last", "1", "--json")
     assert result.code == 0, explain(result)
     assert json.loads(result.out)["deleted"] == []
     assert data_stack.monctl("backup", "verify", remaining[0], "--from", str(dest)).code == 0

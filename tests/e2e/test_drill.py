@@ -67,6 +67,10 @@ def good_backup(data_stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> 
     doc = json.loads(result.out)
     manifest = json.loads((dest / doc["id"] / "manifest.json").read_text())
     assert manifest["services"]["grafana"]["facts"]["dashboards"], "no dashboards recorded"
+    # What Prometheus and Loki held, for the drill to compare with (issue 17, item 10):
+    assert manifest["services"]["prometheus"]["facts"]["series"], "no series recorded"
+    streams = manifest["services"]["loki"]["facts"]["streams"]
+    assert any(s["lines"] >= 1 for s in streams), streams
     return dest / doc["id"]
 
 
@@ -101,6 +105,10 @@ def test_a_good_backup_passes_and_the_throwaway_stack_is_gone(
         assert s["checks"] and all(c["ok"] for c in s["checks"]), s
     dashboards = next(c for c in services["grafana"]["checks"] if c["name"] == "dashboards")
     assert "every one of the" in dashboards["detail"]
+    (query,) = services["prometheus"]["checks"]
+    assert "series the backup recorded" in query["detail"], query
+    (query,) = services["loki"]["checks"]
+    assert "every line of the" in query["detail"], query
     assert doc["stack"].startswith(f"{data_stack.project_name}-drill-")
     assert drill_leftovers(data_stack) == []
     assert production(data_stack) == before, "the drill restarted a production service"

@@ -42,6 +42,8 @@ class Ask:
     ) -> Fetched:
         self.asked.append((path, params, auth))
         status, body = self.answers[path]
+        if callable(body):  # an answer that depends on the query
+            body = body(params or {})
         if status is None:
             return Fetched(path, None, error=str(body))
         text = body if isinstance(body, str) else json.dumps(body)
@@ -67,20 +69,60 @@ def test_every_service_with_data_declares_a_drill() -> None:
     assert any(s.http_client for s in services.SERVICES), "nothing can reach the drill's services"
 
 
-def test_prometheus_needs_series_over_the_backup_range() -> None:
-    matrix = {"status": "success", "data": {"resultType": "matrix", "result": [
-        {"metric": {}, "values": [[NOW - 120, "812"], [NOW - 60, "815"]]}]}}  # fmt: skip
-    ask = Ask({"/api/v1/query_range": (200, matrix)})
-    (check,) = drill_of("prometheus").check(ask)
-    assert check.ok and "up to 815 series" in check.detail
-    _, params, _ = ask.asked[0]
-    assert params is not None and float(params["end"]) == ask.window[1]
-    assert float(params["start"]) == ask.window[0] - 3600
-    empty = {"status": "success", "data": {"resultType": "matrix", "result": []}}
-    (check,) = drill_of("prometheus").check(Ask({"/api/v1/query_range": (200, empty)}))
-    assert not check.ok and "no series" in check.detail
-    (check,) = drill_of("prometheus").check(Ask({"/api/v1/query_range": (None, "bad address")}))
+def _vector(counts: dict[str, int]) -> dict[str, Any]:
+    """Prometheus' answer to count_over_time(up[1h]): one sample count per target."""
+    rows = [{"metric": {"job": job, "instance": f"{job}:9100"}, "value": [NOW, str(n)]}
+            for job, n in counts.items()]  # fmt: skip
+    return {"status": "success", "data": {"resultType": "vector", "result": rows}}
+
+
+def test_prometheus_records_samples_and_the_drill_needs_every_one_back() -> None:
+    prometheus = drill_of("prometheus")
+    at_backup = Ask({"/api/v1/query": (200, _vector({"node": 240, "app": 238}))})
+    facts = prometheus.record(at_backup)
+    _, params, _ = at_backup.asked[0]
+    assert params == {"query": "count_over_time(up[1h])", "time": f"{at_backup.window[1]:.3f}"}
+    assert [row["samples"] for row in facts["series"]] == [238, 240]
+    facts = json.loads(json.dumps(facts))  # as the manifest keeps them
+
+    restored = Ask({"/api/v1/query": (200, _vector({"node": 241, "app": 238}))}, facts)
+    (check,) = prometheus.check(restored)
+    assert check.ok and "every one of the 2 series the backup recorded" in check.detail
+    _, params, _ = restored.asked[0]
+    assert params is not None and params["time"] == f"{at_backup.window[1]:.3f}"  # same hour
+
+    # Most of the data lost: one series with a sample left is not enough.
+    lost = Ask({"/api/v1/query": (200, _vector({"node": 1, "app": 238}))}, facts)
+    (check,) = prometheus.check(lost)
+    assert not check.ok and "holds 1 of 240" in check.detail
+    gone = Ask({"/api/v1/query": (200, _vector({}))}, facts)
+    assert not prometheus.check(gone)[0].ok
+
+
+def test_prometheus_of_a_quiet_stack_has_nothing_to_compare_and_passes() -> None:
+    prometheus = drill_of("prometheus")
+    quiet = prometheus.record(Ask({"/api/v1/query": (200, _vector({}))}))
+    assert quiet["series"] == []
+    (check,) = prometheus.check(Ask({"/api/v1/query": (200, _vector({}))}, quiet))
+    assert check.ok and "nothing to compare" in check.detail
+    (check,) = prometheus.check(Ask({"/api/v1/query": (200, _vector({}))}))  # an older backup
+    assert check.ok and "nothing to compare" in check.detail
+    (check,) = prometheus.check(Ask({"/api/v1/query": (None, "bad address")}))
     assert not check.ok and "bad address" in check.detail
+
+
+def test_a_malformed_prometheus_record_fails_the_check() -> None:
+    prometheus = drill_of("prometheus")
+    answer = {"/api/v1/query": (200, _vector({"node": 240}))}
+    at = int((NOW - 30) * 1e9)
+    for facts in (
+        {"series": [{"series": "{}", "samples": 1e400}], "samples_at_ns": at},
+        {"series": [{"series": "{}", "samples": -1}], "samples_at_ns": at},
+        {"series": [], "samples_at_ns": 10**30},  # not the backup's time
+        {"series": "all of them", "samples_at_ns": at},
+    ):
+        (check,) = prometheus.check(Ask(answer, facts))
+        assert not check.ok and "record is unusable" in check.detail, facts
 
 
 def _health(database: str = "ok") -> tuple[int, dict[str, str]]:
@@ -123,17 +165,58 @@ def test_grafana_records_what_it_lists_and_says_when_it_cannot() -> None:
         raise AssertionError("a refused search must not record an empty list")
 
 
-def test_loki_needs_lines_from_the_backup_range() -> None:
-    stream = {"stream": {"service_name": "app"}, "values": [[str(int(NOW * 1e9)), "hello"]]}
-    streams = {"status": "success", "data": {"resultType": "streams", "result": [stream]}}
-    ask = Ask({"/loki/api/v1/query_range": (200, streams)})
-    (check,) = drill_of("loki").check(ask)
-    assert check.ok and check.detail.startswith("1 lines from 1 streams")
-    _, params, _ = ask.asked[0]
-    assert params is not None and int(params["end"]) > int(ask.window[1] * 1e9)
-    none = {"status": "success", "data": {"resultType": "streams", "result": []}}
-    (check,) = drill_of("loki").check(Ask({"/loki/api/v1/query_range": (200, none)}))
-    assert not check.ok
+def _streams(lines: dict[str, int]) -> Any:
+    """Loki's answer to a query_range: ``lines`` per service_name, the selector honoured."""
+
+    def answer(params: Mapping[str, str]) -> dict[str, Any]:
+        query = params["query"]
+        result = [
+            {"stream": {"service_name": name, "job": name},
+             "values": [[str(int(NOW * 1e9) - i), f"line {i}"] for i in range(count)]}
+            for name, count in lines.items()
+            if count and (query == '{service_name=~".+"}' or f'"{name}"' in query)
+        ]  # fmt: skip
+        return {"status": "success", "data": {"resultType": "streams", "result": result}}
+
+    return answer
+
+
+def test_loki_records_lines_and_the_drill_needs_every_one_back() -> None:
+    loki = drill_of("loki")
+    at_backup = Ask({"/loki/api/v1/query_range": (200, _streams({"app": 30, "drill": 1}))})
+    facts = json.loads(json.dumps(loki.record(at_backup)))
+    assert facts["streams"] == [
+        {"service_name": "app", "lines": 30},
+        {"service_name": "drill", "lines": 1},
+    ]
+    _, params, _ = at_backup.asked[1]
+    assert params is not None and params["query"] == '{service_name="app"}'
+    assert int(params["end"]) - int(params["start"]) == 3600 * 10**9
+
+    restored = Ask({"/loki/api/v1/query_range": (200, _streams({"app": 31, "drill": 1}))}, facts)
+    (check,) = loki.check(restored)
+    assert check.ok and "every line of the 2 streams the backup recorded" in check.detail
+    assert {p["end"] for _, p, _ in restored.asked if p} == {str(facts["lines_end_ns"])}
+
+    # Most of the data lost: one line left is not enough.
+    lost = Ask({"/loki/api/v1/query_range": (200, _streams({"app": 1, "drill": 1}))}, facts)
+    (check,) = loki.check(lost)
+    assert not check.ok and "holds 1 of 30" in check.detail
+
+
+def test_loki_of_a_quiet_stack_has_nothing_to_compare_and_passes() -> None:
+    loki = drill_of("loki")
+    quiet = loki.record(Ask({"/loki/api/v1/query_range": (200, _streams({}))}))
+    assert quiet["streams"] == []
+    (check,) = loki.check(Ask({"/loki/api/v1/query_range": (200, _streams({}))}, quiet))
+    assert check.ok and "nothing to compare" in check.detail
+    (check,) = loki.check(Ask({"/loki/api/v1/query_range": (200, _streams({}))}))
+    assert check.ok and "nothing to compare" in check.detail
+    (check,) = loki.check(Ask({"/loki/api/v1/query_range": (503, "not ready")}))
+    assert not check.ok and "cannot tell" in check.detail
+    bad = {"streams": [{"service_name": "app", "lines": 10**9}], "lines_end_ns": int(NOW * 1e9)}
+    (check,) = loki.check(Ask({"/loki/api/v1/query_range": (200, _streams({}))}, bad))
+    assert not check.ok and "record is unusable" in check.detail
 
 
 def _silence(sid: str, state: str, ends: float, updated: float) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from monctl.adapters.storage.staging import (
     PARTIAL_RE,
     LocalStaging,
     fsync_path,
+    linked_error,
     local_staging,
     partial_name,
 )
@@ -41,7 +42,24 @@ class LocalStorage:
         return f"LocalStorage({self.location!r})"
 
     def _path(self, key: str) -> Path:
-        return self.root.joinpath(*check_key(key).split("/"))
+        return self._inside(self.root.joinpath(*check_key(key).split("/")))
+
+    def _inside(self, path: Path) -> Path:
+        """``path``, unless a directory on its way below the root is a link (StorageError):
+        no read, write, listing or deletion leaves the destination through one."""
+        refused = linked_error(self.root, self.location, path)
+        if refused is not None:
+            raise refused
+        return path
+
+    def _start(self, prefix: str) -> Path:
+        """The directory a walk of ``prefix`` starts from (itself not a link)."""
+        head = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        if not head:
+            return self.root
+        start = self.root.joinpath(*check_key(head).split("/"))
+        self._inside(start / "-")
+        return start
 
     def _error(self, what: str, e: OSError) -> StorageError:
         return storage_error(e, self.location, what)
@@ -83,7 +101,8 @@ class LocalStorage:
     def _open(self, key: str) -> Iterator[BinaryIO]:
         path = self._path(key)
         try:
-            f = open(path, "rb")  # noqa: SIM115 - closed by the context manager below
+            # O_NOFOLLOW: an object that is a link is not one monctl wrote.
+            f = os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb")
         except FileNotFoundError:
             raise StorageError(f"no object {key} in {self.location}") from None
         except OSError as e:
@@ -103,8 +122,7 @@ class LocalStorage:
     def list_objects(self, prefix: str = "") -> builtins.list[ObjectInfo]:
         self._require_root()
         # Walk only the directory the prefix names, never the whole destination.
-        head = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
-        start = self.root.joinpath(*head.split("/")) if head else self.root
+        start = self._start(prefix)
         out = []
         for path in self._walk(start):
             key = path.relative_to(self.root).as_posix()
@@ -123,7 +141,7 @@ class LocalStorage:
 
     def children(self, prefix: str = "") -> builtins.list[str]:
         self._require_root()
-        base = self.root.joinpath(*prefix.strip("/").split("/")) if prefix.strip("/") else self.root
+        base = self._start(prefix.strip("/") + "/")
         try:
             return sorted(e.name for e in os.scandir(base) if e.is_dir(follow_symlinks=False))
         except FileNotFoundError:
@@ -158,7 +176,7 @@ class LocalStorage:
     def delete_prefix(self, prefix: str) -> int:
         if not prefix.endswith("/"):
             raise StorageError(f"delete_prefix needs a directory prefix ending in '/': {prefix!r}")
-        base = self._path(prefix.rstrip("/"))
+        base = self._start(prefix)
         if not base.is_dir():
             return 0
         count = 0
@@ -177,8 +195,7 @@ class LocalStorage:
         older_than: timedelta = timedelta(hours=1),
         accept: Callable[[str], bool] | None = None,
     ) -> builtins.list[str]:
-        head = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
-        start = self.root.joinpath(*head.split("/")) if head else self.root
+        start = self._start(prefix)
         if not start.is_dir():
             return []
         cutoff = time.time() - older_than.total_seconds()

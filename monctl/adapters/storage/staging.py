@@ -196,6 +196,9 @@ class LocalStaging:
     def _create(self) -> FileSpool:
         directory = self.root.joinpath(*self.prefix.strip("/").split("/"))
         path = directory / partial_name("spool")
+        refused = linked_error(self.root, str(self.root), path)
+        if refused is not None:
+            raise refused
         if self._started:
             make_dirs_below(self.root, directory)
         else:  # the batch's first spool may make the destination
@@ -220,7 +223,11 @@ class LocalStaging:
     def _final(self, key: str) -> Path:
         from monctl.adapters.storage import check_key
 
-        return self.root.joinpath(*check_key(key).split("/"))
+        final = self.root.joinpath(*check_key(key).split("/"))
+        refused = linked_error(self.root, str(self.root), final)
+        if refused is not None:
+            raise refused
+        return final
 
     def keep(self, spool: Spool, key: str, *, replace: bool = False) -> None:
         assert isinstance(spool, FileSpool)
@@ -286,6 +293,31 @@ class LocalStaging:
             with contextlib.suppress(OSError):
                 path.unlink()
         self._kept = []
+
+
+def through_link(root: Path, path: Path) -> Path | None:
+    """The first directory between ``root`` and ``path`` (both excluded) that is a
+    symbolic link, or None. The root may be a link: that is the operator's choice of
+    destination; a link inside it (``objects/``, ``retired/``, a backup's folder) would
+    lead reads, writes and deletions out of the destination, so none is followed."""
+    d = root
+    for part in path.relative_to(root).parts[:-1]:
+        d = d / part
+        if d.is_symlink():
+            return d
+    return None
+
+
+def linked_error(root: Path, location: str, path: Path) -> StorageError | None:
+    """The error refusing ``path`` when a directory on its way is a link (``through_link``)."""
+    link = through_link(root, path)
+    if link is None:
+        return None
+    return StorageError(
+        f"{link.relative_to(root).as_posix()} in {location} is a symbolic link: "
+        "monctl never follows a link inside the destination",
+        hint="replace the link by the directory itself (only the destination itself may be a link)",
+    )
 
 
 def local_staging(
