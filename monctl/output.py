@@ -154,7 +154,9 @@ class Output:
 
         line = Text(label, style=style)
         line.append(inert(redact(message)))
-        self.err.print(line)
+        # Only a terminal wraps: in a pipe (cron, journald, CI) a message is one line
+        # whatever its length, so `grep error:` finds all of it.
+        self.err.print(line, soft_wrap=not sys.stderr.isatty())
 
 
 @functools.cache

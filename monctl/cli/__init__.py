@@ -210,19 +210,28 @@ def _run(argv: list[str] | None) -> int:
             int(ExitCode.USAGE),
         )
     except click.ClickException as exc:
-        from monctl.output import inert
-
-        # click quotes values from the command line back, some without repr():
-        # they are outside text like any other.
-        setattr(exc, "message", inert(exc.message))  # noqa: B010 (Final in the stubs)
-        if INVOCATION.json:
-            _json_error(exc.format_message(), None, exc.exit_code)
-        exc.show()
-        code = exc.exit_code
+        code = _click_error(exc)
     # The interpreter's final garbage collections walk every object the
     # imports made (~0.05 s); they are about to be freed with the process.
     gc.freeze()
     return code if isinstance(code, int) else 0
+
+
+def _click_error(exc: click.ClickException) -> int:
+    """click's own errors (usage errors above all) as every expected failure: one
+    `error:` line, and the command's --help as the hint (in --json too)."""
+    from monctl.errors import UsageError
+    from monctl.output import inert
+
+    # click quotes values from the command line back, some without repr():
+    # they are outside text like any other.
+    if isinstance(exc, getattr(click.exceptions, "NoArgsIsHelpError", ())):
+        exc.show()  # `monctl` alone: the help, as click shows it
+        return exc.exit_code
+    message = inert(exc.format_message())
+    ctx = exc.ctx if isinstance(exc, click.UsageError) else None
+    hint = f"see `{ctx.command_path} --help`" if ctx is not None else None
+    return _fail(message, UsageError(message, hint=hint), exc.exit_code)
 
 
 def _shorten(path: str) -> str:

@@ -14,6 +14,7 @@ from monctl.cli.backup_options import (
     dest_from,
     identity_option,
     keyed_source,
+    resolved,
     run_announced,
     services_option,
 )
@@ -60,7 +61,7 @@ def policy_of(options: dict[str, int | None]) -> Policy:
 
 
 @click.group(invoke_without_command=True, epilog=epilog("backup"))
-@click.option("--to", "dest", metavar="DEST", callback=checked_path, help=DEST_HELP)
+@click.option("--repo", "--to", "dest", metavar="DEST", callback=checked_path, help=DEST_HELP)
 @services_option("Back up", "all with data")
 @click.option(
     "--compression",
@@ -118,6 +119,7 @@ def backup(
     streams: no plaintext reaches the destination or a temporary file.
     """
     if ctx.invoked_subcommand is not None:
+        _pass_down(ctx, ctx.invoked_subcommand)
         return
     from monctl.backup import create
     from monctl.backup.destination import open_destination
@@ -150,6 +152,33 @@ def backup(
 
     names = ", ".join(s.name for s in selected)
     run_announced(out, project, "backup", f"services: {names}", run)
+
+
+def _pass_down(ctx: click.Context, name: str) -> None:
+    """Options given to `backup` before a subcommand are that subcommand's where it has
+    them (`backup --to D list` lists D: --to is its --repo/--from); any other is a
+    usage error, never silently dropped."""
+    from click.core import ParameterSource
+
+    sub = backup.commands[name]
+    takes = {p.name for p in sub.params}
+    passed: dict[str, object] = {}
+    for param in ctx.command.params:
+        if (
+            not param.name
+            or ctx.get_parameter_source(param.name) is not ParameterSource.COMMANDLINE
+        ):
+            continue
+        target = "source" if param.name == "dest" else param.name
+        if target not in takes:
+            raise click.UsageError(
+                f"{param.opts[0]} is an option of `monctl backup` itself, "
+                f"not of `monctl backup {name}` (give it after `{name}`, if it takes it)",
+                ctx,
+            )
+        passed[target] = ctx.params[param.name]
+    if passed:
+        ctx.default_map = {**(ctx.default_map or {}), name: passed}
 
 
 @backup.command("list", epilog=epilog("backup list"))
@@ -191,7 +220,8 @@ def verify(
     deep: bool,
     as_json: bool,
 ) -> None:
-    """Check backup ID (or, with --all, the whole repository) against its manifest.
+    """Check backup ID (`latest`: the newest complete one), or with --all the whole
+    repository, against its manifest.
 
     Re-hashes every archive (old flat backups) or every object a backup needs: its
     stored bytes against its name, its content against the manifest. Also checks
@@ -226,6 +256,7 @@ def verify(
             from monctl.backup import verify as op
 
             assert backup_id is not None
+            backup_id = resolved(storage, backup_id)
             result = op.verify(
                 storage,
                 backup_id,

@@ -22,7 +22,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def _remember_json(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
     INVOCATION.json = INVOCATION.json or value
-    INVOCATION.command = " ".join(ctx.command_path.split()[1:])
+    command = " ".join(ctx.command_path.split()[1:])
+    # A group's option is read before its subcommand's: keep the subcommand's name
+    # (`backup list`, from the command line) when a usage error stops it first.
+    if not INVOCATION.command.startswith(f"{command} "):
+        INVOCATION.command = command
     return value
 
 

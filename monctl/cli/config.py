@@ -53,9 +53,21 @@ def reload(app: AppContext, services: tuple[str, ...], no_validate: bool, as_jso
     is_flag=True,
     help="Use the checking tools from the host PATH instead of the pinned images (no Docker).",
 )
+@click.option(
+    "--allow-missing-tools",
+    is_flag=True,
+    help="With --local: a check whose tool is not installed is skipped without failing "
+    "the run (by default it fails: a check that did not run is no pass).",
+)
 @json_option
 @click.pass_obj
-def validate(app: AppContext, services: tuple[str, ...], local: bool, as_json: bool) -> None:
+def validate(
+    app: AppContext,
+    services: tuple[str, ...],
+    local: bool,
+    allow_missing_tools: bool,
+    as_json: bool,
+) -> None:
     """Check configuration files without a running stack (a pull-request check).
 
     Prometheus config and rules, the rule unit tests (promtool test rules),
@@ -71,6 +83,10 @@ def validate(app: AppContext, services: tuple[str, ...], local: bool, as_json: b
     project = app.project
     runtime = None if local else app.runtime
     report = op.validate(
-        project, runtime, declared.select(services), mode="local" if local else "docker"
+        project,
+        runtime,
+        declared.select(services),
+        mode="local" if local else "docker",
+        allow_missing_tools=allow_missing_tools,
     )
     finish(output(as_json), report)

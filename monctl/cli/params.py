@@ -52,8 +52,12 @@ class TailLines(click.ParamType):  # type: ignore[type-arg]
         self.fail(f"{shown(text)} is not a number of lines (or 'all')", param, ctx)
 
 
+LATEST = "latest"  # as a backup id, everywhere one is taken: the newest complete backup
+
+
 class BackupId(click.ParamType):  # type: ignore[type-arg]
-    """A backup id as ``monctl backup list`` shows it: YYYYMMDDTHHMMSSZ, a real date."""
+    """A backup id as ``monctl backup list`` shows it: YYYYMMDDTHHMMSSZ, a real date;
+    or ``latest`` (the command resolves it once the destination is open)."""
 
     name = "ID"
 
@@ -61,10 +65,11 @@ class BackupId(click.ParamType):  # type: ignore[type-arg]
         from monctl.backup.manifest import is_backup_id
 
         text = str(value)
-        if len(text) <= 32 and is_backup_id(text):
+        if text == LATEST or (len(text) <= 32 and is_backup_id(text)):
             return text
         self.fail(
-            f"{shown(text)} is not a backup id (YYYYMMDDTHHMMSSZ, as `monctl backup list` shows)",
+            f"{shown(text)} is not a backup id (YYYYMMDDTHHMMSSZ, as `monctl backup list` "
+            "shows, or latest)",
             param,
             ctx,
         )

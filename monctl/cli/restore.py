@@ -14,6 +14,7 @@ from monctl.cli.backup_options import (
     dest_from,
     identity_option,
     keyed_source,
+    resolved,
     run_announced,
     services_option,
 )
@@ -27,7 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 @click.command("test", epilog=epilog("backup test"))
-@click.argument("backup_id", metavar="ID")
+@backup_id
 @dest_from
 @services_option("Drill", "all in the backup")
 @click.option(
@@ -107,6 +108,8 @@ def restore(
 ) -> None:
     """Restore backup ID into the stack's volumes (verified first; asks unless --yes).
 
+    ID may be `latest`: the newest complete backup in DEST.
+
     Every archive is checked against the manifest before anything is touched, and
     a service running an older major.minor than the one that wrote its data is
     refused (exit 6) unless --allow-downgrade. An encrypted backup needs --identity:
@@ -127,7 +130,7 @@ def restore(
                 app.project,
                 app.runtime,
                 storage,
-                backup_id,
+                resolved(storage, backup_id),
                 services,
                 confirm=_confirmer(yes, progress),
                 progress=progress,
