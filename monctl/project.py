@@ -186,10 +186,15 @@ def init(target: Path, force: bool = False) -> Path:
     target = target.expanduser().resolve()
     if (target / COMPOSE_FILE).exists() and not force:
         raise ConfigError(
-            f"{target} already holds a stack", hint="use --force to overwrite its files"
+            f"{target} already holds a stack",
+            hint="`monctl init --upgrade DIR` updates it keeping your edits "
+            "(--force overwrites them)",
         )
     target.mkdir(parents=True, exist_ok=True)
     for part in ("compose", "config"):
         shutil.copytree(source / part, target / part, dirs_exist_ok=True)
     shutil.copy2(source / ".env.example", target / ".env.example")
+    from monctl.upgrade import record_init
+
+    record_init(source, target)  # what `init --upgrade` tells edits from
     return target

@@ -110,10 +110,41 @@ def logs(app: AppContext, services: tuple[str, ...], follow: bool, tail: str | N
 @click.argument(
     "directory", type=click.Path(file_okay=False, path_type=Path), callback=checked_path
 )
-@click.option("--force", is_flag=True, help="Overwrite the stack files of an existing copy.")
-def init(directory: Path, force: bool) -> None:
-    """Write an editable copy of the stack (compose/, config/, .env.example) to DIRECTORY."""
+@click.option(
+    "--force", is_flag=True, help="Overwrite the stack files of an existing copy (edits too)."
+)
+@click.option(
+    "--upgrade",
+    is_flag=True,
+    help="Update an existing copy to the files this monctl ships: untouched files are "
+    "replaced, an edited one gets the new file beside it as FILE.new; .env's image pins "
+    "are compared with the shipped ones.",
+)
+@click.option("--dry-run", is_flag=True, help="With --upgrade: only show what would change.")
+@json_option
+def init(directory: Path, force: bool, upgrade: bool, dry_run: bool, as_json: bool) -> None:
+    """Write an editable copy of the stack (compose/, config/, .env.example) to DIRECTORY.
+
+    \b
+    Examples:
+      monctl init /opt/monitoring                      a new copy of the stack
+      monctl init --upgrade --dry-run /opt/monitoring  what a newer monctl ships differently
+      monctl init --upgrade /opt/monitoring            update it, keeping every edit
+    """
     from monctl import project
 
+    if dry_run and not upgrade:
+        raise click.UsageError("--dry-run goes with --upgrade")
+    if upgrade:
+        if force:
+            raise click.UsageError("--upgrade keeps edits, --force overwrites them: choose one")
+        from monctl.upgrade import upgrade as run_upgrade
+
+        finish(output(as_json), run_upgrade(project.packaged_stack(), directory, dry_run))
     target = project.init(directory, force=force)
+    if as_json:
+        output(as_json).json(
+            {"command": "init", "ok": True, "exit_code": 0, "directory": str(target)}
+        )
+        return
     output().info(f"wrote the stack to {target}; next: cd {target} && monctl up")
