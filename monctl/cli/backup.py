@@ -117,6 +117,11 @@ def backup(
     options, retention and garbage collection (as `backup prune`) run after a
     complete backup. With --encrypt-to, every object is encrypted (age) as it
     streams: no plaintext reaches the destination or a temporary file.
+
+    \b
+    Examples:
+      monctl backup -q --keep-last 14 --keep-days 30   the nightly job
+      monctl backup --repo s3://bucket/monitoring --service grafana
     """
     if ctx.invoked_subcommand is not None:
         _pass_down(ctx, ctx.invoked_subcommand)
@@ -186,7 +191,13 @@ def _pass_down(ctx: click.Context, name: str) -> None:
 @json_option
 @click.pass_obj
 def list_(app: AppContext, source: str | None, as_json: bool) -> None:
-    """List the backups in DEST, newest first (incomplete ones say why)."""
+    """List the backups in DEST, newest first (incomplete ones say why).
+
+    \b
+    Examples:
+      monctl backup list
+      monctl backup list --repo /mnt/backups --json
+    """
     from monctl.backup import repository
     from monctl.backup.destination import open_destination
 
@@ -232,6 +243,11 @@ def verify(
     object present, its stored bytes hashing to its name. With --identity (or
     MONCTL_BACKUP_IDENTITY), what they decrypt to is checked too; --deep makes
     that required (no key, or a key that opens none of them: exit 10).
+
+    \b
+    Examples:
+      monctl backup verify latest
+      monctl backup verify --all --repo s3://bucket/monitoring
     """
     from monctl.cli.progress import CliProgress
 
@@ -284,6 +300,10 @@ def prune(
     a verify, a backup in progress: their lease), nor an incomplete backup that
     may still be running, nor a backup whose id lies in the future; names that
     are not monctl backup ids are never touched. Takes the project's lock.
+
+    \b
+    Examples:
+      monctl backup prune --keep-daily 7 --keep-weekly 4 --dry-run
     """
     from monctl.backup import lock, repository
     from monctl.backup.destination import open_destination

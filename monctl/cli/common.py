@@ -64,6 +64,13 @@ class ServiceChoice(click.ParamType):  # type: ignore[type-arg]
     def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
         return "SERVICE"
 
+    def shell_complete(
+        self, ctx: click.Context, param: click.Parameter, incomplete: str
+    ) -> list[Any]:
+        from click.shell_completion import CompletionItem
+
+        return [CompletionItem(name) for name in self.choices() if name.startswith(incomplete)]
+
 
 services_argument = click.argument(
     "services", nargs=-1, type=ServiceChoice(), metavar="[SERVICE]..."

@@ -32,6 +32,11 @@ def reload(app: AppContext, services: tuple[str, ...], no_validate: bool, as_jso
     the service reloads the way it can (its reload API, Grafana's provisioning
     API, or a restart for Loki) and the new configuration is confirmed (reload
     metrics, config hash, readiness). Keeps going after a failure.
+
+    \b
+    Examples:
+      monctl reload prometheus       after editing prometheus.yml
+      monctl reload all
     """
     from monctl import services as declared
     from monctl.cli.progress import CliProgress
@@ -76,6 +81,11 @@ def validate(
     By default the tools run in one-off containers of the pinned images
     (`docker compose run`), reading the files exactly as the services mount them;
     no .env is needed.
+
+    \b
+    Examples:
+      monctl validate                the pinned images check the files
+      monctl validate --local --allow-missing-tools   host tools, some absent
     """
     from monctl import services as declared
     from monctl.config import validate as op

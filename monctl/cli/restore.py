@@ -19,6 +19,7 @@ from monctl.cli.backup_options import (
     services_option,
 )
 from monctl.cli.common import epilog, json_option, output
+from monctl.cli.params import Seconds
 from monctl.errors import Interrupted
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -33,7 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
 @services_option("Drill", "all in the backup")
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=1, max=3600),
+    type=Seconds(min=1, max=3600),
     default=180.0,
     show_default=True,
     help="Seconds each restored service may take to become ready.",
@@ -64,6 +65,11 @@ def drill_command(
     lines from the backup's range; Alertmanager: the silences the backup
     recorded). The throwaway stack and its volumes are removed afterwards, always
     (also on failure, Ctrl-C or SIGTERM). Exit 0 only if every check passed.
+
+    \b
+    Examples:
+      monctl backup test latest
+      monctl backup test 20260101T020000Z --service prometheus
     """
     from monctl.backup import drill
     from monctl.cli.progress import CliProgress
@@ -117,6 +123,11 @@ def restore(
     Then per service: the data is staged in a fresh volume (checked again as it
     is written), the service is stopped, its volume replaced, and it is started
     and waited for.
+
+    \b
+    Examples:
+      monctl restore latest --service grafana
+      monctl restore 20260101T020000Z --repo /mnt/backups --yes
     """
     from monctl.backup import restore as op
     from monctl.cli.progress import CliProgress

@@ -33,6 +33,11 @@ def up(
     Creates .env from .env.example on first run (fresh secrets, mode 0600) and
     the application's external network if missing. A missing application is
     reported, not fatal.
+
+    \b
+    Examples:
+      monctl up                      the whole stack, waiting until it is ready
+      monctl up prometheus grafana   only these services
     """
     from monctl import lifecycle
     from monctl import services as declared
@@ -57,7 +62,13 @@ def up(
 @json_option
 @click.pass_obj
 def down(app: AppContext, volumes: bool, yes: bool, as_json: bool) -> None:
-    """Stop and remove the stack's containers (--volumes: and its data)."""
+    """Stop and remove the stack's containers (--volumes: and its data).
+
+    \b
+    Examples:
+      monctl down                    stop the stack, keep its data
+      monctl down --volumes --yes   also delete its data (no question)
+    """
     from monctl import lifecycle
     from monctl.output import inert
 
@@ -86,7 +97,13 @@ def down(app: AppContext, volumes: bool, yes: bool, as_json: bool) -> None:
 @json_option
 @click.pass_obj
 def status(app: AppContext, as_json: bool) -> None:
-    """One row per service: container state, Docker health, uptime, image, version, URLs."""
+    """One row per service: container state, Docker health, uptime, image, version, URLs.
+
+    \b
+    Examples:
+      monctl status
+      monctl status --json | jq '.services[].state'
+    """
     from monctl import lifecycle
 
     finish(output(as_json), lifecycle.status(app.project, app.runtime))
@@ -98,7 +115,13 @@ def status(app: AppContext, as_json: bool) -> None:
 @click.option("--tail", type=TailLines(), help="Only the last N lines of each service.")
 @click.pass_obj
 def logs(app: AppContext, services: tuple[str, ...], follow: bool, tail: str | None) -> None:
-    """Show the services' logs (passes through to `docker compose logs`)."""
+    """Show the services' logs (passes through to `docker compose logs`).
+
+    \b
+    Examples:
+      monctl logs -f prometheus      follow Prometheus' log
+      monctl logs --tail 100         the last 100 lines of every service
+    """
     from monctl import services as declared
 
     selected = declared.select(services) if services else ()

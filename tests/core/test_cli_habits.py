@@ -243,3 +243,86 @@ def test_validate_local_with_tools_missing_is_no_pass(stack: Path, tmp_path: Pat
     done = monctl("validate", "--local", "--allow-missing-tools", "--json", cwd=stack, env=env)
     doc = json.loads(done.stdout)
     assert done.returncode == 0 and doc["ok"] is True and doc["allow_missing_tools"] is True
+
+
+# -- 11: smaller habits ----------------------------------------------------------------------
+
+
+def on_a_terminal(*args: str, cwd: Path, env: dict[str, str]) -> bytes:
+    """What ``monctl ARGS`` writes to a terminal (stdout and stderr on one pty)."""
+    import pty
+
+    leader, follower = pty.openpty()
+    full_env = {**os.environ, "COLUMNS": "120", **env}
+    full_env.pop("MONCTL_PROJECT_DIR", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monctl", *args],
+        cwd=cwd,
+        env=full_env,
+        stdin=subprocess.DEVNULL,
+        stdout=follower,
+        stderr=follower,
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=60)
+    os.close(leader)
+    return b"".join(chunks)
+
+
+def test_no_color_on_a_terminal_has_no_escape_sequences(stack: Path, tmp_path: Path) -> None:
+    repo = LocalStorage(str(tmp_path / "repo"))
+    make_backup(repo, "20260101T020000Z")
+    args = ("backup", "list", "--repo", repo.location)
+    styled = on_a_terminal(*args, cwd=stack, env={"TERM": "xterm-256color"})
+    assert b"\x1b[" in styled and b"20260101T020000Z" in styled  # the check can fail
+    plain = on_a_terminal(*args, cwd=stack, env={"TERM": "xterm-256color", "NO_COLOR": "1"})
+    assert b"20260101T020000Z" in plain and b"\x1b[" not in plain, plain
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["up", "down", "status", "logs", "init", "health", "reload", "validate", "backup",
+     "backup list", "backup verify", "backup prune", "backup test", "restore"],
+)  # fmt: skip
+def test_every_help_has_examples(stack: Path, command: str) -> None:
+    done = monctl(*command.split(), "--help", cwd=stack)
+    assert done.returncode == 0
+    examples = done.stdout.split("Examples:\n", 1)
+    assert len(examples) == 2, done.stdout
+    assert examples[1].lstrip().startswith(f"monctl {command.split()[0]}")
+
+
+def test_the_drills_timeout_is_seconds_like_every_other(stack: Path) -> None:
+    done = monctl("backup", "test", "--help", cwd=stack)
+    assert "--timeout SECONDS" in done.stdout and "FLOAT RANGE" not in done.stdout
+
+
+def complete(words: str, cwd: Path) -> list[str]:
+    """What bash completion offers for the last word of ``words``."""
+    env = {
+        "_MONCTL_COMPLETE": "bash_complete",
+        "COMP_WORDS": words,
+        "COMP_CWORD": str(len(words.split(" ")) - 1),
+    }
+    done = monctl(cwd=cwd, env=env)
+    return [line.split(",", 1)[1] for line in done.stdout.splitlines() if "," in line]
+
+
+def test_completion_offers_service_names_and_backup_ids(stack: Path) -> None:
+    assert complete("monctl logs prom", stack) == ["prometheus", "promtail"]
+    assert "grafana" in complete("monctl backup --service ", stack)
+    repo = LocalStorage(str(stack / "backups"))
+    make_backup(repo, "20260101T020000Z")
+    make_backup(repo, "20260102T020000Z")
+    offered = complete("monctl backup verify ", stack)
+    assert offered == ["latest", "20260102T020000Z", "20260101T020000Z"]
+    assert complete("monctl restore 202601", stack) == ["20260102T020000Z", "20260101T020000Z"]
