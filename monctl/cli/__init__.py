@@ -223,11 +223,11 @@ def _click_error(exc: click.ClickException) -> int:
     from monctl.errors import UsageError
     from monctl.output import inert
 
-    # click quotes values from the command line back, some without repr():
-    # they are outside text like any other.
     if isinstance(exc, getattr(click.exceptions, "NoArgsIsHelpError", ())):
         exc.show()  # `monctl` alone: the help, as click shows it
         return exc.exit_code
+    # click quotes values from the command line back, some without repr():
+    # they are outside text like any other.
     message = inert(exc.format_message())
     ctx = exc.ctx if isinstance(exc, click.UsageError) else None
     hint = f"see `{ctx.command_path} --help`" if ctx is not None else None

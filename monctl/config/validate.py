@@ -60,19 +60,6 @@ class CheckResult:
         }
 
 
-# Where a tool of `validate --local` comes from, named when it is missing.
-PROVIDERS = {
-    "promtool": "Debian/Ubuntu package prometheus, or the prom/prometheus image",
-    "amtool": "Debian/Ubuntu package prometheus-alertmanager, or the prom/alertmanager image",
-    "loki": "the grafana/loki image or Loki's release binary (no Debian package)",
-    "promtail": "the grafana/promtail image or Loki's release binary (no Debian package)",
-}
-
-
-def provider_of(program: str, service: str) -> str:
-    return PROVIDERS.get(program, f"the {service} service's image")
-
-
 @dataclass(frozen=True)
 class ValidateReport:
     mode: Mode
@@ -192,7 +179,7 @@ def run_tool_check(
                 check.name,
                 "skipped",
                 f"{argv[0]} is not on PATH: not checked (from "
-                f"{provider_of(check.program, service.name)}; or drop --local)",
+                f"{check.provided_by or f'the {service.name} image'}; or drop --local)",
                 files=names,
                 missing_tool=argv[0],
             )
