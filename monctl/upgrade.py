@@ -202,9 +202,11 @@ def upgrade(source: Path, target: Path, dry_run: bool = False) -> UpgradeReport:
         dest = here if action in ("added", "updated") else here.with_name(here.name + ".new")
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(dest.name + ".monctl-tmp")
-        tmp.write_bytes(new.read_bytes())
-        os.chmod(tmp, new.stat().st_mode & 0o777)
-        os.replace(tmp, dest)
+        tmp.unlink(missing_ok=True)  # a leftover (or a link) is never written through
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, new.stat().st_mode & 0o777)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(new.read_bytes())
+        os.replace(tmp, dest)  # replaces a link named FILE.new, never follows it
         if action != "review":
             written[rel] = new_sum
     report.images = _env_images(target, source / ".env.example")
