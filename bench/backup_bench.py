@@ -379,6 +379,21 @@ def report(rows: list[Row], budget: float) -> None:
               f"{(max(peaks) / min(peaks) - 1) * 100:.1f}% (goal: within 10%)")  # fmt: skip
 
 
+def need_engine(script: str) -> None:
+    """Stop with one clear line when the tools or a running Docker engine are missing."""
+    for tool in ("docker", "promtool", "/usr/bin/time"):
+        if not shutil.which(tool):
+            raise SystemExit(f"{script}: {tool} is not installed (see .ci/run for the packages)")
+    engine = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"],
+                            capture_output=True, text=True, check=False)  # fmt: skip
+    if engine.returncode != 0:
+        last = (engine.stderr.strip().splitlines() or ["no answer"])[-1]
+        raise SystemExit(
+            f"{script}: needs a running Docker engine and the test images "
+            f"(bash tests/images/build.sh); docker info says: {last}"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="1,4", help="volume sizes in GiB, comma-separated")
@@ -395,9 +410,7 @@ def main() -> None:
     )
     args = ap.parse_args()
     sizes = [0.05] if args.quick else sorted(float(s) for s in args.sizes.split(","))
-    for tool in ("docker", "promtool", "/usr/bin/time"):
-        if not shutil.which(tool):
-            raise SystemExit(f"{tool} is not installed")
+    need_engine("backup_bench")
     work = Path(tempfile.mkdtemp(prefix="monctl-bench-"))
     rows: list[Row] = []
     try:

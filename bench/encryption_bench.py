@@ -74,9 +74,7 @@ def main() -> None:
     args = ap.parse_args()
     import pyrage
 
-    for tool in ("docker", "promtool", "/usr/bin/time"):
-        if not shutil.which(tool):
-            raise SystemExit(f"{tool} is not installed")
+    bb.need_engine("encryption_bench")
     work = Path(tempfile.mkdtemp(prefix="monctl-enc-bench-"))
     ident = pyrage.x25519.Identity.generate()
     key = work / "backup.key"

@@ -22,7 +22,7 @@ import json
 import os
 import sys
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from monctl.redaction import redact
 
@@ -78,13 +78,17 @@ class Output:
         # A pipe has no width: rich would assume 80 columns and cut URLs and
         # image names short; a wide virtual line keeps plain output whole.
         width = None if sys.stdout.isatty() else 250
-        return Console(no_color=self.plain, highlight=False, width=width)
+        return Console(
+            no_color=self.plain, color_system=_color_system(), highlight=False, width=width
+        )
 
     @cached_property
     def err(self) -> Console:
         from rich.console import Console
 
-        return Console(stderr=True, no_color=_plain_stderr(), highlight=False)
+        return Console(
+            stderr=True, no_color=_plain_stderr(), color_system=_color_system(), highlight=False
+        )
 
     @property
     def interactive(self) -> bool:
@@ -154,7 +158,9 @@ class Output:
 
         line = Text(label, style=style)
         line.append(inert(redact(message)))
-        self.err.print(line)
+        # Only a terminal wraps: in a pipe (cron, journald, CI) a message is one line
+        # whatever its length, so `grep error:` finds all of it.
+        self.err.print(line, soft_wrap=not sys.stderr.isatty())
 
 
 @functools.cache
@@ -215,6 +221,11 @@ def inert(text: str) -> str:
         else:
             shown.append(f"\\u{code:04x}")
     return "".join(shown)
+
+
+def _color_system() -> Literal["auto"] | None:
+    """NO_COLOR means no styling at all: rich's no_color drops colours but keeps bold."""
+    return None if os.environ.get("NO_COLOR") else "auto"
 
 
 def _plain_stderr() -> bool:

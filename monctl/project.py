@@ -84,6 +84,24 @@ class Project:
             )
         return int(value)
 
+    def check_settings(self) -> None:
+        """What .env's rules say of its values, checked before any command acts (a
+        broken .env stops every command with exit 6, not only the one that reads the
+        bad value): every ``*_PORT`` a port number, MONCTL_RUNTIME a known runtime."""
+        from monctl import services
+
+        port_vars = {s.port_var for s in services.SERVICES if s.port_var}
+        port_vars |= {key for key in self.env if key.endswith("_PORT")}
+        for var in sorted(port_vars):
+            value = self.setting(var).strip()
+            if value and (not _PORT.fullmatch(value) or not 1 <= int(value) <= 65535):
+                where = "the environment" if os.environ.get(var) else ".env"
+                raise ConfigError(
+                    f"{var} in {where} is not a port number (1-65535)",
+                    hint=f"set {var} to a port between 1 and 65535",
+                )
+        self.runtime  # noqa: B018 (ConfigError when MONCTL_RUNTIME names no runtime)
+
     def load_env(self) -> None:
         """Read .env (if present) and register its secrets for redaction."""
         if self.env_file.exists():
@@ -118,6 +136,7 @@ def load(explicit: Path | None, name: str | None, runtime: str | None = None) ->
         root=find_root(explicit), name=name or DEFAULT_PROJECT_NAME, runtime_option=runtime
     )
     project.load_env()
+    project.check_settings()
     return project
 
 
@@ -167,10 +186,15 @@ def init(target: Path, force: bool = False) -> Path:
     target = target.expanduser().resolve()
     if (target / COMPOSE_FILE).exists() and not force:
         raise ConfigError(
-            f"{target} already holds a stack", hint="use --force to overwrite its files"
+            f"{target} already holds a stack",
+            hint="`monctl init --upgrade DIR` updates it keeping your edits "
+            "(--force overwrites them)",
         )
     target.mkdir(parents=True, exist_ok=True)
     for part in ("compose", "config"):
         shutil.copytree(source / part, target / part, dirs_exist_ok=True)
     shutil.copy2(source / ".env.example", target / ".env.example")
+    from monctl.upgrade import record_init
+
+    record_init(source, target)  # what `init --upgrade` tells edits from
     return target

@@ -41,9 +41,17 @@ def daemon_error(denied: bool) -> DockerUnavailable:
             "permission denied talking to the Docker daemon",
             hint="add your user to the 'docker' group (then log in again), or run with sudo",
         )
+    # Named as the docker CLI names it: where monctl looked, so a wrong DOCKER_HOST shows.
+    from monctl.redaction import redact
+
+    host = os.environ.get("DOCKER_HOST")
+    address = redact(host) if host else "unix:///var/run/docker.sock"
     return DockerUnavailable(
-        "cannot reach the Docker daemon (is it running?)",
-        hint="start Docker (e.g. `sudo systemctl start docker`), or set DOCKER_HOST",
+        f"cannot reach the Docker daemon at {address} (is it running?)",
+        hint="start Docker there, or correct DOCKER_HOST"
+        if host
+        else "start Docker (e.g. `sudo systemctl start docker`), or set DOCKER_HOST "
+        "to the engine's address",
     )
 
 

@@ -213,15 +213,7 @@ def _run(argv: list[str] | None) -> int:
                 int(ExitCode.USAGE),
             )
     except click.ClickException as exc:
-        from monctl.output import inert
-
-        # click quotes values from the command line back, some without repr():
-        # they are outside text like any other.
-        setattr(exc, "message", inert(exc.message))  # noqa: B010 (Final in the stubs)
-        if INVOCATION.json:
-            _json_error(exc.format_message(), None, exc.exit_code)
-        exc.show()
-        code = exc.exit_code
+        code = _click_error(exc)
     except Exception as exc:
         code = _unexpected(exc)
     # The interpreter's final garbage collections walk every object the
@@ -252,6 +244,23 @@ def _unexpected(exc: Exception) -> int:
     hint += "run it again with -v for the traceback, and report it"
     message = f"unexpected error: {type(exc).__name__}" + (f": {text}" if text else "")
     return _fail(message, OperationFailed(message, hint=hint), int(ExitCode.FAILED))
+
+
+def _click_error(exc: click.ClickException) -> int:
+    """click's own errors (usage errors above all) as every expected failure: one
+    `error:` line, and the command's --help as the hint (in --json too)."""
+    from monctl.errors import UsageError
+    from monctl.output import inert
+
+    if isinstance(exc, getattr(click.exceptions, "NoArgsIsHelpError", ())):
+        exc.show()  # `monctl` alone: the help, as click shows it
+        return exc.exit_code
+    # click quotes values from the command line back, some without repr():
+    # they are outside text like any other.
+    message = inert(exc.format_message())
+    ctx = exc.ctx if isinstance(exc, click.UsageError) else None
+    hint = f"see `{ctx.command_path} --help`" if ctx is not None else None
+    return _fail(message, UsageError(message, hint=hint), exc.exit_code)
 
 
 def _shorten(path: str) -> str:

@@ -14,6 +14,7 @@ from monctl.cli.backup_options import (
     dest_from,
     identity_option,
     keyed_source,
+    resolved,
     run_announced,
     services_option,
 )
@@ -74,7 +75,7 @@ def checked_policy(options: dict[str, int | None], *, required: bool = False) ->
 
 
 @click.group(invoke_without_command=True, epilog=epilog("backup"))
-@click.option("--to", "dest", metavar="DEST", callback=checked_path, help=DEST_HELP)
+@click.option("--repo", "--to", "dest", metavar="DEST", callback=checked_path, help=DEST_HELP)
 @services_option("Back up", "all with data")
 @click.option(
     "--compression",
@@ -130,8 +131,14 @@ def backup(
     options, retention and garbage collection (as `backup prune`) run after a
     complete backup. With --encrypt-to, every object is encrypted (age) as it
     streams: no plaintext reaches the destination or a temporary file.
+
+    \b
+    Examples:
+      monctl backup -q --keep-last 14 --keep-days 30   the nightly job
+      monctl backup --repo s3://bucket/monitoring --service grafana
     """
     if ctx.invoked_subcommand is not None:
+        _pass_down(ctx, ctx.invoked_subcommand)
         return
     from monctl.backup import create
     from monctl.backup.destination import open_destination
@@ -167,12 +174,45 @@ def backup(
     run_announced(out, project, "backup", f"services: {names}", run)
 
 
+def _pass_down(ctx: click.Context, name: str) -> None:
+    """Options given to `backup` before a subcommand are that subcommand's where it has
+    them (`backup --to D list` lists D: --to is its --repo/--from); any other is a
+    usage error, never silently dropped."""
+    from click.core import ParameterSource
+
+    sub = backup.commands[name]
+    takes = {p.name for p in sub.params}
+    passed: dict[str, object] = {}
+    for param in ctx.command.params:
+        if (
+            not param.name
+            or ctx.get_parameter_source(param.name) is not ParameterSource.COMMANDLINE
+        ):
+            continue
+        target = "source" if param.name == "dest" else param.name
+        if target not in takes:
+            raise click.UsageError(
+                f"{param.opts[0]} is an option of `monctl backup` itself, "
+                f"not of `monctl backup {name}` (give it after `{name}`, if it takes it)",
+                ctx,
+            )
+        passed[target] = ctx.params[param.name]
+    if passed:
+        ctx.default_map = {**(ctx.default_map or {}), name: passed}
+
+
 @backup.command("list", epilog=epilog("backup list"))
 @dest_from
 @json_option
 @click.pass_obj
 def list_(app: AppContext, source: str | None, as_json: bool) -> None:
-    """List the backups in DEST, newest first (incomplete ones say why)."""
+    """List the backups in DEST, newest first (incomplete ones say why).
+
+    \b
+    Examples:
+      monctl backup list
+      monctl backup list --repo /mnt/backups --json
+    """
     from monctl.backup import repository
     from monctl.backup.destination import open_destination
 
@@ -206,7 +246,8 @@ def verify(
     deep: bool,
     as_json: bool,
 ) -> None:
-    """Check backup ID (or, with --all, the whole repository) against its manifest.
+    """Check backup ID (`latest`: the newest complete one), or with --all the whole
+    repository, against its manifest.
 
     Re-hashes every archive (old flat backups) or every object a backup needs: its
     stored bytes against its name, its content against the manifest. Also checks
@@ -217,6 +258,11 @@ def verify(
     object present, its stored bytes hashing to its name. With --identity (or
     MONCTL_BACKUP_IDENTITY), what they decrypt to is checked too; --deep makes
     that required (no key, or a key that opens none of them: exit 10).
+
+    \b
+    Examples:
+      monctl backup verify latest
+      monctl backup verify --all --repo s3://bucket/monitoring
     """
     from monctl.cli.progress import CliProgress
 
@@ -241,6 +287,7 @@ def verify(
             from monctl.backup import verify as op
 
             assert backup_id is not None
+            backup_id = resolved(storage, backup_id)
             result = op.verify(
                 storage,
                 backup_id,
@@ -268,6 +315,10 @@ def prune(
     a verify, a backup in progress: their lease), nor an incomplete backup that
     may still be running, nor a backup whose id lies in the future; names that
     are not monctl backup ids are never touched. Takes the project's lock.
+
+    \b
+    Examples:
+      monctl backup prune --keep-daily 7 --keep-weekly 4 --dry-run
     """
     from monctl.backup import lock, repository
     from monctl.backup.destination import open_destination

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
+from click.core import ParameterSource
 
 from monctl.cli.common import ServiceChoice, finish
-from monctl.cli.params import BackupId, checked_path
+from monctl.cli.params import LATEST, BackupId, checked_path
 
 if TYPE_CHECKING:  # pragma: no cover
     from pathlib import Path
@@ -20,10 +21,42 @@ if TYPE_CHECKING:  # pragma: no cover
     from monctl.project import Project
     from monctl.result import Result
 
-DEST_HELP = "Directory or s3://bucket/prefix [default: MONCTL_BACKUP_DEST, else <project>/backups]."
+DEST_HELP = (
+    "The backup repository: a directory or s3://bucket/prefix, the same for every backup "
+    "command [default: MONCTL_BACKUP_DEST, else <project>/backups]."
+)
 
-dest_from = click.option("--from", "source", metavar="DEST", callback=checked_path, help=DEST_HELP)
+
+def _dest_given(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """--repo/--from of a subcommand; the group's --repo/--to is its default
+    (``backup --to D list`` lists D), and naming two different ones is an error."""
+    value = checked_path(ctx, param, value)
+    group = ctx.parent.params.get("dest") if ctx.parent is not None else None
+    given = ctx.get_parameter_source(param.name or "") is ParameterSource.COMMANDLINE
+    if given and group is not None and value != group:
+        raise click.UsageError(
+            "two repositories given: one to `backup`, another to the subcommand", ctx
+        )
+    return value
+
+
+# One destination option for every backup command (restic's --repo); --to (backup) and
+# --from (the others) stay as the names they had.
+dest_from = click.option(
+    "--repo", "--from", "source", metavar="DEST", callback=_dest_given, help=DEST_HELP
+)
 backup_id = click.argument("backup_id", metavar="ID", type=BackupId())
+
+
+def resolved(storage: Storage, backup_id: str) -> str:
+    """``backup_id``, with ``latest`` made the newest complete backup in ``storage``."""
+    if backup_id != LATEST:
+        return backup_id
+    from monctl.backup.drill import newest_complete
+
+    return newest_complete(storage)
+
+
 identity_option = click.option(
     "--identity",
     "identity",

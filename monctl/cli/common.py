@@ -22,7 +22,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def _remember_json(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
     INVOCATION.json = INVOCATION.json or value
-    INVOCATION.command = " ".join(ctx.command_path.split()[1:])
+    command = " ".join(ctx.command_path.split()[1:])
+    # A group's option is read before its subcommand's: keep the subcommand's name
+    # (`backup list`, from the command line) when a usage error stops it first.
+    if not INVOCATION.command.startswith(f"{command} "):
+        INVOCATION.command = command
     return value
 
 
@@ -59,6 +63,13 @@ class ServiceChoice(click.ParamType):  # type: ignore[type-arg]
 
     def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
         return "SERVICE"
+
+    def shell_complete(
+        self, ctx: click.Context, param: click.Parameter, incomplete: str
+    ) -> list[Any]:
+        from click.shell_completion import CompletionItem
+
+        return [CompletionItem(name) for name in self.choices() if name.startswith(incomplete)]
 
 
 services_argument = click.argument(

@@ -32,6 +32,11 @@ def reload(app: AppContext, services: tuple[str, ...], no_validate: bool, as_jso
     the service reloads the way it can (its reload API, Grafana's provisioning
     API, or a restart for Loki) and the new configuration is confirmed (reload
     metrics, config hash, readiness). Keeps going after a failure.
+
+    \b
+    Examples:
+      monctl reload prometheus       after editing prometheus.yml
+      monctl reload all
     """
     from monctl import services as declared
     from monctl.cli.progress import CliProgress
@@ -53,9 +58,21 @@ def reload(app: AppContext, services: tuple[str, ...], no_validate: bool, as_jso
     is_flag=True,
     help="Use the checking tools from the host PATH instead of the pinned images (no Docker).",
 )
+@click.option(
+    "--allow-missing-tools",
+    is_flag=True,
+    help="With --local: a check whose tool is not installed is skipped without failing "
+    "the run (by default it fails: a check that did not run is no pass).",
+)
 @json_option
 @click.pass_obj
-def validate(app: AppContext, services: tuple[str, ...], local: bool, as_json: bool) -> None:
+def validate(
+    app: AppContext,
+    services: tuple[str, ...],
+    local: bool,
+    allow_missing_tools: bool,
+    as_json: bool,
+) -> None:
     """Check configuration files without a running stack (a pull-request check).
 
     Prometheus config and rules, the rule unit tests (promtool test rules),
@@ -64,6 +81,11 @@ def validate(app: AppContext, services: tuple[str, ...], local: bool, as_json: b
     By default the tools run in one-off containers of the pinned images
     (`docker compose run`), reading the files exactly as the services mount them;
     no .env is needed.
+
+    \b
+    Examples:
+      monctl validate                the pinned images check the files
+      monctl validate --local --allow-missing-tools   host tools, some absent
     """
     from monctl import services as declared
     from monctl.config import validate as op
@@ -71,6 +93,10 @@ def validate(app: AppContext, services: tuple[str, ...], local: bool, as_json: b
     project = app.project
     runtime = None if local else app.runtime
     report = op.validate(
-        project, runtime, declared.select(services), mode="local" if local else "docker"
+        project,
+        runtime,
+        declared.select(services),
+        mode="local" if local else "docker",
+        allow_missing_tools=allow_missing_tools,
     )
     finish(output(as_json), report)

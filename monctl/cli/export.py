@@ -4,26 +4,23 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
 
 import click
 
 from monctl.cli import AppContext
-from monctl.cli.backup_options import dest_from, identity_option, keyed_source, services_option
+from monctl.cli.backup_options import (
+    dest_from,
+    identity_option,
+    keyed_source,
+    resolved,
+    services_option,
+)
 from monctl.cli.common import epilog, finish, json_option, output, quiet_option
 from monctl.cli.params import BackupId, checked_path
 
-LATEST = "latest"
-
-
-def _id_or_latest(ctx: click.Context, param: click.Parameter, value: Any) -> str:
-    if value == LATEST:
-        return LATEST
-    return str(BackupId().convert(value, param, ctx))
-
 
 @click.command("export", epilog=epilog("backup export"))
-@click.argument("backup_id", metavar="ID|latest", callback=_id_or_latest)
+@click.argument("backup_id", metavar="ID|latest", type=BackupId())
 @dest_from
 @services_option("Export", "all in the backup")
 @click.option(
@@ -75,10 +72,7 @@ def export(
         raise click.UsageError(f"--output names a directory: {target}; give a file name")
     out = output(as_json, quiet)
     storage, identities = keyed_source(app.project, source, identity)
-    if backup_id == LATEST:
-        from monctl.backup.drill import newest_complete
-
-        backup_id = newest_complete(storage)
+    backup_id = resolved(storage, backup_id)
     with CliProgress(out, "exporting") as progress:
         report = op.run(
             storage,

@@ -72,6 +72,11 @@ def health(
     Refused, unresolvable or silent endpoints are DOWN, never skipped. Watched
     targets (the application the stack monitors) are reported apart from the
     stack's own services, with their own exit code.
+
+    \b
+    Examples:
+      monctl health                  every service, once
+      monctl health --wait --strict --junit health.xml   the CI gate
     """
     from monctl import services as declared
     from monctl.cli.progress import CliProgress

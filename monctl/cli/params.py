@@ -52,8 +52,12 @@ class TailLines(click.ParamType):  # type: ignore[type-arg]
         self.fail(f"{shown(text)} is not a number of lines (or 'all')", param, ctx)
 
 
+LATEST = "latest"  # as a backup id, everywhere one is taken: the newest complete backup
+
+
 class BackupId(click.ParamType):  # type: ignore[type-arg]
-    """A backup id as ``monctl backup list`` shows it: YYYYMMDDTHHMMSSZ, a real date."""
+    """A backup id as ``monctl backup list`` shows it: YYYYMMDDTHHMMSSZ, a real date;
+    or ``latest`` (the command resolves it once the destination is open)."""
 
     name = "ID"
 
@@ -61,13 +65,47 @@ class BackupId(click.ParamType):  # type: ignore[type-arg]
         from monctl.backup.manifest import is_backup_id
 
         text = str(value)
-        if len(text) <= 32 and is_backup_id(text):
+        if text == LATEST or (len(text) <= 32 and is_backup_id(text)):
             return text
         self.fail(
-            f"{shown(text)} is not a backup id (YYYYMMDDTHHMMSSZ, as `monctl backup list` shows)",
+            f"{shown(text)} is not a backup id (YYYYMMDDTHHMMSSZ, as `monctl backup list` "
+            "shows, or latest)",
             param,
             ctx,
         )
+
+    def shell_complete(
+        self, ctx: click.Context, param: click.Parameter, incomplete: str
+    ) -> list[Any]:
+        """`latest` and the ids in a local repository (an S3 one is not asked: a
+        completion must answer at once, and never fail)."""
+        from click.shell_completion import CompletionItem
+
+        try:
+            ids = [LATEST, *local_backup_ids(ctx)]
+        except Exception:  # whatever goes wrong, complete what can be
+            ids = [LATEST]
+        return [CompletionItem(i) for i in ids if i.startswith(incomplete)]
+
+
+def local_backup_ids(ctx: click.Context) -> list[str]:
+    """The backup ids in the repository the command would use, newest first, when it is
+    a directory: --repo/--from/--to, else MONCTL_BACKUP_DEST, else <project>/backups."""
+    from pathlib import Path
+
+    from monctl.backup.manifest import is_backup_id
+
+    given = ctx.params.get("source") or (ctx.parent.params.get("dest") if ctx.parent else None)
+    if not given:
+        from monctl import project
+
+        root = ctx.find_root().params.get("project_dir")
+        loaded = project.load(root, None)
+        given = loaded.setting("MONCTL_BACKUP_DEST") or str(loaded.root / "backups")
+    if str(given).startswith("s3://"):
+        return []
+    found = [p.name for p in Path(str(given)).iterdir() if is_backup_id(p.name)]
+    return sorted(found, reverse=True)[:200]
 
 
 def too_long(path: str) -> str | None:

@@ -14,10 +14,12 @@ from monctl.cli.backup_options import (
     dest_from,
     identity_option,
     keyed_source,
+    resolved,
     run_announced,
     services_option,
 )
 from monctl.cli.common import epilog, json_option, output
+from monctl.cli.params import Seconds
 from monctl.errors import Interrupted
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -27,12 +29,12 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 @click.command("test", epilog=epilog("backup test"))
-@click.argument("backup_id", metavar="ID")
+@backup_id
 @dest_from
 @services_option("Drill", "all in the backup")
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=1, max=3600),
+    type=Seconds(min=1, max=3600),
     default=180.0,
     show_default=True,
     help="Seconds each restored service may take to become ready.",
@@ -64,6 +66,11 @@ def drill_command(
     nothing recorded: nothing to compare). The backup is verified first, before
     Docker is contacted. The throwaway stack and its volumes are removed afterwards, always
     (also on failure, Ctrl-C or SIGTERM). Exit 0 only if every check passed.
+
+    \b
+    Examples:
+      monctl backup test latest
+      monctl backup test 20260101T020000Z --service prometheus
     """
     from monctl.backup import drill
     from monctl.cli.progress import CliProgress
@@ -108,6 +115,8 @@ def restore(
 ) -> None:
     """Restore backup ID into the stack's volumes (verified first; asks unless --yes).
 
+    ID may be `latest`: the newest complete backup in DEST.
+
     Every archive is checked against the manifest before anything is touched, and
     a service running an older major.minor than the one that wrote its data is
     refused (exit 6) unless --allow-downgrade. An encrypted backup needs --identity:
@@ -115,6 +124,11 @@ def restore(
     Then per service: the data is staged in a fresh volume (checked again as it
     is written), the service is stopped, its volume replaced, and it is started
     and waited for.
+
+    \b
+    Examples:
+      monctl restore latest --service grafana
+      monctl restore 20260101T020000Z --repo /mnt/backups --yes
     """
     from monctl.backup import restore as op
     from monctl.cli.progress import CliProgress
@@ -128,7 +142,7 @@ def restore(
                 app.project,
                 app.runtime,
                 storage,
-                backup_id,
+                resolved(storage, backup_id),
                 services,
                 confirm=_confirmer(yes, progress),
                 progress=progress,

@@ -33,6 +33,11 @@ def up(
     Creates .env from .env.example on first run (fresh secrets, mode 0600) and
     the application's external network if missing. A missing application is
     reported, not fatal.
+
+    \b
+    Examples:
+      monctl up                      the whole stack, waiting until it is ready
+      monctl up prometheus grafana   only these services
     """
     from monctl import lifecycle
     from monctl import services as declared
@@ -57,7 +62,13 @@ def up(
 @json_option
 @click.pass_obj
 def down(app: AppContext, volumes: bool, yes: bool, as_json: bool) -> None:
-    """Stop and remove the stack's containers (--volumes: and its data)."""
+    """Stop and remove the stack's containers (--volumes: and its data).
+
+    \b
+    Examples:
+      monctl down                    stop the stack, keep its data
+      monctl down --volumes --yes   also delete its data (no question)
+    """
     from monctl import lifecycle
     from monctl.output import inert
 
@@ -86,7 +97,13 @@ def down(app: AppContext, volumes: bool, yes: bool, as_json: bool) -> None:
 @json_option
 @click.pass_obj
 def status(app: AppContext, as_json: bool) -> None:
-    """One row per service: container state, Docker health, uptime, image, version, URLs."""
+    """One row per service: container state, Docker health, uptime, image, version, URLs.
+
+    \b
+    Examples:
+      monctl status
+      monctl status --json | jq '.services[].state'
+    """
     from monctl import lifecycle
 
     finish(output(as_json), lifecycle.status(app.project, app.runtime))
@@ -98,7 +115,13 @@ def status(app: AppContext, as_json: bool) -> None:
 @click.option("--tail", type=TailLines(), help="Only the last N lines of each service.")
 @click.pass_obj
 def logs(app: AppContext, services: tuple[str, ...], follow: bool, tail: str | None) -> None:
-    """Show the services' logs (passes through to `docker compose logs`)."""
+    """Show the services' logs (passes through to `docker compose logs`).
+
+    \b
+    Examples:
+      monctl logs -f prometheus      follow Prometheus' log
+      monctl logs --tail 100         the last 100 lines of every service
+    """
     from monctl import services as declared
 
     selected = declared.select(services) if services else ()
@@ -110,10 +133,41 @@ def logs(app: AppContext, services: tuple[str, ...], follow: bool, tail: str | N
 @click.argument(
     "directory", type=click.Path(file_okay=False, path_type=Path), callback=checked_path
 )
-@click.option("--force", is_flag=True, help="Overwrite the stack files of an existing copy.")
-def init(directory: Path, force: bool) -> None:
-    """Write an editable copy of the stack (compose/, config/, .env.example) to DIRECTORY."""
+@click.option(
+    "--force", is_flag=True, help="Overwrite the stack files of an existing copy (edits too)."
+)
+@click.option(
+    "--upgrade",
+    is_flag=True,
+    help="Update an existing copy to the files this monctl ships: untouched files are "
+    "replaced, an edited one gets the new file beside it as FILE.new; .env's image pins "
+    "are compared with the shipped ones.",
+)
+@click.option("--dry-run", is_flag=True, help="With --upgrade: only show what would change.")
+@json_option
+def init(directory: Path, force: bool, upgrade: bool, dry_run: bool, as_json: bool) -> None:
+    """Write an editable copy of the stack (compose/, config/, .env.example) to DIRECTORY.
+
+    \b
+    Examples:
+      monctl init /opt/monitoring                      a new copy of the stack
+      monctl init --upgrade --dry-run /opt/monitoring  what a newer monctl ships differently
+      monctl init --upgrade /opt/monitoring            update it, keeping every edit
+    """
     from monctl import project
 
+    if dry_run and not upgrade:
+        raise click.UsageError("--dry-run goes with --upgrade")
+    if upgrade:
+        if force:
+            raise click.UsageError("--upgrade keeps edits, --force overwrites them: choose one")
+        from monctl.upgrade import upgrade as run_upgrade
+
+        finish(output(as_json), run_upgrade(project.packaged_stack(), directory, dry_run))
     target = project.init(directory, force=force)
+    if as_json:
+        output(as_json).json(
+            {"command": "init", "ok": True, "exit_code": 0, "directory": str(target)}
+        )
+        return
     output().info(f"wrote the stack to {target}; next: cd {target} && monctl up")

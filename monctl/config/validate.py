@@ -9,7 +9,8 @@ running stack. Each service declares its checks (``monctl.services``):
   mode in a one-off container (``Runtime.tool_runner``), reading the files
   exactly as the service mounts them; in ``local`` mode from the host PATH
   against the same files (CI without Docker; a tool that is not installed is
-  reported as skipped);
+  reported as skipped, which fails the run unless ``allow_missing_tools``: a
+  check that checked nothing is no pass);
 - a ``HostCheck`` runs on the host with Python (Grafana ships no offline checker).
 
 A service that declares no check says so in the report.
@@ -45,6 +46,7 @@ class CheckResult:
     problems: tuple[Problem, ...] = ()
     output: str = ""  # the tool's own words, shown when something is wrong
     files: tuple[str, ...] = ()  # what was checked, relative to the project root
+    missing_tool: str = ""  # --local: the program that is not installed (not checked)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -62,18 +64,31 @@ class CheckResult:
 class ValidateReport:
     mode: Mode
     results: tuple[CheckResult, ...]
+    allow_missing_tools: bool = False
+
+    @property
+    def missing_tools(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(r.missing_tool for r in self.results if r.missing_tool))
 
     @property
     def exit_code(self) -> ExitCode:
-        """CONFIG when anything is invalid, FAILED when a check could not run, else OK."""
+        """CONFIG when anything is invalid, FAILED when a check could not run (a tool
+        missing, unless that is allowed), else OK."""
         if any(r.status == "invalid" for r in self.results):
             return ExitCode.CONFIG
         if any(r.status == "error" for r in self.results):
             return ExitCode.FAILED
+        if self.missing_tools and not self.allow_missing_tools:
+            return ExitCode.FAILED
         return ExitCode.OK
 
     def to_json(self) -> dict[str, Any]:
-        return {"mode": self.mode, "checks": [r.to_json() for r in self.results]}
+        return {
+            "mode": self.mode,
+            "checks": [r.to_json() for r in self.results],
+            "missing_tools": list(self.missing_tools),
+            "allow_missing_tools": self.allow_missing_tools,
+        }
 
     def render(self, out: Output) -> None:
         how = (
@@ -94,6 +109,16 @@ class ValidateReport:
             if r.output and not r.problems:
                 for line in r.output.strip().splitlines():
                     out.print_text(f"  | {line}")
+        if self.missing_tools:
+            verdict = (
+                "accepted (--allow-missing-tools)"
+                if self.allow_missing_tools
+                else "a check that did not run is no pass: install them, drop --local "
+                "(the images' own), or pass --allow-missing-tools"
+            )
+            out.print_text(
+                f"not checked, tools missing: {', '.join(self.missing_tools)}: {verdict}"
+            )
 
 
 def host_runner() -> ToolRunner:
@@ -153,8 +178,10 @@ def run_tool_check(
                 service.name,
                 check.name,
                 "skipped",
-                f"{argv[0]} is not on PATH: not checked (drop --local to use the image's own)",
+                f"{argv[0]} is not on PATH: not checked (from "
+                f"{check.provided_by or f'the {service.name} image'}; or drop --local)",
                 files=names,
+                missing_tool=argv[0],
             )
     code, output = run(service, argv)
     output = redact(output)
@@ -202,6 +229,7 @@ def validate(
     services: tuple[Service, ...],
     mode: Mode,
     run: ToolRunner | None = None,
+    allow_missing_tools: bool = False,
 ) -> ValidateReport:
     """Check the configuration of ``services``.
 
@@ -235,4 +263,4 @@ def validate(
                     results.append(run_tool_check(check, service, project, mode, runner))
                 else:
                     results.append(run_host_check(check, service, project))
-    return ValidateReport(mode, tuple(results))
+    return ValidateReport(mode, tuple(results), allow_missing_tools)

@@ -90,7 +90,10 @@ class HealthReport:
     def to_json(self) -> dict[str, Any]:
         return {
             "stack_ok": self.stack_ok,
-            "targets_ok": self.targets_ok,
+            # null when no target could be checked (Prometheus did not answer): not a pass
+            "targets_ok": self.targets_ok
+            if any(t.state in ("up", "down") for t in self.targets)
+            else None,
             "services": [s.to_json() for s in self.services],
             "checks": [c.to_json() for c in self.checks],
             "targets": [t.to_json() for t in self.targets],

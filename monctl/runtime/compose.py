@@ -163,6 +163,9 @@ class ComposeRuntime:
         compose_cli.down(self.project, volumes)
 
     def logs(self, services: tuple[Service, ...], follow: bool, tail: str | None) -> int:
+        # The engine first: compose's raw "Cannot connect" with exit 1 is not monctl's
+        # error line, hint and exit 5.
+        self.engine  # noqa: B018
         return compose_cli.logs(self.project, [s.name for s in services], follow, tail)
 
     # -- one service -----------------------------------------------------------------

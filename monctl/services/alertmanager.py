@@ -163,6 +163,8 @@ SERVICE = Service(
             "config/alertmanager/alertmanager.yml",
             ran=("Checking",),
             gates_reload=True,
+            provided_by="Debian/Ubuntu package prometheus-alertmanager, "
+            "or the prom/alertmanager image",
         ),
     ),
     reload=HttpReload("/-/reload", confirm=RELOAD_METRICS),

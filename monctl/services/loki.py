@@ -178,6 +178,7 @@ SERVICE = Service(
             file_arg="-config.file={}",
             # A restart with a config Loki refuses is a crash loop: check first.
             gates_reload=True,
+            provided_by="the grafana/loki image or Loki's release binary (no Debian package)",
         ),
     ),
     reload=RestartReload("Loki has no reload API"),

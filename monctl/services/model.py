@@ -87,6 +87,8 @@ class ToolCheck:
     local_argv: tuple[str, ...] | None = None
     gates_reload: bool = False
     runtime: str | None = None
+    # `validate --local` names it when the program is missing: the package or image that has it
+    provided_by: str = ""
 
     @property
     def program(self) -> str:

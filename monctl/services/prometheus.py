@@ -93,6 +93,8 @@ def split_targets(data: object) -> tuple[list[Target], list[Target]]:
 
 
 TARGETS_PATH = "/api/v1/targets?state=active"
+# Where `validate --local` finds promtool when it is missing.
+PROMTOOL = "Debian/Ubuntu package prometheus, or the prom/prometheus image"
 
 
 def read_targets(f: Fetched) -> list[Target] | None:
@@ -272,6 +274,7 @@ SERVICE = Service(
             ("promtool", "check", "config"),
             "config/prometheus/prometheus.yml",
             ran=("Checking",),
+            provided_by=PROMTOOL,
             # --local reads host files: rule globs in the config are container
             # paths (matching the HOST's /etc/prometheus), so skip them there;
             # the rules are checked on their own by the "rules" check.
@@ -284,6 +287,7 @@ SERVICE = Service(
             ("promtool", "check", "config"),
             "config/prometheus/prometheus-swarm.yml",
             ran=("Checking",),
+            provided_by=PROMTOOL,
             local_argv=("promtool", "check", "config", "--syntax-only"),
             gates_reload=True,
             runtime="swarm",
@@ -293,12 +297,14 @@ SERVICE = Service(
             ("promtool", "check", "rules"),
             "config/prometheus/rules/*.y*ml",
             ran=("Checking",),
+            provided_by=PROMTOOL,
         ),
         ToolCheck(
             "rule tests",
             ("promtool", "test", "rules"),
             "config/prometheus/tests/*.y*ml",
             ran=("Unit Testing",),
+            provided_by=PROMTOOL,
         ),
     ),
     reload=HttpReload(

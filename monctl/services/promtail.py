@@ -46,6 +46,7 @@ SERVICE = Service(
             ran=("Valid config file", "Unable to parse config", "Invalid config file"),
             file_arg="-config.file={}",
             gates_reload=True,
+            provided_by="the grafana/promtail image or Loki's release binary (no Debian package)",
         ),
     ),
     # Promtail answers a reload of an unchanged file with 500 "failed to reload

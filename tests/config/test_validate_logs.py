@@ -77,7 +77,13 @@ def test_local_mode_without_the_tools_says_skipped(
     rows = {(r.service, r.status): r.summary for r in report.results}
     assert rows[("loki", "skipped")].startswith("loki is not on PATH")
     assert rows[("promtail", "skipped")].startswith("promtail is not on PATH")
-    assert report.exit_code == ExitCode.OK
+    # a check that did not run is no pass, unless the operator allows it (issue 19)
+    assert report.exit_code == ExitCode.FAILED
+    assert report.missing_tools == ("loki", "promtail")
+    allowed = validate(
+        stack, None, services.select(["loki", "promtail"]), mode="local", allow_missing_tools=True
+    )
+    assert allowed.exit_code == ExitCode.OK
 
 
 @pytest.mark.usefixtures("standins_on_path")

@@ -168,3 +168,14 @@ def test_secrets_are_not_printed(
     assert "login failed for admin:****" in result.stdout
     assert secret not in result.stdout + result.stderr
     assert secret not in junit.read_text(encoding="utf-8")
+
+
+def test_json_targets_ok_is_null_when_no_target_could_be_checked(
+    project: Project, fake_stack: FakeStack
+) -> None:
+    # the targets are asked of Prometheus, the database of postgres-exporter
+    fake_stack.refuse("prometheus")
+    fake_stack.refuse("postgres-exporter")
+    doc = json.loads(monctl(project, "--json").stdout)
+    assert all(t["state"] not in ("up", "down") for t in doc["targets"]), doc["targets"]
+    assert doc["targets_ok"] is None

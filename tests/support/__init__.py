@@ -26,9 +26,10 @@ import time
 import urllib.error
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import pytest
+if TYPE_CHECKING:  # pytest is imported where it is used: bench/ uses these helpers without it
+    import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 IN_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
@@ -44,6 +45,8 @@ CURRENT: contextvars.ContextVar[pytest.Item | None] = contextvars.ContextVar(
 def _marked(marker: str) -> None:
     item = CURRENT.get()
     if item is not None and item.get_closest_marker(marker) is None:
+        import pytest
+
         pytest.fail(
             f"{item.nodeid} needs the `{marker}` marker (pytestmark = pytest.mark.{marker}): "
             "the fast tier must not hold it",
@@ -56,6 +59,10 @@ def require(condition: object, reason: str) -> None:
     missing prerequisite fails the test: a green CI must mean these tests ran."""
     if condition:
         return
+    try:
+        import pytest
+    except ImportError:  # outside the tests (bench/ without pytest): a clear stop
+        raise SystemExit(f"cannot run here: {reason}") from None
     if IN_CI:
         pytest.fail(f"{reason} (CI=true: prerequisites of the tests must exist)", False)
     pytest.skip(reason)
