@@ -74,10 +74,16 @@ def run(
 
 
 def up(
-    project: Project, services: Sequence[str], timeout: float = 600, no_deps: bool = False
+    project: Project,
+    services: Sequence[str],
+    timeout: float = 600,
+    no_deps: bool = False,
+    recreate: bool = False,
 ) -> None:
-    """`compose up -d` (no pull: images come from the compose file or a local build)."""
+    """`compose up -d` (no pull: images come from the compose file or a local build);
+    ``recreate``: the containers are created again even if unchanged (new secrets)."""
     args = ["up", "--detach"] + (["--no-deps"] if no_deps else ["--remove-orphans"])
+    args += ["--force-recreate"] if recreate else []
     result = run(project, *args, *services, timeout=timeout)
     if result.returncode != 0:
         raise _start_error(redact(result.stderr or result.stdout))

@@ -274,4 +274,5 @@ SERVICE = Service(
     drill=Drill(drill),
     # The upstream image (and the test image) is busybox-based: wget and sleep.
     http_client=BUSYBOX_WGET,
+    basic_auth=True,  # --web.config.file: the stack's credentials (monctl.credentials)
 )
