@@ -134,10 +134,14 @@ def rotate(project: Project) -> None:
     write_env(project, {PASSWORD_VAR: password, WEB_CONFIG_VAR: web_config(password)})
 
 
+_PLAIN = re.compile(r"[A-Za-z0-9._-]+")
+
+
 def _line(name: str, value: str) -> str:
     # Single quotes: compose and monctl both read the text between them literally
-    # (a bcrypt hash is full of $). No value written here holds a quote.
-    return f"{name}='{value}'"
+    # (a bcrypt hash is full of $). No value written here holds a quote. A plain
+    # value (the password) stays unquoted, for `cut -d= -f2`.
+    return f"{name}={value}" if _PLAIN.fullmatch(value) else f"{name}='{value}'"
 
 
 _ASSIGN = re.compile(r"\s*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_]*)\s*=")

@@ -154,7 +154,12 @@ class Throwaway:
         from monctl import services as declared
         from monctl.redaction import redact
 
-        result = compose_cli.run(self.parent, "config", "--format", "json", timeout=60)
+        # Only the structure is read (services, networks, volumes): the parent's required
+        # settings may be placeholders (the copy has its own credentials).
+        placeholders = compose_cli.required_placeholders(self.parent)
+        result = compose_cli.run(
+            self.parent, "config", "--format", "json", timeout=60, env=placeholders
+        )
         if result.returncode != 0:
             raise OperationFailed(
                 "the compose file does not load: " + redact(result.stderr or "").strip()[-300:]
