@@ -110,8 +110,9 @@ def _check_password(password: str) -> None:
 def ensure(project: Project) -> list[str]:
     """Make sure ``.env`` holds the password and its matching web configuration;
     return what was done (never the values)."""
-    password = project.env.get(PASSWORD_VAR, "")
-    config = project.env.get(WEB_CONFIG_VAR, "")
+    # As compose reads them: the process environment wins over .env.
+    password = project.setting(PASSWORD_VAR)
+    config = project.setting(WEB_CONFIG_VAR)
     done: list[str] = []
     changes: dict[str, str] = {}
     if not password or password == GENERATE_MARKER:

@@ -12,6 +12,7 @@ import bcrypt
 import httpx
 import pytest
 import respx
+from support import require, require_binary
 
 from monctl import credentials, redaction
 from monctl import services as declared
@@ -129,17 +130,17 @@ def test_a_401_says_the_credentials_disagree_and_never_shows_them(tmp_path: Path
     assert secret not in caught.value.message + (caught.value.hint or "")
 
 
-@pytest.mark.skipif(shutil.which("docker") is None, reason="needs the docker CLI with compose")
+@pytest.mark.binaries
 def test_compose_reads_the_written_values_as_monctl_does(tmp_path: Path) -> None:
     """The hash is full of $: compose must take it literally from .env, as monctl does."""
-    version = subprocess.run(["docker", "compose", "version"], capture_output=True, check=False)
-    if version.returncode != 0:
-        pytest.skip("docker compose is not installed")
+    docker = require_binary("docker")
+    version = subprocess.run([docker, "compose", "version"], capture_output=True, check=False)
+    require(version.returncode == 0, "docker compose v2 is not available")
     shutil.copytree(REPO / "compose", tmp_path / "compose")
     project = project_with(tmp_path, "GRAFANA_ADMIN_PASSWORD=x-admin-password\n")
     credentials.ensure(project)
     result = subprocess.run(
-        ["docker", "compose", "-f", str(tmp_path / "compose/docker-compose.monitoring.yml"),
+        [docker, "compose", "-f", str(tmp_path / "compose/docker-compose.monitoring.yml"),
          "--env-file", str(tmp_path / ".env"), "config", "--format", "json"],
         capture_output=True, text=True, check=False, env={"PATH": "/usr/bin:/bin:/usr/local/bin"},
     )  # fmt: skip

@@ -206,3 +206,13 @@ def test_monctl_never_shows_the_credentials_even_at_vv(running_stack: Stack) -> 
         shown = result.out + result.err
         assert "DEBUG" in shown  # httpx/httpcore's own debug log is there
         assert secret not in shown and token not in shown, args
+
+
+def test_a_stack_from_before_the_credentials_still_stops(stack_dir: Stack) -> None:
+    """.env without MONITORING_AUTH_WEB_CONFIG (never `up` since): compose refuses to start
+    such a stack, but `down` and `logs` need no credentials and work."""
+    env = parse_env((stack_dir.root / ".env").read_text())
+    assert not env.get("MONITORING_AUTH_WEB_CONFIG")
+    for args in (("logs", "--tail", "1"), ("down",)):
+        result = stack_dir.monctl(*args, timeout=120)
+        assert result.code == 0, (args, result.out + result.err)
