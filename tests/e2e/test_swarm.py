@@ -19,10 +19,11 @@ import base64
 import json
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from support import wait_for
 from support.auth import Guarded, grafana_queries_prometheus
@@ -59,12 +60,13 @@ def as_json(result: Result) -> dict[str, Any]:
     return doc
 
 
-# Set by the fixture: Prometheus and Alertmanager require the stack's credentials.
-AUTH: dict[str, tuple[str, str]] = {}
+# Set by the fixture: Prometheus and Alertmanager require the stack's credentials (read
+# from .env at each request: a test rotates them).
+AUTH: dict[str, Callable[[], tuple[str, str]]] = {}
 
 
 def get_json(url: str) -> Any:
-    user, password = AUTH["stack"]
+    user, password = AUTH["stack"]()
     token = base64.b64encode(f"{user}:{password}".encode()).decode()
     request = urllib.request.Request(url, headers={"Authorization": f"Basic {token}"})
     with urllib.request.urlopen(request, timeout=10) as response:
@@ -82,7 +84,7 @@ def swarm_stack(
             if result.code != 0:
                 ps = docker("stack", "ps", stack.name, "--no-trunc").out
                 pytest.fail(f"`monctl --runtime swarm up` failed:\n{explain(result)}\n{ps}")
-            AUTH["stack"] = stack.stack.basic_auth()
+            AUTH["stack"] = stack.stack.basic_auth
             yield stack
         finally:
             stack.teardown()
@@ -202,6 +204,40 @@ def test_prometheus_and_alertmanager_require_the_credentials(swarm_stack: SwarmS
         )
     grafana_queries_prometheus(swarm_stack.root, _task_container(swarm_stack, "grafana"))
     guarded.alert_reaches_alertmanager()
+
+
+def test_rotate_rolls_the_new_credentials_into_the_services(swarm_stack: SwarmStack) -> None:
+    _, old = swarm_stack.stack.basic_auth()
+    secrets_before = {
+        s["SecretName"]
+        for s in swarm_stack.service("grafana")["Spec"]["TaskTemplate"]["ContainerSpec"]["Secrets"]
+    }
+    result = swarm_stack.monctl("credentials", "rotate", "--json", timeout=900)
+    assert result.code == 0, explain(result)
+    assert as_json(result)["handed_over"] == ["prometheus", "alertmanager", "grafana"]
+    _, new = swarm_stack.stack.basic_auth()
+    assert new != old and old not in result.out + result.err and new not in result.out + result.err
+    url = f"{swarm_stack.url('prometheus')}/api/v1/status/config"
+    wait_for(
+        lambda: httpx.get(url, auth=("monctl", new), timeout=10).status_code == 200,
+        120,
+        "Prometheus to take the new password",
+    )
+    assert httpx.get(url, auth=("monctl", old), timeout=10).status_code == 401
+    am = f"{swarm_stack.url('alertmanager')}/api/v2/status"
+    assert httpx.get(am, auth=("monctl", new), timeout=10).status_code == 200
+    secrets_after = {
+        s["SecretName"]
+        for s in swarm_stack.service("grafana")["Spec"]["TaskTemplate"]["ContainerSpec"]["Secrets"]
+    }
+    assert secrets_after != secrets_before  # a new Swarm secret (named by its content)
+    held = docker(
+        "exec",
+        _task_container(swarm_stack, "grafana"),
+        "cat",
+        "/run/secrets/monitoring_auth_password",
+    )
+    assert held.out == new
 
 
 def _rules(swarm_stack: SwarmStack) -> str:
