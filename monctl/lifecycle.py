@@ -169,17 +169,32 @@ def up(
     Exit code OK only when the stack's own services are ready in time; a missing
     application (backend or database) is reported in the notes, not fatal.
     """
+    from monctl import credentials
     from monctl.backup import textfile
 
     written = ensure_env(project)
     if written is not None:
         progress.note(f"created {written} (mode 0600) with freshly generated secrets")
+    # The stack's credentials (a stack from before them gets them here); never printed.
+    changed = credentials.ensure(project)
+    for done in changed:
+        progress.note(done)
     # node-exporter mounts this directory; made here, it belongs to the operator
     # who runs `monctl backup`, not to root (what Docker would create).
     textfile.textfile_dir(project).mkdir(parents=True, exist_ok=True)
     selected = services or tuple(declared.SERVICES)
     progress.note(f"starting {', '.join(s.name for s in selected)} …")
+    # Compose copies a secret into a container when it creates it: the holders that
+    # `compose up` leaves as they were keep the old credentials. (Swarm names its
+    # secrets by their content: a changed one rolls the service by itself.)
+    before: dict[str, str] = {}
+    if changed and runtime.kind == "compose":
+        before = {n: s.id for n, s in runtime.states().items() if n in credentials.HOLDERS}
     runtime.up(services, progress)
+    if before:
+        after = runtime.states()
+        stale = tuple(n for n, i in before.items() if n in after and after[n].id == i)
+        credentials.hand_over(project, runtime, progress, stale)
 
     notes = unset_secrets(project)
     health_report = None

@@ -39,6 +39,8 @@ class Project:
     runtime_option: str | None = None  # --runtime on the command line
     # Compose files applied over the stack's own (a throwaway copy's: no ports, own labels).
     compose_overrides: tuple[Path, ...] = ()
+    # Another .env than the project's own (a throwaway copy's, with its own credentials).
+    env_path: Path | None = None
 
     @property
     def compose_file(self) -> Path:
@@ -46,7 +48,7 @@ class Project:
 
     @property
     def env_file(self) -> Path:
-        return self.root / ".env"
+        return self.env_path or self.root / ".env"
 
     @property
     def env_example(self) -> Path:

@@ -74,10 +74,16 @@ def run(
 
 
 def up(
-    project: Project, services: Sequence[str], timeout: float = 600, no_deps: bool = False
+    project: Project,
+    services: Sequence[str],
+    timeout: float = 600,
+    no_deps: bool = False,
+    recreate: bool = False,
 ) -> None:
-    """`compose up -d` (no pull: images come from the compose file or a local build)."""
+    """`compose up -d` (no pull: images come from the compose file or a local build);
+    ``recreate``: the containers are created again even if unchanged (new secrets)."""
     args = ["up", "--detach"] + (["--no-deps"] if no_deps else ["--remove-orphans"])
+    args += ["--force-recreate"] if recreate else []
     result = run(project, *args, *services, timeout=timeout)
     if result.returncode != 0:
         raise _start_error(redact(result.stderr or result.stdout))
@@ -85,7 +91,9 @@ def up(
 
 def down(project: Project, volumes: bool, timeout: float = 300) -> None:
     args = ["down", "--remove-orphans"] + (["--volumes"] if volumes else [])
-    result = run(project, *args, timeout=timeout)
+    # Stopping never needs a required setting (a stack from before the credentials
+    # existed stops without `up` having written them).
+    result = run(project, *args, timeout=timeout, env=required_placeholders(project))
     if result.returncode != 0:
         raise _generic_error(redact(result.stderr or result.stdout), "stopping the stack")
 
@@ -94,7 +102,14 @@ def logs(project: Project, services: Sequence[str], follow: bool, tail: str | No
     """Pass through to `compose logs`; its output goes straight to the terminal."""
     args = ["logs"] + (["--follow"] if follow else []) + (["--tail", tail] if tail else [])
     # Following has no natural end; a day is a timeout that only guards against a hang.
-    result = run(project, *args, *services, timeout=86400 if follow else 120, capture=False)
+    result = run(
+        project,
+        *args,
+        *services,
+        timeout=86400 if follow else 120,
+        capture=False,
+        env=required_placeholders(project),
+    )
     return result.returncode
 
 
@@ -117,7 +132,8 @@ _REQUIRED = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*):?\?")
 def required_placeholders(project: Project) -> dict[str, str] | None:
     """An environment giving a placeholder to every variable the compose file
     requires (``${VAR:?...}``) that neither .env nor the environment sets: for
-    one-off containers that never read it (validate), not for starting the stack."""
+    one-off containers that never read it (validate) and for stopping or reading logs,
+    not for starting the stack."""
     import os
 
     text = project.compose_file.read_text(encoding="utf-8", errors="replace")

@@ -128,7 +128,9 @@ def _snapshot(ctx: Context, service: Service, data: DataVolume, spec: Snapshot) 
     source: Source | None = None
     try:
         with signals.deferred():
-            response = http.call(
+            response = http.to_service(
+                ctx.project,
+                service,
                 "POST",
                 f"{url}{spec.create}",
                 what=f"taking a snapshot of {service.name}",
@@ -184,8 +186,13 @@ def _delete_snapshot(ctx: Context, service: Service, path: str, source: Source) 
 @contextlib.contextmanager
 def _paused(ctx: Context, service: Service, data: DataVolume, spec: Pause) -> Iterator[Source]:
     if spec.flush:
-        response = http.call(
-            "POST", f"{ctx.url(service)}{spec.flush}", what=f"flushing {service.name}", timeout=120
+        response = http.to_service(
+            ctx.project,
+            service,
+            "POST",
+            f"{ctx.url(service)}{spec.flush}",
+            what=f"flushing {service.name}",
+            timeout=120,
         )
         if response.status_code >= 300:
             raise OperationFailed(

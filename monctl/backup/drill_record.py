@@ -35,6 +35,7 @@ class HostAsk:
 
     def __init__(self, project: Project, service: Service, base: str) -> None:
         self.project = project
+        self._service = service
         self.service = service.name
         self.base = base
         self.facts: Mapping[str, Any] = {}
@@ -49,8 +50,11 @@ class HostAsk:
     ) -> Fetched:
         import httpx
 
+        from monctl import credentials
         from monctl.redaction import redact
 
+        if auth is None:
+            auth = credentials.auth(self.project, self._service)
         url = self.base + path
         started = time.perf_counter()
         try:

@@ -38,6 +38,7 @@ COMMANDS: dict[str, str] = {
     "validate": "monctl.cli.config:validate",
     "backup": "monctl.cli.backup:backup",
     "restore": "monctl.cli.restore:restore",
+    "credentials": "monctl.cli.credentials:credentials",
 }
 
 SHORT_HELP: dict[str, str] = {
@@ -51,6 +52,7 @@ SHORT_HELP: dict[str, str] = {
     "validate": "Check all configuration without a running stack.",
     "backup": "Back up the stack's data to a directory or S3 (+ list/verify/prune/test/export).",
     "restore": "Restore a verified backup into the stack's volumes.",
+    "credentials": "Rotate the password Prometheus and Alertmanager require.",
 }
 
 

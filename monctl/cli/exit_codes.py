@@ -47,6 +47,7 @@ COMMAND_CODES: dict[str, tuple[E, ...]] = {
         E.INTEGRITY,
     ),
     "restore": (E.OK, E.FAILED, E.DOCKER, E.CONFIG, E.STORAGE, E.LOCKED, E.INTEGRITY),
+    "credentials rotate": (E.OK, E.UNHEALTHY, E.DOCKER, E.CONFIG, E.START_FAILED),
 }
 
 

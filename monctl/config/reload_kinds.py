@@ -61,8 +61,10 @@ class _Metrics:
     hash: float | None
 
 
-def _read_metrics(url: str, spec: ReloadMetrics, title: str) -> _Metrics:
-    response = http.call("GET", f"{url}/metrics", what=f"reading {title}'s metrics")
+def _read_metrics(ctx: Context, service: Service, url: str, spec: ReloadMetrics) -> _Metrics:
+    response = http.to_service(
+        ctx.project, service, "GET", f"{url}/metrics", what=f"reading {service.title}'s metrics"
+    )
     text = response.text
     return _Metrics(
         metric_value(text, spec.ok),
@@ -71,14 +73,16 @@ def _read_metrics(url: str, spec: ReloadMetrics, title: str) -> _Metrics:
     )
 
 
-def _confirm(url: str, spec: ReloadMetrics, title: str, before: _Metrics) -> _Metrics:
+def _confirm(
+    ctx: Context, service: Service, url: str, spec: ReloadMetrics, before: _Metrics
+) -> _Metrics:
     """Poll the metrics until they show a successful reload newer than ``before``."""
     deadline = time.monotonic() + CONFIRM_TIMEOUT
     latest = before
     while True:
         # A restarting endpoint: ask again until the deadline.
         with contextlib.suppress(MonctlError):
-            latest = _read_metrics(url, spec, title)
+            latest = _read_metrics(ctx, service, url, spec)
         if latest.ok == 1 and (latest.timestamp or 0) > (before.timestamp or 0):
             return latest
         if time.monotonic() >= deadline:
@@ -92,9 +96,11 @@ def http_reload(service: Service, spec: HttpReload, ctx: Context) -> Outcome:
         return refused
     url = ctx.url(service)
     title = service.title
-    before = _read_metrics(url, spec.confirm, title) if spec.confirm else None
+    before = _read_metrics(ctx, service, url, spec.confirm) if spec.confirm else None
     ctx.progress.note(f"{service.name}: POST {url}{spec.path}")
-    response = http.call("POST", f"{url}{spec.path}", what=f"reloading {title}", timeout=60)
+    response = http.to_service(
+        ctx.project, service, "POST", f"{url}{spec.path}", what=f"reloading {title}", timeout=60
+    )
     status = response.status_code
     if spec.off_status is not None and status == spec.off_status:
         return Outcome(
@@ -127,7 +133,7 @@ def http_reload(service: Service, spec: HttpReload, ctx: Context) -> Outcome:
         return _start_secrets_drift(
             service, ctx, Outcome(service.name, "confirmed", "reload accepted")
         )
-    after = _confirm(url, spec.confirm, title, before)
+    after = _confirm(ctx, service, url, spec.confirm, before)
     if after.ok != 1 or (after.timestamp or 0) <= (before.timestamp or 0):
         return Outcome(
             service.name,
@@ -220,7 +226,7 @@ def roll(service: Service, spec: Reload, ctx: Context) -> Outcome:
     title = service.title
     confirm = spec.confirm if isinstance(spec, HttpReload) else None
     url = ctx.url(service) if confirm else ""
-    before = _read_metrics(url, confirm, title) if confirm else None
+    before = _read_metrics(ctx, service, url, confirm) if confirm else None
     started = time.monotonic()
     if not ctx.runtime.roll_out(service, ctx.progress):
         return Outcome(service.name, "unchanged", "configuration and secrets unchanged")
@@ -235,7 +241,7 @@ def roll(service: Service, spec: Reload, ctx: Context) -> Outcome:
         )
     if confirm is None or before is None:
         return Outcome(service.name, "confirmed", f"rolled out; ready after {took:.0f}s")
-    after = _confirm(url, confirm, title, before)
+    after = _confirm(ctx, service, url, confirm, before)
     if after.ok != 1 or (after.timestamp or 0) <= (before.timestamp or 0):
         return Outcome(
             service.name,

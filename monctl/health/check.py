@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from monctl import credentials
 from monctl import services as declared
 from monctl.health.endpoints import Endpoint, discover, override
 from monctl.health.probes import fetch, interpret
@@ -86,12 +87,18 @@ async def _probe_all(
     states_job = asyncio.ensure_future(ask_runtime())
     answers: dict[str, asyncio.Future[Fetched]] = {}
 
-    def get(url: str) -> asyncio.Future[Fetched]:
-        # One request per URL and round: the scraper's targets serve its own deep
-        # check and every service on every node alike.
-        if url not in answers:
-            answers[url] = asyncio.ensure_future(fetch(client, url, timeout))
-        return answers[url]
+    def getter(service: Service) -> Get:
+        """GET for ``service``'s URLs, with the credentials it requires (if any)."""
+        auth = credentials.auth(project, service)
+
+        def get(url: str) -> asyncio.Future[Fetched]:
+            # One request per URL and round: the scraper's targets serve its own deep
+            # check and every service on every node alike.
+            if url not in answers:
+                answers[url] = asyncio.ensure_future(fetch(client, url, timeout, auth))
+            return answers[url]
+
+        return get
 
     async def one(service: Service) -> tuple[Endpoint, _Probed]:
         states: dict[str, ServiceState] | None = {}
@@ -110,12 +117,12 @@ async def _probe_all(
             # how the scraper sees each of them is the answer (one query for all).
             via = discover(project, runtime, (scraper,), states)[scraper.name]
             answer = (
-                await get(via.url + scraper.scrapes.path)
+                await getter(scraper)(via.url + scraper.scrapes.path)
                 if via.url
                 else Fetched("", None, error=f"{scraper.name} publishes no port")
             )
             return endpoint, _Probed(scrape=answer, scraper=scraper)
-        return endpoint, await _probe_service(get, endpoint, deep)
+        return endpoint, await _probe_service(getter(service), endpoint, deep)
 
     tasks = [asyncio.ensure_future(one(s)) for s in services]
     async with client:

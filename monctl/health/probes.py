@@ -38,8 +38,10 @@ def _why(exc: httpx.HTTPError, timeout: float) -> str:
     return redact(text) or type(exc).__name__
 
 
-async def _get(client: httpx.AsyncClient, url: str, timeout: float) -> tuple[httpx.Response, str]:
-    async with client.stream("GET", url, timeout=timeout) as response:
+async def _get(
+    client: httpx.AsyncClient, url: str, timeout: float, auth: tuple[str, str] | None
+) -> tuple[httpx.Response, str]:
+    async with client.stream("GET", url, timeout=timeout, auth=auth) as response:
         body = bytearray()
         async for chunk in response.aiter_bytes():
             body += chunk
@@ -49,8 +51,11 @@ async def _get(client: httpx.AsyncClient, url: str, timeout: float) -> tuple[htt
         return response, bytes(body[:MAX_BODY]).decode(encoding, "replace")
 
 
-async def fetch(client: httpx.AsyncClient, url: str, timeout: float) -> Fetched:
-    """GET ``url``; return the answer or why there was none, within ``timeout`` seconds in all.
+async def fetch(
+    client: httpx.AsyncClient, url: str, timeout: float, auth: tuple[str, str] | None = None
+) -> Fetched:
+    """GET ``url`` (with basic ``auth`` when given); return the answer or why there was
+    none, within ``timeout`` seconds in all.
 
     httpx's timeout bounds each phase (connect, each read); ``wait_for`` bounds the
     whole probe, so a server that trickles bytes cannot hold the check up.
@@ -61,7 +66,7 @@ async def fetch(client: httpx.AsyncClient, url: str, timeout: float) -> Fetched:
         return round((time.perf_counter() - started) * 1000, 1)
 
     try:
-        response, text = await asyncio.wait_for(_get(client, url, timeout), timeout)
+        response, text = await asyncio.wait_for(_get(client, url, timeout, auth), timeout)
     except TimeoutError:
         return Fetched(url, None, latency_ms=elapsed(), error=f"timed out after {timeout:g}s")
     except httpx.HTTPError as exc:

@@ -12,6 +12,9 @@ harmless to run beside production:
   networks are ``internal``: no way out of the host, so its Prometheus scrapes
   nothing outside and its Alertmanager can notify no one; the secrets a service
   reads at start (``start_secrets``) are blanked as well;
+- its own credentials (``monctl.credentials``), in its own copy of ``.env`` beside
+  the override: the drill's questions carry them in the prober's command line, where
+  the production password must never be;
 - ``restart: "no"``, and every container, volume and network is labelled
   ``org.monctl.drill=<project>``, so what a drill killed outright left behind
   is found and removed by the next one (the override file itself lives in the
@@ -29,6 +32,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import os
 import re
 import secrets
 import threading
@@ -54,11 +58,17 @@ _HTTP_STATUS = re.compile(r"HTTP/1\.[01] (\d{3})")
 
 
 _SUFFIX = ".override.yml"
+_ENV_SUFFIX = ".env"
 
 
 def override_path(parent: Project, name: str) -> Path:
     """Where the override file of copy ``name`` lives: the project's .monctl directory."""
     return parent.root / ".monctl" / f"{name}{_SUFFIX}"
+
+
+def env_path(parent: Project, name: str) -> Path:
+    """Where copy ``name``'s .env lives (beside its override file, mode 0600)."""
+    return parent.root / ".monctl" / f"{name}{_ENV_SUFFIX}"
 
 
 class ThrowawayRuntime(ComposeRuntime):
@@ -124,8 +134,13 @@ class Throwaway:
         self.name = f"{parent.name}-{tag}-{secrets.token_hex(3)}"
         # Beside the project's lock, so the next drill finds it if this one is killed.
         self.override = override_path(parent, self.name)
+        self.env_file = env_path(parent, self.name)
         self.project = Project(
-            root=parent.root, name=self.name, env=parent.env, compose_overrides=(self.override,)
+            root=parent.root,
+            name=self.name,
+            env=parent.env,
+            compose_overrides=(self.override,),
+            env_path=self.env_file,
         )
         self.runtime = ThrowawayRuntime(self.project)
         self._prober: tuple[Any, HttpClient] | None = None  # (its container, its client)
@@ -139,7 +154,12 @@ class Throwaway:
         from monctl import services as declared
         from monctl.redaction import redact
 
-        result = compose_cli.run(self.parent, "config", "--format", "json", timeout=60)
+        # Only the structure is read (services, networks, volumes): the parent's required
+        # settings may be placeholders (the copy has its own credentials).
+        placeholders = compose_cli.required_placeholders(self.parent)
+        result = compose_cli.run(
+            self.parent, "config", "--format", "json", timeout=60, env=placeholders
+        )
         if result.returncode != 0:
             raise OperationFailed(
                 "the compose file does not load: " + redact(result.stderr or "").strip()[-300:]
@@ -148,6 +168,25 @@ class Throwaway:
         text = override_text(json.loads(result.stdout), self.parent.name, secrets_of)
         self.override.parent.mkdir(parents=True, exist_ok=True)
         self.override.write_text(text, encoding="utf-8")
+        self._write_env()
+
+    def _write_env(self) -> None:
+        """The copy's .env: the production one with credentials of its own."""
+        from monctl import credentials
+        from monctl.envfile import read_env_text
+        from monctl.redaction import generate
+
+        parent_env = self.parent.env_file
+        text = read_env_text(parent_env) if parent_env.exists() else ""
+        password = generate()
+        changes = {
+            credentials.PASSWORD_VAR: password,
+            credentials.WEB_CONFIG_VAR: credentials.web_config(password),
+        }
+        fd = os.open(self.env_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(credentials.env_text(text, changes))
+        self.project.load_env()
 
     def up(self, services: tuple[Service, ...], progress: Progress) -> None:
         """Write the override, then start ``services`` in the copy (no dependencies)."""
@@ -182,6 +221,10 @@ class Throwaway:
     ) -> Fetched:
         """GET ``path`` of ``service`` by its name on the copy's network. Never raises:
         no answer (refused, unknown name, timeout) is ``Fetched.error``."""
+        from monctl import credentials
+
+        if auth is None:
+            auth = credentials.auth(self.project, service)  # the copy's own credentials
         url = f"http://{service.name}:{service.container_port}{path}"
         if params:
             url += "?" + urlencode(params)
@@ -233,6 +276,7 @@ class Throwaway:
                 problems.append(f"compose down: {exc.message}")
         problems += sweep(self.runtime, self.name)
         self.override.unlink(missing_ok=True)
+        self.env_file.unlink(missing_ok=True)
         return problems
 
 
@@ -277,7 +321,10 @@ def remove_stale(parent: Project, tag: str = "drill") -> list[str]:
         names |= {labels[key] for labels in found if labels.get(key, "").startswith(prefix)}
     overrides = override_path(parent, prefix).parent.glob(f"{prefix}*{_SUFFIX}")
     names |= {p.name.removesuffix(_SUFFIX) for p in overrides}
+    envs = env_path(parent, prefix).parent.glob(f"{prefix}*{_ENV_SUFFIX}")
+    names |= {p.name.removesuffix(_ENV_SUFFIX) for p in envs}
     for name in sorted(names):
         sweep(runtime, name)  # the labels name the copy; the engine is the same
         override_path(parent, name).unlink(missing_ok=True)
+        env_path(parent, name).unlink(missing_ok=True)
     return sorted(names)

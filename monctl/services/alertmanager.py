@@ -171,6 +171,7 @@ SERVICE = Service(
     data=DataVolume("alertmanager_data", "/alertmanager", 65534, 65534, Pause()),
     drill=Drill(drill, record),
     http_client=BUSYBOX_WGET,  # the upstream image is busybox-based
+    basic_auth=True,  # --web.config.file: the stack's credentials (monctl.credentials)
     # Written to files on a tmpfs by config/alertmanager/entrypoint.sh at start.
     start_secrets=(
         StartSecret("SLACK_WEBHOOK_URL", "slack"),

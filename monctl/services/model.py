@@ -23,7 +23,9 @@ operation that reads it:
 - ``drill``: how a restore drill proves the restored data usable, and what a
   backup records for it to compare with (``monctl.backup.drill``);
 - ``http_client``: an HTTP client the image holds, so a drill can reach the
-  services inside their network without publishing a port.
+  services inside their network without publishing a port;
+- ``basic_auth``: the service answers only to the stack's credentials
+  (``monctl.credentials``): every request monctl sends it carries them.
 """
 
 from __future__ import annotations
@@ -320,6 +322,7 @@ class Service:
     scrapes: ScrapeTargets | None = None
     drill: Drill | None = None
     http_client: HttpClient | None = None
+    basic_auth: bool = False
     url_var: str = field(init=False)  # MONCTL_<SERVICE>_URL overrides discovery
 
     def __post_init__(self) -> None:

@@ -339,4 +339,5 @@ SERVICE = Service(
     drill=Drill(drill, record),
     # The upstream image (and the test image) is busybox-based: wget and sleep.
     http_client=BUSYBOX_WGET,
+    basic_auth=True,  # --web.config.file: the stack's credentials (monctl.credentials)
 )

@@ -82,7 +82,7 @@ def test_round_trip_every_service_restores_the_same_data(data_stack: Stack, tmp_
         "startsAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "endsAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 86400)),
         "createdBy": "monctl-test", "comment": "backup round trip",
-    })["silenceID"]  # fmt: skip
+    }, auth=stack.basic_auth())["silenceID"]  # fmt: skip
     assert stack.compose("restart", "alertmanager").code == 0
     wait_ready(stack, "alertmanager")
     # Loki (stand-in): a pushed line, in memory until the backup's /flush writes it out.
@@ -115,7 +115,7 @@ def test_round_trip_every_service_restores_the_same_data(data_stack: Stack, tmp_
         wipe(stack, service)
     assert prom_query(stack, "monctl_test_known", known_at[0]) == [], "wipe did not wipe"
     with pytest.raises(urllib.error.HTTPError):
-        http_json(f"{am}/api/v2/silence/{silence}")
+        http_json(f"{am}/api/v2/silence/{silence}", auth=stack.basic_auth())
 
     result = stack.monctl("restore", summary["id"], "--yes", "--json", timeout=600)
     assert result.code == 0, explain(result)
@@ -124,7 +124,10 @@ def test_round_trip_every_service_restores_the_same_data(data_stack: Stack, tmp_
 
     assert {t: prom_query(stack, "monctl_test_known", t) for t in known_at} == before
     assert prom_query(stack, "count_over_time(up[1h])", live_at) == live_before
-    assert http_json(f"{am}/api/v2/silence/{silence}")["status"]["state"] == "active"
+    assert (
+        http_json(f"{am}/api/v2/silence/{silence}", auth=stack.basic_auth())["status"]["state"]
+        == "active"
+    )
     rows = sh(stack, "grafana", "python3 -c \"import sqlite3; print(sqlite3.connect("
               "'/var/lib/grafana/grafana.db').execute(\\\"SELECT value FROM standin_info "
               "WHERE key='marker'\\\").fetchone()[0])\"")  # fmt: skip

@@ -45,6 +45,9 @@ def drill_leftovers(stack: Stack) -> list[str]:
         names = docker(*args, "--format", "{{.Names}}" if kind == "ps -a" else "{{.Name}}")
         prefix = f"{stack.project_name}-drill-"
         found += [f"{kind}: {n}" for n in names.out.split() if n.startswith(prefix)]
+    # The copy's override file and its own .env (with its own credentials).
+    files = (stack.root / ".monctl").glob(f"{stack.project_name}-drill-*")
+    found += [f"file: {p.name}" for p in files]
     return found
 
 

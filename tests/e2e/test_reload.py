@@ -36,17 +36,21 @@ def explain(stack: Stack, result: Result) -> str:
 
 
 def alert_rules(stack: Stack) -> set[str]:
-    doc = httpx.get(f"{stack.url('prometheus')}/api/v1/rules", timeout=5).json()
+    doc = httpx.get(
+        f"{stack.url('prometheus')}/api/v1/rules", auth=stack.basic_auth(), timeout=5
+    ).json()
     return {r["name"] for g in doc["data"]["groups"] for r in g["rules"]}
 
 
 def loaded_config(stack: Stack) -> str:
-    doc = httpx.get(f"{stack.url('prometheus')}/api/v1/status/config", timeout=5).json()
+    doc = httpx.get(
+        f"{stack.url('prometheus')}/api/v1/status/config", auth=stack.basic_auth(), timeout=5
+    ).json()
     return str(doc["data"]["yaml"])
 
 
 def reload_posts(stack: Stack) -> float:
-    text = httpx.get(f"{stack.url('prometheus')}/metrics", timeout=5).text
+    text = httpx.get(f"{stack.url('prometheus')}/metrics", auth=stack.basic_auth(), timeout=5).text
     name = "prometheus_http_request_duration_seconds_count"
     return metric_value(text, name, {"handler": "/-/reload"}) or 0.0
 

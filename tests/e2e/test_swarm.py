@@ -19,12 +19,14 @@ import base64
 import json
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from support import wait_for
+from support.auth import Guarded, grafana_queries_prometheus
 from support.engine import Result, docker
 from support.sshd import sshd
 from support.swarm import SwarmStack, make_swarm_stack, swarm_engine
@@ -58,8 +60,16 @@ def as_json(result: Result) -> dict[str, Any]:
     return doc
 
 
+# Set by the fixture: Prometheus and Alertmanager require the stack's credentials (read
+# from .env at each request: a test rotates them).
+AUTH: dict[str, Callable[[], tuple[str, str]]] = {}
+
+
 def get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=10) as response:
+    user, password = AUTH["stack"]()
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    request = urllib.request.Request(url, headers={"Authorization": f"Basic {token}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
 
 
@@ -74,6 +84,7 @@ def swarm_stack(
             if result.code != 0:
                 ps = docker("stack", "ps", stack.name, "--no-trunc").out
                 pytest.fail(f"`monctl --runtime swarm up` failed:\n{explain(result)}\n{ps}")
+            AUTH["stack"] = stack.stack.basic_auth
             yield stack
         finally:
             stack.teardown()
@@ -147,8 +158,10 @@ def test_secrets_are_swarm_secrets_not_environment(swarm_stack: SwarmStack) -> N
         env = " ".join(container.get("Env") or [])
         assert "GF_SECURITY_ADMIN_PASSWORD=" not in env and "SLACK_WEBHOOK_URL" not in env
     grafana = swarm_stack.service("grafana")["Spec"]["TaskTemplate"]["ContainerSpec"]
-    secrets = [s["SecretName"] for s in grafana["Secrets"]]
-    assert len(secrets) == 1 and secrets[0].startswith(f"{swarm_stack.name}_grafana_admin")
+    secrets = sorted(s["SecretName"] for s in grafana["Secrets"])
+    assert len(secrets) == 2, secrets
+    assert secrets[0].startswith(f"{swarm_stack.name}_grafana_admin"), secrets
+    assert secrets[1].startswith(f"{swarm_stack.name}_monitoring_auth_password"), secrets
     # Grafana took its admin password from the secret: .env's is accepted by its admin API.
     password = swarm_stack.stack.env["GRAFANA_ADMIN_PASSWORD"]
     token = base64.b64encode(f"admin:{password}".encode()).decode()
@@ -159,6 +172,72 @@ def test_secrets_are_swarm_secrets_not_environment(swarm_stack: SwarmStack) -> N
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         assert response.status == 200
+
+
+def _task_container(swarm_stack: SwarmStack, service: str) -> str:
+    label = f"label=com.docker.swarm.service.name={swarm_stack.name}_{service}"
+    (cid,) = docker("ps", "-q", "--filter", label).out.split()
+    return cid
+
+
+def test_prometheus_and_alertmanager_require_the_credentials(swarm_stack: SwarmStack) -> None:
+    """The checks of tests/e2e/test_auth.py, on Swarm (the credentials are Swarm secrets)."""
+    guarded = Guarded(
+        swarm_stack.url("prometheus"), swarm_stack.url("alertmanager"), swarm_stack.stack.basic_auth
+    )
+    guarded.refused_everywhere()
+    guarded.scrapes_itself_and_alertmanager()
+    _, password = swarm_stack.stack.basic_auth()
+    token = base64.b64encode(f"monctl:{password}".encode()).decode()
+    names = [f"{swarm_stack.name}_{n}" for n in services.names()]
+    specs = docker("service", "inspect", *names).out
+    assert "monitoring_auth_password" in specs and password not in specs and token not in specs
+    for name in ("prometheus", "alertmanager", "grafana"):
+        cid = _task_container(swarm_stack, name)
+        assert password not in docker("inspect", cid).out
+        wait_for(
+            lambda cid=cid: (
+                docker("inspect", "-f", "{{.State.Health.Status}}", cid).out.strip() == "healthy"
+            ),
+            120,
+            f"{name}'s healthcheck (config/auth/probe.sh)",
+        )
+    grafana_queries_prometheus(swarm_stack.root, _task_container(swarm_stack, "grafana"))
+    guarded.alert_reaches_alertmanager()
+
+
+def test_rotate_rolls_the_new_credentials_into_the_services(swarm_stack: SwarmStack) -> None:
+    _, old = swarm_stack.stack.basic_auth()
+    secrets_before = {
+        s["SecretName"]
+        for s in swarm_stack.service("grafana")["Spec"]["TaskTemplate"]["ContainerSpec"]["Secrets"]
+    }
+    result = swarm_stack.monctl("credentials", "rotate", "--json", timeout=900)
+    assert result.code == 0, explain(result)
+    assert as_json(result)["handed_over"] == ["prometheus", "alertmanager", "grafana"]
+    _, new = swarm_stack.stack.basic_auth()
+    assert new != old and old not in result.out + result.err and new not in result.out + result.err
+    url = f"{swarm_stack.url('prometheus')}/api/v1/status/config"
+    wait_for(
+        lambda: httpx.get(url, auth=("monctl", new), timeout=10).status_code == 200,
+        120,
+        "Prometheus to take the new password",
+    )
+    assert httpx.get(url, auth=("monctl", old), timeout=10).status_code == 401
+    am = f"{swarm_stack.url('alertmanager')}/api/v2/status"
+    assert httpx.get(am, auth=("monctl", new), timeout=10).status_code == 200
+    secrets_after = {
+        s["SecretName"]
+        for s in swarm_stack.service("grafana")["Spec"]["TaskTemplate"]["ContainerSpec"]["Secrets"]
+    }
+    assert secrets_after != secrets_before  # a new Swarm secret (named by its content)
+    held = docker(
+        "exec",
+        _task_container(swarm_stack, "grafana"),
+        "cat",
+        "/run/secrets/monitoring_auth_password",
+    )
+    assert held.out == new
 
 
 def _rules(swarm_stack: SwarmStack) -> str:

@@ -15,6 +15,12 @@ from support.stack_files import COMPOSE_FILE, ENV_EXAMPLE, ROOT, load_yaml
 from monctl import services
 from monctl.services.model import Service
 
+# What `monctl up` adds to .env (monctl/credentials.py); compose refuses to start without.
+CREDENTIALS = (
+    "MONITORING_AUTH_PASSWORD=s3cret-Generated-0123456789\n"
+    'MONITORING_AUTH_WEB_CONFIG=\'{"basic_auth_users":{"monctl":"$2b$10$x"}}\'\n'
+)
+
 
 def _compose() -> dict:
     data = load_yaml(COMPOSE_FILE)
@@ -143,6 +149,7 @@ def test_docker_compose_config_accepts_the_file(style: str, tmp_path: Path) -> N
     env = tmp_path / ".env"
     env.write_text(
         ENV_EXAMPLE.read_text(encoding="utf-8").replace("__GENERATE__", "s3cret-Generated")
+        + CREDENTIALS
     )
     if style == "monctl":
         argv = [
@@ -196,7 +203,7 @@ def test_docker_compose_config_accepts_the_file(style: str, tmp_path: Path) -> N
 def test_docker_compose_refuses_to_start_without_grafana_password(tmp_path: Path) -> None:
     compose = _docker_compose()
     env = tmp_path / ".env"
-    env.write_text("GRAFANA_ADMIN_PASSWORD=\n")
+    env.write_text("GRAFANA_ADMIN_PASSWORD=\n" + CREDENTIALS)
     result = subprocess.run(
         [*compose, "-f", str(COMPOSE_FILE), "--env-file", str(env), "config", "-q"],
         capture_output=True,
@@ -206,3 +213,24 @@ def test_docker_compose_refuses_to_start_without_grafana_password(tmp_path: Path
     )
     assert result.returncode != 0
     assert "set GRAFANA_ADMIN_PASSWORD in .env" in result.stderr
+
+
+@pytest.mark.binaries
+@pytest.mark.parametrize("missing", ["MONITORING_AUTH_PASSWORD", "MONITORING_AUTH_WEB_CONFIG"])
+def test_docker_compose_refuses_to_start_without_the_stack_credentials(
+    tmp_path: Path, missing: str
+) -> None:
+    """An empty web configuration would leave Prometheus and Alertmanager open."""
+    compose = _docker_compose()
+    env = tmp_path / ".env"
+    kept = [line for line in CREDENTIALS.splitlines() if not line.startswith(missing)]
+    env.write_text("GRAFANA_ADMIN_PASSWORD=x-admin\n" + "\n".join(kept) + f"\n{missing}=\n")
+    result = subprocess.run(
+        [*compose, "-f", str(COMPOSE_FILE), "--env-file", str(env), "config", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert f"set {missing} in .env" in result.stderr

@@ -17,11 +17,13 @@ metric name a rule uses must exist on the live server.
 
 from __future__ import annotations
 
+import base64
 import glob
 import json
 import os
 import pwd
 import re
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -79,17 +81,22 @@ PROMQL_WORDS = {
 class Live:
     url: str
     logs: Path
+    password: str  # Prometheus requires the stack's credentials, as in the stack
+
+    def _request(self, url: str) -> urllib.request.Request:
+        token = base64.b64encode(f"monctl:{self.password}".encode()).decode()
+        return urllib.request.Request(url, headers={"Authorization": f"Basic {token}"})
 
     def query(self, expr: str) -> tuple[int, dict]:
         url = f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
         try:
-            with urllib.request.urlopen(url, timeout=10) as r:
+            with urllib.request.urlopen(self._request(url), timeout=10) as r:
                 return r.status, json.loads(r.read())
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read() or b"{}")
 
     def get(self, path: str) -> dict:
-        with urllib.request.urlopen(f"{self.url}{path}", timeout=10) as r:
+        with urllib.request.urlopen(self._request(f"{self.url}{path}"), timeout=10) as r:
             return json.loads(r.read())
 
 
@@ -188,6 +195,16 @@ def live() -> Iterator[Live]:
             },
         )
 
+        # The stack's credentials, as monctl hands them to the containers: the password
+        # in a file, the web configuration (bcrypt) beside it.
+        from monctl import credentials
+
+        password = secrets.token_urlsafe(24)
+        password_file = work / "monitoring_auth_password"
+        password_file.write_text(password)
+        web_config = work / "web-config.yml"
+        web_config.write_text(credentials.web_config(password))
+
         am_dir = work / "alertmanager"
         shutil.copytree(AM_DIR, am_dir)
         am_yml = am_dir / "alertmanager.yml"
@@ -204,6 +221,7 @@ def live() -> Iterator[Live]:
                 f"--storage.path={work / 'am-data'}",
                 f"--web.listen-address=127.0.0.1:{ports['am']}",
                 "--cluster.listen-address=",
+                f"--web.config.file={web_config}",
             ],
         )
 
@@ -217,6 +235,9 @@ def live() -> Iterator[Live]:
         config["alerting"]["alertmanagers"][0]["static_configs"] = [
             {"targets": [f"127.0.0.1:{ports['am']}"]}
         ]
+        for client in (*config["scrape_configs"], *config["alerting"]["alertmanagers"]):
+            if "basic_auth" in client:
+                client["basic_auth"]["password_file"] = str(password_file)
         closed = f"127.0.0.1:{free_ports()[0]}"  # grafana, loki, promtail: stand-ins only, not here
         targets = {
             "backend": ports["backend"],
@@ -253,9 +274,10 @@ def live() -> Iterator[Live]:
                     "--web.enable-lifecycle",
                     "--web.enable-admin-api",
                     "--storage.tsdb.retention.time=1d",
+                    f"--web.config.file={web_config}",
                 ],
             )
-            server = Live(f"http://127.0.0.1:{ports['prom']}", logs)
+            server = Live(f"http://127.0.0.1:{ports['prom']}", logs, password)
             wanted = set(targets)
 
             def all_up() -> bool:

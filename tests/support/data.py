@@ -9,6 +9,7 @@ image, like upstream's, has none.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -111,8 +112,13 @@ def wait_ready(stack: Stack, service: str, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:
+        request = urllib.request.Request(stack.url(service) + READY[service])
+        if service in ("prometheus", "alertmanager"):  # they require the stack's credentials
+            user, password = stack.basic_auth()
+            token = base64.b64encode(f"{user}:{password}".encode()).decode()
+            request.add_header("Authorization", f"Basic {token}")
         try:
-            with urllib.request.urlopen(stack.url(service) + READY[service], timeout=3) as r:
+            with urllib.request.urlopen(request, timeout=3) as r:
                 if r.status == 200:
                     return
         except (urllib.error.URLError, OSError) as exc:
@@ -121,11 +127,16 @@ def wait_ready(stack: Stack, service: str, timeout: float = 90) -> None:
     pytest.fail(f"{service} not ready after {timeout}s: {last}", False)
 
 
-def http_json(url: str, method: str = "GET", body: Any = None) -> Any:
+def http_json(
+    url: str, method: str = "GET", body: Any = None, auth: tuple[str, str] | None = None
+) -> Any:
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method)
     if data is not None:
         req.add_header("Content-Type", "application/json")
+    if auth is not None:
+        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        req.add_header("Authorization", f"Basic {token}")
     with urllib.request.urlopen(req, timeout=10) as r:
         text = r.read()
     return json.loads(text) if text.strip() else None
@@ -134,7 +145,7 @@ def http_json(url: str, method: str = "GET", body: Any = None) -> Any:
 def prom_query(stack: Stack, expr: str, at: float) -> list[tuple[str, str]]:
     """The instant query's result as sorted (labels, value) pairs."""
     q = urllib.parse.urlencode({"query": expr, "time": f"{at:.3f}"})
-    doc = http_json(f"{stack.url('prometheus')}/api/v1/query?{q}")
+    doc = http_json(f"{stack.url('prometheus')}/api/v1/query?{q}", auth=stack.basic_auth())
     assert doc["status"] == "success", doc
     return sorted(
         (json.dumps(r["metric"], sort_keys=True), r["value"][1]) for r in doc["data"]["result"]

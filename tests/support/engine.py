@@ -130,6 +130,12 @@ class Stack:
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.port(service)}"
 
+    def basic_auth(self) -> tuple[str, str]:
+        """The credentials Prometheus and Alertmanager require, as .env holds them now
+        (`monctl up` generates them; `monctl credentials rotate` replaces them)."""
+        env = parse_env((self.root / ".env").read_text(encoding="utf-8"))
+        return ("monctl", env["MONITORING_AUTH_PASSWORD"])
+
     def process_env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         """The environment for monctl/compose: this process's, minus anything that
         would override the stack's .env (the process environment wins over .env)."""
