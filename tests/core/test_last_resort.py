@@ -59,6 +59,13 @@ CASES: dict[str, tuple[list[str], str, str, bool, str | None]] = {
         ["restore", BACKUP_ID, "--yes"], "monctl.backup.restore", "run", True,
         "MONCTL_RESTORE_PING_URL",
     ),
+    "backup export": (
+        ["backup", "export", BACKUP_ID, "-o", "{tmp}/x.tar"], "monctl.backup.export", "run",
+        True, None,
+    ),
+    "credentials rotate": (
+        ["credentials", "rotate"], "monctl.credentials", "rotate_stack", True, None
+    ),
 }  # fmt: skip
 
 # Patches one attribute, then runs monctl's own entry point: nothing in monctl knows.
