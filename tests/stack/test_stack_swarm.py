@@ -23,6 +23,9 @@ pytestmark = pytest.mark.binaries
 
 SECRETS = {
     "GRAFANA_ADMIN_PASSWORD": "grafana-secret-value",
+    # The stack's credentials (monctl up writes them): compose refuses to load without.
+    "MONITORING_AUTH_PASSWORD": "monitoring-auth-secret-value",
+    "MONITORING_AUTH_WEB_CONFIG": "basic_auth_users: {monctl: '$2b$12$secret-hash-value'}",
     "SLACK_WEBHOOK_URL": "https://hooks.example.org/T0/B0/XXXX",
     "POSTGRES_PASSWORD": "",  # empty: no Swarm secret (Swarm refuses empty ones)
 }
@@ -105,7 +108,12 @@ def test_secrets_are_files_not_environment(rendered: swarm_stack.Rendered) -> No
     am_env = doc["services"]["alertmanager"]["environment"]
     assert not {"SLACK_WEBHOOK_URL", "PAGERDUTY_ROUTING_KEY", "SMTP_PASSWORD"} & set(am_env)
     am = {s.var: s for s in rendered.secrets["alertmanager"]}
-    assert set(am) == {"SLACK_WEBHOOK_URL"}  # the empty ones make no secret
+    # the empty ones make no secret; the credentials are files too (issue 23)
+    assert set(am) == {
+        "SLACK_WEBHOOK_URL",
+        "MONITORING_AUTH_PASSWORD",
+        "MONITORING_AUTH_WEB_CONFIG",
+    }
     assert am["SLACK_WEBHOOK_URL"].mode == 0o400 and am["SLACK_WEBHOOK_URL"].uid == "65534"
     # An empty secret: neither a secret nor the variable pointing at its file.
     pg_env = doc["services"]["postgres-exporter"]["environment"]
