@@ -7,9 +7,9 @@ exit code, in exactly one place (``monctl.cli.main``). Anything else is a bug
 (or a failure nobody foresaw): the same place ends it as one error line with
 the exception's type and message, exit 1, the traceback only with ``-v``.
 
-``ExitCode`` carries each code's meaning; the README's exit-code tables and
-every command's ``--help`` epilog are generated from it
-(``monctl.cli.exit_codes``; a test fails when the README differs).
+``ExitCode`` carries each code's meaning; the exit-code tables of README.md and
+docs/ and every command's ``--help`` epilog are generated from it
+(``monctl.cli.exit_codes``; a test fails when a document differs).
 """
 
 from __future__ import annotations

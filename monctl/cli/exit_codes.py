@@ -1,12 +1,12 @@
 """Exit-code documentation, generated from ``monctl.errors.ExitCode`` (defined there, once).
 
 Each command lists the codes it can end with; its ``--help`` epilog and the
-README's tables are rendered from that list and the codes' meanings. The
-README holds each table between ``<!-- exit-codes: NAME -->`` and
+tables of README.md and docs/ are rendered from that list and the codes'
+meanings. A document holds each table between ``<!-- exit-codes: NAME -->`` and
 ``<!-- /exit-codes -->`` (NAME is "all" or a command); a test fails when one
 differs from what is generated here, and
 
-    python -m monctl.cli.exit_codes README.md
+    python -m monctl.cli.exit_codes README.md docs/*.md
 
 rewrites them.
 """

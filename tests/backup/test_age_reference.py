@@ -5,8 +5,8 @@ monctl writes age files to ``age1…`` keys itself (``adapters/age_native.py``, 
 ChaCha20-Poly1305 through ``cryptography``), and through pyrage for SSH keys; it reads
 them through pyrage. Here `age -d` must open everything monctl writes, at every 64 KiB
 chunk boundary and with several recipients, and monctl must open what `age -e` writes.
-The last test is the README's promise: `age -d -i KEY OBJECT | zstd -d` gives a backed-up
-file back without monctl.
+The last test is the promise of docs/backup-and-restore.md: `age -d -i KEY OBJECT |
+zstd -d` gives a backed-up file back without monctl.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def test_monctl_opens_what_the_reference_age_writes(tmp_path: Path, size: int) -
 def test_a_backed_up_file_comes_back_with_age_and_zstd_alone(
     proj: Project, rt: FakeRuntime, storage: LocalStorage, tmp_path: Path
 ) -> None:
-    """The README: `age -d -i KEY OBJECT | zstd -d` (the manifest names the codec)."""
+    """docs/backup-and-restore.md: `age -d -i KEY OBJECT | zstd -d` (the manifest: the codec)."""
     recipient = keygen(tmp_path / "key.txt")
     rt.files["ledger"]["journal/0003"] = b"residents on call, week 48\n" * 50_000  # compresses
     report = repo.back_up(proj, rt, storage, (repo.LEDGER,), recipients=(recipient,))

@@ -211,8 +211,8 @@ def test_an_export_extracted_by_tar_gives_back_the_live_data_exactly(
 def test_the_readme_recovery_path_fills_a_data_directory_from_the_export(
     proj: Project, trees: dict[str, Path], storage: LocalStorage, tmp_path: Path
 ) -> None:
-    """As README shows it: export one service, `tar -x` it into the (empty) volume's
-    directory with the top directory stripped."""
+    """As docs/backup-and-restore.md shows it: export one service, `tar -x` it into
+    the (empty) volume's directory with the top directory stripped."""
     backup_id = back_up(proj, trees, storage)
     out = tmp_path / "grafana.tar"
     done = monctl(proj, "backup", "export", "latest", "--from", str(storage.root),

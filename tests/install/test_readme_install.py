@@ -1,15 +1,17 @@
-"""The README's install block and scheduling recipes, run as written on a fresh Debian 12.
+"""The README's install block and the scheduling recipes of docs/drills-and-heartbeats.md,
+run as written on a fresh Debian 12.
 
 A debootstrap minbase root (bookworm) gets only the prerequisites the README names
 (``python3``, ``python3-venv``, and ``ca-certificates`` to reach PyPI); then the README's
 first ``bash`` block runs verbatim in a copy of this checkout, as root in /opt/monitoring
 (where the recipes expect the stack) and as an ordinary user in their home. Each cron
-line of the README then runs under cron's environment (``env -i PATH=/usr/bin:/bin``) as
-the user it names, after the README's one-time set-up block: it must find monctl, write
+line of the recipes then runs under cron's environment (``env -i PATH=/usr/bin:/bin``) as
+the user it names, after the recipes' one-time set-up block: it must find monctl, write
 its log, and (the basic recipe) reach the heartbeat URL of ``.env``. Each systemd unit of
-the README passes ``systemd-analyze verify`` and starts the monctl the install made.
+the recipes passes ``systemd-analyze verify`` and starts the monctl the install made.
 
-Everything is read from README.md, so a change there that breaks a recipe fails here.
+Everything is read from README.md and docs/drills-and-heartbeats.md, so a change there that
+breaks a recipe fails here.
 Skipped on a workstation without root or debootstrap; under CI=true it fails instead.
 """
 
@@ -29,12 +31,14 @@ from support.ping_server import RecordingServer
 pytestmark = pytest.mark.binaries
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
+# the cron and systemd recipes, and their one-time set-up (moved out of the README: issue 18)
+RECIPES = (REPO / "docs" / "drills-and-heartbeats.md").read_text(encoding="utf-8")
 STACK = "/opt/monitoring"
 MONCTL = f"{STACK}/.venv/bin/monctl"  # where the README's install block puts monctl
 
 
 def blocks(lang: str) -> list[str]:
-    return re.findall(rf"^```{lang}\n(.*?)^```", README, flags=re.S | re.M)
+    return re.findall(rf"^```{lang}\n(.*?)^```", RECIPES, flags=re.S | re.M)
 
 
 def first_block() -> str:
@@ -52,12 +56,12 @@ def first_block() -> str:
 def setup_block() -> str:
     """The one-time set-up of the scheduled jobs (user, docker group, log directory)."""
     found = [b for b in blocks("sh") if b.startswith("# once, as root")]
-    assert len(found) == 1, "the README has one '# once, as root' set-up block"
+    assert len(found) == 1, "the recipes have one '# once, as root' set-up block"
     return found[0]
 
 
 def cron_lines() -> list[tuple[str, str]]:
-    """(user, command) of every line of the README's cron recipes."""
+    """(user, command) of every line of the cron recipes."""
     lines = []
     for block in blocks("cron"):
         for line in block.splitlines():
@@ -65,18 +69,20 @@ def cron_lines() -> list[tuple[str, str]]:
                 fields = line.split(None, 6)
                 assert len(fields) == 7, f"not a /etc/cron.d line: {line}"
                 lines.append((fields[5], fields[6]))
-    assert lines, "the README has cron recipes"
+    assert lines, "docs/drills-and-heartbeats.md has cron recipes"
     return lines
 
 
 def units() -> dict[str, str]:
-    """/etc/systemd/system/NAME -> text, for every unit of the README."""
+    """/etc/systemd/system/NAME -> text, for every unit of the recipes."""
     found = {}
     for block in blocks("ini"):
         head = block.splitlines()[0]
         if head.startswith("# /etc/systemd/system/"):
             found[head[2:]] = block
-    assert any(name.endswith(".service") for name in found), "the README has systemd units"
+    assert any(name.endswith(".service") for name in found), (
+        "docs/drills-and-heartbeats.md has systemd units"
+    )
     return found
 
 

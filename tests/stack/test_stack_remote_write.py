@@ -1,6 +1,6 @@
-"""The remote_write switch of config/prometheus/prometheus*.yml (README, "Scaling out"):
-done exactly as the comment says (the "# " removed from its five lines, the url set),
-the configuration is valid, and a real Prometheus sends its samples to a real receiver
+"""The remote_write switch of config/prometheus/prometheus*.yml (docs/swarm-and-scaling.md,
+"Scaling out"): done exactly as the comment says (the "# " removed from its five lines, the url
+set), the configuration is valid, and a real Prometheus sends its samples to a real receiver
 (a second Debian Prometheus with --web.enable-remote-write-receiver, standing in for
 Mimir, Thanos Receive or VictoriaMetrics: the same protocol)."""
 
@@ -23,7 +23,7 @@ SWITCH = re.compile(r"^# (remote_write:\n(?:# .*\n){4})", re.M)
 
 
 def switched_on(text: str, url: str) -> str:
-    """The configuration with the remote_write block uncommented, as the README says."""
+    """The configuration with the remote_write block uncommented, as the docs say."""
     match = SWITCH.search(text)
     assert match, "no commented remote_write block of five lines"
     lines = [line[2:] for line in match.group(0).splitlines()]

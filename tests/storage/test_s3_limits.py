@@ -187,7 +187,7 @@ def test_time_settings_are_checked_and_named(name: str, value: str) -> None:
 def test_time_settings_have_documented_defaults() -> None:
     options = S3Options.from_settings(lambda n, d="": d)
     assert (options.time_budget, options.connect_timeout, options.read_timeout) == (60, 10, 30)
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    readme = (REPO / "docs" / "backup-and-restore.md").read_text(encoding="utf-8")
     example = (REPO / ".env.example").read_text(encoding="utf-8")
     for name in ("MONCTL_S3_TIMEOUT", "MONCTL_S3_CONNECT_TIMEOUT", "MONCTL_S3_READ_TIMEOUT"):
         assert name in readme and name in example, name
