@@ -6,6 +6,7 @@
 #   monctl-test/prometheus:v3.15.0       the pinned upstream releases, built from their Go modules
 #   monctl-test/alertmanager:v0.34.1     by go/build-go.sh (cached by version under $CACHE/go),
 #   monctl-test/node-exporter:v1.12.1    laid out like upstream's images (go/*/Dockerfile)
+#   monctl-test/loki:v3.7.8              (distroless like upstream's: no shell)
 #   monctl-test/prometheus:local         Debian's real prometheus + promtool
 #   monctl-test/alertmanager:local       Debian's real prometheus-alertmanager + amtool
 #   monctl-test/node-exporter:local      Debian's real prometheus-node-exporter
@@ -22,7 +23,8 @@
 # binaries, base image) and is rebuilt only when that hash changed. The debootstrap result is
 # cached under $MONCTL_TEST_CACHE (default /var/cache/monctl-test), keyed by suite + packages.
 # Needs root (debootstrap), a Docker engine, debootstrap, the four Debian prometheus packages,
-# Go 1.26.5+ (the Go module proxy for a cold build) and gcc with a static libc (libc6-dev) for the Loki stand-in's launcher.
+# Go 1.26.5+ (the Go module proxy for a cold build) and gcc with a static libc (libc6-dev)
+# for the Loki stand-in's launcher.
 # `--force` rebuilds everything (the debootstrap cache is kept).
 set -euo pipefail
 
@@ -288,6 +290,7 @@ BUSYBOX_HASH=$(image_label "$BUSYBOX_IMAGE")
 build_go_image prometheus 3.15.0 stage_go_prometheus
 build_go_image alertmanager 0.34.1 stage_go_alertmanager
 build_go_image node-exporter 1.12.1 stage_go_node_exporter
+build_go_image loki 3.7.8 stage_go_loki
 build_image prometheus "$(deb_version prometheus)" false stage_prometheus
 build_image alertmanager "$(deb_version prometheus-alertmanager)" false stage_alertmanager
 build_image node-exporter "$(deb_version prometheus-node-exporter)" false stage_node_exporter
