@@ -8,13 +8,22 @@ CI (``CI=true``): see ``support.require``.
 from __future__ import annotations
 
 import json
+import os
 import urllib.request
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from support import CURRENT
 
 from monctl import redaction
+
+# The pinned upstream programs, built from their Go modules by tests/images/build.sh, which links
+# their binaries here (prometheus, promtool, alertmanager, amtool, node_exporter ...): first on
+# PATH, so the host-side tests run promtool 3.15 and amtool 0.34, not Debian's older packages.
+UPSTREAM_BIN = Path(os.environ.get("MONCTL_TEST_CACHE", "/var/cache/monctl-test")) / "go" / "path"
+if UPSTREAM_BIN.is_dir():
+    os.environ["PATH"] = os.pathsep.join([str(UPSTREAM_BIN), os.environ.get("PATH", "")])
 
 
 @pytest.fixture(autouse=True)

@@ -64,7 +64,10 @@ def read_ready(f: Fetched, role: Role) -> Verdict:
     if f.status == 200:
         return Verdict("ok")
     if f.status == 503:
-        phase = "stopping" if "x-prometheus-stopping" in f.headers else "starting"
+        # Prometheus 3 sends the header in both phases ("false" while starting); 2.x only
+        # when stopping ("true")
+        stopping = f.headers.get("x-prometheus-stopping", "").strip().lower() == "true"
+        phase = "stopping" if stopping else "starting"
         return Verdict("not ready", f"{phase} (503 {f.excerpt()})".replace(" )", ")"))
     return status_200(f, role)
 
@@ -303,7 +306,8 @@ SERVICE = Service(
             "rule tests",
             ("promtool", "test", "rules"),
             "config/prometheus/tests/*.y*ml",
-            ran=("Unit Testing",),
+            # promtool 2.x heads each file with "Unit Testing:"; 3.x prints only its verdict
+            ran=("Unit Testing", "SUCCESS", "FAILED"),
             provided_by=PROMTOOL,
         ),
     ),

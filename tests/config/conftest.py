@@ -40,12 +40,12 @@ def _server(
     project: Project,
     tmp_path: Path,
     name: str,
-    binary: str,
+    binaries: tuple[str, ...],
     config_text: Callable[[int], str],
     extra: list[str],
     start: bool,
 ) -> Iterator[Server]:
-    path = require_binary(binary)
+    path = require_binary(*binaries)
     work = project.root / "config" / name  # where the service's config mount points
     work.mkdir(parents=True)
     port = free_ports(1)[0]
@@ -77,7 +77,7 @@ def prometheus_files(project: Project, tmp_path: Path) -> Iterator[Server]:
         project,
         tmp_path,
         "prometheus",
-        "prometheus",
+        ("prometheus",),
         config,
         [f"--storage.tsdb.path={work_data}", "--web.enable-lifecycle"],
         start=False,
@@ -97,7 +97,7 @@ def alertmanager(project: Project, tmp_path: Path) -> Iterator[Server]:
         project,
         tmp_path,
         "alertmanager",
-        "prometheus-alertmanager",
+        ("alertmanager", "prometheus-alertmanager"),
         lambda port: ALERTMANAGER_CONFIG,
         [f"--storage.path={tmp_path / 'alertmanager-data'}", "--cluster.listen-address="],
         start=True,

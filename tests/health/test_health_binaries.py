@@ -106,7 +106,7 @@ def start_prometheus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
 
 @pytest.fixture
 def start_alertmanager(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Start]:
-    binary = require_binary("prometheus-alertmanager")
+    binary = require_binary("alertmanager", "prometheus-alertmanager")
     procs: list[Proc] = []
 
     def start(config: str = AM_CONFIG) -> Proc:
@@ -183,6 +183,8 @@ class _ManySeries(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         data = self.body.encode()
         self.send_response(200)
+        # Prometheus 3 refuses a scrape without a known Content-Type (no samples, no WAL)
+        self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)

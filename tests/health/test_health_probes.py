@@ -133,6 +133,16 @@ def test_prometheus_starting(project: Project, fake_stack: FakeStack) -> None:
     assert report.exit_code == ExitCode.UNHEALTHY
 
 
+def test_prometheus_3_starting_says_it_is_not_stopping(
+    project: Project, fake_stack: FakeStack
+) -> None:
+    # Prometheus 3 (web.go testReady) sends the header while starting too, as "false"
+    response = text("Service Unavailable", 503, **{"X-Prometheus-Stopping": "false"})
+    fake_stack.answer("prometheus", "/-/ready", response)
+    p = row(run(project, "prometheus", deep=False), "prometheus")
+    assert p.detail == "starting (503 Service Unavailable)"
+
+
 def test_prometheus_stopping(project: Project, fake_stack: FakeStack) -> None:
     response = text("Service Unavailable", 503, **{"X-Prometheus-Stopping": "true"})
     fake_stack.answer("prometheus", "/-/ready", response)

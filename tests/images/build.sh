@@ -2,6 +2,11 @@
 # Build the images monctl's end-to-end tests run (nothing can be pulled on the CI machine).
 #
 #   monctl-test/base:local               Debian root (debootstrap minbase + python3 + busybox-static)
+#   monctl-test/busybox:local            a static busybox alone (like quay.io/prometheus/busybox)
+#   monctl-test/prometheus:v3.15.0       the pinned upstream releases, built from their Go modules
+#   monctl-test/alertmanager:v0.34.1     by go/build-go.sh (cached by version under $CACHE/go),
+#   monctl-test/node-exporter:v1.12.1    laid out like upstream's images (go/*/Dockerfile)
+#   monctl-test/loki:v3.7.8              (distroless like upstream's: no shell)
 #   monctl-test/prometheus:local         Debian's real prometheus + promtool
 #   monctl-test/alertmanager:local       Debian's real prometheus-alertmanager + amtool
 #   monctl-test/node-exporter:local      Debian's real prometheus-node-exporter
@@ -17,14 +22,16 @@
 # Idempotent: every image carries a label with the hash of its inputs (Dockerfile, files,
 # binaries, base image) and is rebuilt only when that hash changed. The debootstrap result is
 # cached under $MONCTL_TEST_CACHE (default /var/cache/monctl-test), keyed by suite + packages.
-# Needs root (debootstrap), a Docker engine, debootstrap, the four Debian prometheus packages
-# and gcc with a static libc (libc6-dev) for the Loki stand-in's launcher.
+# Needs root (debootstrap), a Docker engine, debootstrap, the four Debian prometheus packages,
+# Go 1.26.5+ (the Go module proxy for a cold build) and gcc with a static libc (libc6-dev)
+# for the Loki stand-in's launcher.
 # `--force` rebuilds everything (the debootstrap cache is kept).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CACHE=${MONCTL_TEST_CACHE:-/var/cache/monctl-test}
 BASE_IMAGE=monctl-test/base:local
+BUSYBOX_IMAGE=monctl-test/busybox:local
 BASE_PACKAGES="python3 busybox-static"
 LABEL=org.monctl.test.inputs
 FORCE=0
@@ -159,15 +166,18 @@ build_base() {
 		- "$BASE_IMAGE" >/dev/null
 }
 
-# build_image NAME VERSION STANDIN STAGE_FUNCTION
+# build_image NAME VERSION STANDIN STAGE_FUNCTION [TAG [SOURCE_DIR]]
+# The build context is SOURCE_DIR (default $HERE/NAME) plus what STAGE_FUNCTION adds; both base
+# images are passed as build arguments and their hashes are part of the input hash.
 build_image() {
-	local name=$1 version=$2 standin=$3 stage=$4 ctx key tag title
-	tag="monctl-test/$name:local"
-	ctx="$WORK/$name"
+	local name=$1 version=$2 standin=$3 stage=$4 tag=${5:-monctl-test/$1:local} src=${6:-$HERE/$1}
+	local ctx key title extra=()
+	ctx="$WORK/${tag//[:\/]/_}"
 	mkdir -p "$ctx"
-	cp -a "$HERE/$name/." "$ctx/"
+	cp -a "$src/." "$ctx/"
 	"$stage" "$ctx"
-	key=$(hash_dir "$ctx" "base=$BASE_HASH" "version=$version" "standin=$standin")
+	grep -q BUSYBOX_IMAGE "$ctx/Dockerfile" && extra+=("busybox=$BUSYBOX_HASH")
+	key=$(hash_dir "$ctx" "base=$BASE_HASH" "version=$version" "standin=$standin" ${extra[@]+"${extra[@]}"})
 	if [[ $FORCE == 0 && $(image_label "$tag") == "$key" ]]; then
 		say "$tag is up to date"
 		return
@@ -175,13 +185,13 @@ build_image() {
 	title="monctl test image: $name"
 	[[ $standin == true ]] && title="monctl test STAND-IN (not the real program): $name"
 	say "building $tag"
-	docker build -q --build-arg "BASE_IMAGE=$BASE_IMAGE" \
+	docker build -q --build-arg "BASE_IMAGE=$BASE_IMAGE" --build-arg "BUSYBOX_IMAGE=$BUSYBOX_IMAGE" \
 		--label "$LABEL=$key" \
 		--label "org.monctl.test.standin=$standin" \
 		--label "org.opencontainers.image.title=$title" \
 		--label "org.opencontainers.image.version=$version" \
-		-t "$tag" "$ctx" >"$WORK/$name.build.log" 2>&1 || {
-		cat "$WORK/$name.build.log" >&2
+		-t "$tag" "$ctx" >"$ctx.build.log" 2>&1 || {
+		cat "$ctx.build.log" >&2
 		die "docker build of $tag failed"
 	}
 }
@@ -234,8 +244,53 @@ stage_loki_standin() {
 		die "cannot build the static Loki launcher (is libc6-dev installed?)"
 }
 
+# The pinned upstream programs, built from their Go modules (go/build-go.sh: cached by version
+# under $CACHE/go, reused when the inputs are the same); their images are tagged with the
+# upstream version, beside the Debian ones.
+stage_busybox() {
+	mkdir -p "$1/etc/ssl/certs"
+	# The CA bundle, as upstream's busybox images carry one (Alertmanager's receivers use TLS).
+	[[ -f /etc/ssl/certs/ca-certificates.crt ]] && cp /etc/ssl/certs/ca-certificates.crt "$1/etc/ssl/certs/"
+	return 0
+}
+# go_binaries PROGRAM: the directory of its built (or cached) binaries.
+go_binaries() { bash "$HERE/go/build-go.sh" "$1" | tail -n 1; }
+stage_go() {
+	local program=$1 ctx=$2 dir
+	dir=$(go_binaries "$program") || die "building $program from its Go module failed"
+	cp -a "$dir/." "$ctx/"
+	rm -f "$ctx/.complete"
+	# The binaries on the host too (promtool, amtool ... for the tests that run them there):
+	# tests/conftest.py puts $CACHE/go/path first on PATH.
+	mkdir -p "$CACHE/go/path"
+	local bin
+	for bin in "$dir"/*; do ln -sfn "$bin" "$CACHE/go/path/$(basename "$bin")"; done
+}
+stage_go_prometheus() { stage_go prometheus "$1"; }
+stage_go_alertmanager() { stage_go alertmanager "$1"; }
+stage_go_node_exporter() { stage_go node-exporter "$1"; }
+# Loki's root has no shell to create directories with: they are staged here (git keeps no
+# empty directory), /tmp with its sticky mode, as in distroless.
+stage_go_loki() {
+	stage_go loki "$1"
+	mkdir -p "$1/rootfs/loki" "$1/rootfs/tmp" "$1/rootfs/etc/ssl/certs"
+	chmod 1777 "$1/rootfs/tmp"
+	[[ -f /etc/ssl/certs/ca-certificates.crt ]] && cp /etc/ssl/certs/ca-certificates.crt "$1/rootfs/etc/ssl/certs/"
+	return 0
+}
+build_go_image() {
+	local program=$1 version=$2 stage=$3
+	build_image "$program" "$version" false "$stage" "monctl-test/$program:v$version" "$HERE/go/$program"
+}
+
 START=$(date +%s)
 build_base
+build_image busybox "$(deb_version busybox-static)" false stage_busybox
+BUSYBOX_HASH=$(image_label "$BUSYBOX_IMAGE")
+build_go_image prometheus 3.15.0 stage_go_prometheus
+build_go_image alertmanager 0.34.1 stage_go_alertmanager
+build_go_image node-exporter 1.12.1 stage_go_node_exporter
+build_go_image loki 3.7.8 stage_go_loki
 build_image prometheus "$(deb_version prometheus)" false stage_prometheus
 build_image alertmanager "$(deb_version prometheus-alertmanager)" false stage_alertmanager
 build_image node-exporter "$(deb_version prometheus-node-exporter)" false stage_node_exporter

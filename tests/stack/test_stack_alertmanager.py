@@ -215,7 +215,7 @@ def _get(url: str) -> object:
 
 @pytest.mark.binaries
 def test_real_alertmanager_loads_config_uses_secret_files_and_inhibits(tmp_path: Path) -> None:
-    binary = require_binary("prometheus-alertmanager", "alertmanager")
+    binary = require_binary("alertmanager", "prometheus-alertmanager")
     capture_port, am_port, smtp_port = free_ports()[0], free_ports()[0], free_ports()[0]
     _Capture.received = []
     server = http.server.ThreadingHTTPServer(("127.0.0.1", capture_port), _Capture)

@@ -107,10 +107,10 @@ def _postgres_bin(name: str) -> str:
 
 @pytest.fixture(scope="module")
 def live() -> Iterator[Live]:
-    prometheus = require_binary("/usr/bin/prometheus", "prometheus")
-    node_exporter = require_binary("prometheus-node-exporter", "node_exporter")
+    prometheus = require_binary("prometheus")
+    node_exporter = require_binary("node_exporter", "prometheus-node-exporter")
     pg_exporter = require_binary("prometheus-postgres-exporter", "postgres_exporter")
-    alertmanager = require_binary("prometheus-alertmanager", "alertmanager")
+    alertmanager = require_binary("alertmanager", "prometheus-alertmanager")
     initdb, postgres = _postgres_bin("initdb"), _postgres_bin("postgres")
     psql = _postgres_bin("psql")
 
