@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
-from click.core import ParameterSource
 
 from monctl.cli.common import ServiceChoice, finish
 from monctl.cli.params import LATEST, BackupId, checked_path
@@ -32,8 +31,10 @@ def _dest_given(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     (``backup --to D list`` lists D), and naming two different ones is an error."""
     value = checked_path(ctx, param, value)
     group = ctx.parent.params.get("dest") if ctx.parent is not None else None
-    given = ctx.get_parameter_source(param.name or "") is ParameterSource.COMMANDLINE
-    if given and group is not None and value != group:
+    # Not ctx.get_parameter_source: click before 8.5 sets it only after the callback.
+    # The group's value reaches the subcommand as its default, so any other value was
+    # given to the subcommand.
+    if group is not None and value is not None and value != group:
         raise click.UsageError(
             "two repositories given: one to `backup`, another to the subcommand", ctx
         )
