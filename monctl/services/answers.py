@@ -178,6 +178,38 @@ def recorded_count(value: Any, high: int) -> int | None:
     return value
 
 
+def recorded_rows(
+    facts: Mapping[str, Any],
+    window: tuple[float, float],
+    *,
+    keys: tuple[str, str, str, str],
+    max_rows: int,
+    max_count: int,
+    max_name: int,
+) -> tuple[int | None, list[tuple[str, int]], str]:
+    """(when, [(name, count)], why unusable) of the rows a backup recorded for its drill;
+    (None, [], "") when it recorded nothing (a backup from before records, or one that
+    could not). ``keys``: the facts' instant, the list of rows, and each row's name and
+    count (e.g. Loki's streams and their lines). Read from the destination: a time out
+    of the backup's window, a count out of range or a name too long is "unusable",
+    never trusted."""
+    at_key, rows_key, name_key, count_key = keys
+    if rows_key not in facts:
+        return None, [], ""
+    at_ns = recorded_ns(facts, at_key, window)
+    rows = facts.get(rows_key)
+    if at_ns is None or not isinstance(rows, list) or len(rows) > max_rows:
+        return None, [], f"its time or its list of {rows_key} is malformed"
+    recorded = []
+    for row in rows:
+        count = recorded_count(row.get(count_key), max_count) if isinstance(row, dict) else None
+        name = row.get(name_key) if isinstance(row, dict) else None
+        if count is None or not isinstance(name, str) or len(name) > max_name:
+            return None, [], f"a {name_key.replace('_', ' ')} it names is malformed"
+        recorded.append((name, count))
+    return at_ns, recorded, ""
+
+
 def count_severity(labels_list: list[dict[str, Any]]) -> dict[str, int]:
     """Firing alerts by their ``severity`` label (critical, warning, info, others)."""
     counts = {"critical": 0, "warning": 0, "info": 0}

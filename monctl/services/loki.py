@@ -24,8 +24,7 @@ from monctl.services.answers import (
     Role,
     Verdict,
     json_data,
-    recorded_count,
-    recorded_ns,
+    recorded_rows,
     status_200,
 )
 from monctl.services.model import (
@@ -110,22 +109,11 @@ def record(ask: DrillAsk) -> dict[str, object]:
 
 
 def _recorded(ask: DrillAsk) -> tuple[int | None, list[tuple[str, int]], str]:
-    """(end, [(service_name, lines)], why unusable) of what the backup recorded; (None,
-    [], "") when it recorded nothing (a backup from before records, or one that could not)."""
-    if "streams" not in ask.facts:
-        return None, [], ""
-    end_ns = recorded_ns(ask.facts, "lines_end_ns", ask.window)
-    rows = ask.facts.get("streams")
-    if end_ns is None or not isinstance(rows, list) or len(rows) > MAX_STREAMS:
-        return None, [], "its time or its list of streams is malformed"
-    recorded = []
-    for row in rows:
-        count = recorded_count(row.get("lines"), RECORD_LIMIT) if isinstance(row, dict) else None
-        name = row.get("service_name") if isinstance(row, dict) else None
-        if count is None or not isinstance(name, str) or len(name) > 200:
-            return None, [], "a stream it names is malformed"
-        recorded.append((name, count))
-    return end_ns, recorded, ""
+    """(end, [(service_name, lines)], why unusable) of what the backup recorded."""
+    keys = ("lines_end_ns", "streams", "service_name", "lines")
+    return recorded_rows(
+        ask.facts, ask.window, keys=keys, max_rows=MAX_STREAMS, max_count=RECORD_LIMIT, max_name=200
+    )
 
 
 def drill(ask: DrillAsk) -> tuple[Check, ...]:

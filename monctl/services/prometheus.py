@@ -33,8 +33,7 @@ from monctl.services.answers import (
     Verdict,
     count_severity,
     json_data,
-    recorded_count,
-    recorded_ns,
+    recorded_rows,
     reload_check,
     status_200,
 )
@@ -213,21 +212,16 @@ def record(ask: DrillAsk) -> dict[str, object]:
 
 
 def _recorded(ask: DrillAsk) -> tuple[int | None, list[tuple[str, int]], str]:
-    """(when, [(series, samples)], why unusable) of what the backup recorded; (None, [],
-    "") when it recorded nothing (a backup from before records, or one that could not)."""
-    if "series" not in ask.facts:
-        return None, [], ""
-    at_ns = recorded_ns(ask.facts, "samples_at_ns", ask.window)
-    rows = ask.facts.get("series")
-    if at_ns is None or not isinstance(rows, list) or len(rows) > MAX_RECORDED:
-        return None, [], "its time or its list of series is malformed"
-    recorded = []
-    for row in rows:
-        count = recorded_count(row.get("samples"), MAX_SAMPLES) if isinstance(row, dict) else None
-        if count is None or not isinstance(row.get("series"), str):
-            return None, [], "a series it names is malformed"
-        recorded.append((str(row["series"])[:300], count))
-    return at_ns, recorded, ""
+    """(when, [(series, samples)], why unusable) of what the backup recorded."""
+    keys = ("samples_at_ns", "series", "series", "samples")
+    return recorded_rows(
+        ask.facts,
+        ask.window,
+        keys=keys,
+        max_rows=MAX_RECORDED,
+        max_count=MAX_SAMPLES,
+        max_name=4096,
+    )
 
 
 def drill(ask: DrillAsk) -> tuple[Check, ...]:
