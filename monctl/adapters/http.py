@@ -8,6 +8,7 @@ because there a refused connection is a result ("down"), not an error.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -66,6 +67,51 @@ def to_service(
         message, hint = refused(project, service)
         raise OperationFailed(f"{what}: {message}", hint=hint)
     return response
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a server outside the stack answered (a heartbeat's check, a drill record)."""
+
+    status: int
+    text: str
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+class NoAnswer(Exception):
+    """No answer came: ``why`` in words (secrets masked); ``final`` when trying again
+    cannot help (the URL itself cannot be used)."""
+
+    def __init__(self, why: str, final: bool = False) -> None:
+        super().__init__(why)
+        self.why = why
+        self.final = final
+
+
+def plain(
+    method: str,
+    url: str,
+    *,
+    content: bytes | None,
+    headers: dict[str, str],
+    timeout: float,
+) -> Answer:
+    """One request to a server outside the stack, redirects followed; raise NoAnswer
+    when none came (timed out, refused, TLS ...), whatever the status otherwise."""
+    try:
+        response = httpx.request(
+            method, url, content=content, headers=headers, timeout=timeout, follow_redirects=True
+        )
+    except httpx.TimeoutException:
+        raise NoAnswer("timed out") from None
+    except httpx.HTTPError as exc:
+        raise NoAnswer(redact(str(exc)) or type(exc).__name__) from None
+    except (httpx.InvalidURL, ValueError):
+        raise NoAnswer("the URL cannot be used", final=True) from None
+    return Answer(response.status_code, response.text)
 
 
 def body_excerpt(response: httpx.Response, limit: int = 300) -> str:

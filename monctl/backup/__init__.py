@@ -11,6 +11,8 @@
   backup talks to S3 is ``monctl/adapters/storage/s3.py``);
 - ``manifest.py``: backup ids, the layout of a backup and its manifest;
 - ``tar_safety.py``: what a restore may extract;
-- ``lock.py``: one backup or restore at a time;
-- ``textfile.py``: metrics for node-exporter's textfile collector.
+- ``lock.py``: one backup or restore at a time.
+
+Heartbeats, notifications and the textfile metrics are the monitoring hooks:
+``monctl/monitoring/``.
 """

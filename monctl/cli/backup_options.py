@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from monctl.adapters.age import Identities
     from monctl.adapters.storage import Storage
-    from monctl.backup.announce import Announcer
+    from monctl.monitoring.announce import Announcer
     from monctl.output import Output
     from monctl.project import Project
     from monctl.result import Result
@@ -103,8 +103,9 @@ def announcer_for(project: Project, command: str) -> Announcer:
     """Heartbeat and notifications of one run (settings read now: a bad one stops it).
     Backups ping MONCTL_BACKUP_PING_URL; restores and drills MONCTL_RESTORE_PING_URL.
     While another run holds a lock this one needs, no start is pinged."""
-    from monctl.backup import heartbeat, lock
-    from monctl.backup.announce import Announcer
+    from monctl.backup import lock
+    from monctl.monitoring import heartbeat
+    from monctl.monitoring.announce import Announcer
 
     var = heartbeat.BACKUP_PING_VAR if command == "backup" else heartbeat.RESTORE_PING_VAR
     locks: tuple[Path, ...] = (lock.lock_path(project),)

@@ -86,6 +86,7 @@ class Notifier:
         self.urls = urls
         self.when = when
         self.timeout = timeout
+        self.sent: list[Sent] = []  # what the end of the run sent
 
     @classmethod
     def from_project(cls, project: Project) -> Notifier | None:
@@ -120,6 +121,20 @@ class Notifier:
 
     def wants(self, failed: bool) -> bool:
         return failed or self.when == "always"
+
+    # -- the monitoring hook (monctl.monitoring.Hook) ------------------------------------
+    def start(self, text: str) -> None:
+        """Nothing: a notification is about how a run ended."""
+
+    def success(self, title: str, body: str) -> None:
+        if self.wants(failed=False):
+            self.sent = self.send(title, body, failed=False)
+
+    def failure(self, title: str, body: str) -> None:
+        self.sent = self.send(title, body, failed=True)
+
+    def skipped(self, text: str) -> None:
+        """Nothing: the run that holds the lock notifies for the night."""
 
     def send(self, title: str, body: str, failed: bool) -> list[Sent]:
         """Notify every URL at once; return each one's outcome (never raises)."""

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from support import require_binary
 
-from monctl.backup import textfile
-from monctl.backup.textfile import Attempt
+from monctl.monitoring import textfile
+from monctl.monitoring.textfile import Attempt
 
 
 def _samples(directory: Path) -> dict[str, dict[str, float]]:

@@ -1,12 +1,14 @@
-"""Telling the outside about a backup, restore or drill: heartbeat pings and notifications.
+"""Telling the outside about a backup, restore or drill, through the monitoring hooks.
 
-The commands wrap their operation in ``Announcer.call``: it pings ``start`` (unless
-the backup lock is taken by another run: that run's own pings speak for the
-night), runs the operation, then pings ``success`` or ``fail`` with a short
-summary (id, services, sizes, error) and sends the notifications the settings
-ask for. An operation that raises is announced as failed and re-raised; a run
-refused because another holds the lock only logs that (healthchecks ``/log``),
-so it neither opens nor fails a run. Nothing here ever changes an exit code:
+The commands wrap their operation in ``Announcer.call``: it tells every hook
+(``monctl.monitoring.Hook``: heartbeat pings, notifications) of the ``start``
+(unless the backup lock is taken by another run: that run's own announcements
+speak for the night), runs the operation, then of its ``success`` or ``failure``
+with a short summary (id, services, sizes, error); each hook decides what to
+send. An operation that raises is announced as failed and re-raised; a run
+refused because another holds the lock is only ``skipped`` (a heartbeat logs it,
+healthchecks ``/log``), so it neither opens nor fails a run. Nothing here ever
+changes an exit code:
 ``wrap`` adds what was sent to the result's JSON (``heartbeat``,
 ``notifications``) and shows failures as warnings.
 """
@@ -22,12 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from monctl.backup.heartbeat import Heartbeat, Ping
 from monctl.errors import ExitCode, LockHeld, MonctlError
-from monctl.notify import Notifier, Sent
+from monctl.monitoring.heartbeat import Heartbeat, Ping
+from monctl.monitoring.notify import Notifier, Sent
 from monctl.output import human_size
 
 if TYPE_CHECKING:  # pragma: no cover
+    from monctl.monitoring import Hook
     from monctl.output import Output
     from monctl.project import Project
     from monctl.result import Result
@@ -143,8 +146,17 @@ class Announcer:
         self.heartbeat = heartbeat
         self.notifier = notifier
         self.locks = locks
-        self.sent: list[Sent] = []
         self.host = socket.gethostname()
+
+    @property
+    def hooks(self) -> list[Hook]:
+        """The hooks of this run, in the order they are told (a ping first: it is bounded
+        by seconds, notifications may take longer)."""
+        return [h for h in (self.heartbeat, self.notifier) if h is not None]
+
+    @property
+    def sent(self) -> list[Sent]:
+        return self.notifier.sent if self.notifier else []
 
     @classmethod
     def for_command(
@@ -159,14 +171,16 @@ class Announcer:
         """Run ``operation`` between the start and the end announcements."""
         # When another run holds the lock, this one will be refused: a start ping
         # would open a run that never ends (healthchecks then reports it down).
-        if self.heartbeat and not any(lock_taken(p) for p in self.locks):
+        hooks = self.hooks
+        if hooks and not any(lock_taken(p) for p in self.locks):
             text = f"monctl {self.command} started on {self.host}\n{start_text}"
-            self.heartbeat.send("start", text)
+            for hook in hooks:
+                hook.start(text)
         try:
             result = operation()
         except LockHeld as exc:
-            if self.heartbeat:
-                self.heartbeat.send("log", f"monctl {self.command} skipped: {exc.message}")
+            for hook in hooks:
+                hook.skipped(f"monctl {self.command} skipped: {exc.message}")
             self._warn(out)
             raise
         except BaseException as exc:
@@ -203,10 +217,11 @@ class Announcer:
         self._end(False, title, body)
 
     def _end(self, ok: bool, title: str, body: str) -> None:
-        if self.heartbeat:
-            self.heartbeat.send("success" if ok else "fail", body)
-        if self.notifier and self.notifier.wants(not ok):
-            self.sent = self.notifier.send(title, body, failed=not ok)
+        for hook in self.hooks:
+            if ok:
+                hook.success(title, body)
+            else:
+                hook.failure(title, body)
 
     def _warn(self, out: Output) -> None:
         pings = self.heartbeat.pings if self.heartbeat else []

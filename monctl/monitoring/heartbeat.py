@@ -177,6 +177,19 @@ class Heartbeat:
         self.pings.append(ping)
         return ping
 
+    # -- the monitoring hook (monctl.monitoring.Hook) ------------------------------------
+    def start(self, text: str) -> None:
+        self.send("start", text)
+
+    def success(self, title: str, body: str) -> None:
+        self.send("success", body)
+
+    def failure(self, title: str, body: str) -> None:
+        self.send("fail", body)
+
+    def skipped(self, text: str) -> None:
+        self.send("log", text)
+
 
 def _deliver(request: Request, signal: Signal, target: str, timeout: float) -> Ping:
     """Send ``request`` in a worker thread, retrying until ``timeout`` is spent; the
@@ -196,32 +209,28 @@ def _deliver(request: Request, signal: Signal, target: str, timeout: float) -> P
 
 
 def _attempts(request: Request, signal: Signal, target: str, deadline: float) -> Ping:
-    import httpx
+    from monctl.adapters import http
 
     why = "not sent"
     headers = {"Content-Type": "text/plain; charset=utf-8", "User-Agent": "monctl"}
     while (remaining := deadline - time.monotonic()) > 0.05:
         try:
-            response = httpx.request(
+            answer = http.plain(
                 request.method,
                 request.url,
                 content=request.body.encode() if request.body is not None else None,
                 headers=headers,
                 timeout=remaining,
-                follow_redirects=True,
             )
-        except httpx.TimeoutException:
-            why = "timed out"
-        except httpx.HTTPError as exc:
-            why = redaction.redact(str(exc)) or type(exc).__name__
-        except (httpx.InvalidURL, ValueError):  # checked at the start: should not happen
-            why = "the URL cannot be used"
-            break
+        except http.NoAnswer as exc:
+            why = exc.why
+            if exc.final:  # checked at the start: should not happen
+                break
         else:
-            if response.is_success:
-                return Ping(signal, target, True, f"sent ({response.status_code})")
-            why = f"answered {response.status_code}: " + redaction.redact(response.text[:120])
-            if response.status_code < 500 and response.status_code != 429:
+            if answer.ok:
+                return Ping(signal, target, True, f"sent ({answer.status})")
+            why = f"answered {answer.status}: " + redaction.redact(answer.text[:120])
+            if answer.status < 500 and answer.status != 429:
                 break  # the check URL is wrong: retrying will not help
         time.sleep(min(1.0, max(0.0, deadline - time.monotonic() - 0.05)))
     return Ping(signal, target, False, why.strip().rstrip(":"))
