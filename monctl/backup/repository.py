@@ -22,9 +22,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from monctl.adapters.storage import Storage
-from monctl.backup import gc, index, lease
-from monctl.backup.filelist import ServiceFiles, Stats
-from monctl.backup.manifest import (
+from monctl.errors import ExitCode, IntegrityError, StorageError
+from monctl.output import Output, human_size, styled
+from monctl.repository import gc, index, lease
+from monctl.repository.filelist import ServiceFiles, Stats
+from monctl.repository.manifest import (
     Incomplete,
     Manifest,
     NewerFormat,
@@ -32,9 +34,7 @@ from monctl.backup.manifest import (
     parse_backup_id,
     read_manifest,
 )
-from monctl.backup.retention import Decision, Policy, decide
-from monctl.errors import ExitCode, IntegrityError, StorageError
-from monctl.output import Output, human_size, styled
+from monctl.repository.retention import Decision, Policy, decide
 
 
 @dataclass(frozen=True)

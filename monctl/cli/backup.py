@@ -32,7 +32,7 @@ from monctl.cli.restore import drill_command
 
 if TYPE_CHECKING:  # pragma: no cover
     from monctl.backup.report import BackupReport
-    from monctl.backup.retention import Policy
+    from monctl.repository.retention import Policy
     from monctl.result import Result
 
 
@@ -56,7 +56,7 @@ def retention_options(f: F) -> F:
 
 
 def policy_of(options: dict[str, int | None]) -> Policy:
-    from monctl.backup.retention import Policy
+    from monctl.repository.retention import Policy
 
     return Policy(**{name: options.get(name) for _, name, _ in RETENTION})
 
@@ -151,7 +151,7 @@ def backup(
     retention = checked_policy(keep)
 
     def run() -> BackupReport:
-        from monctl.backup import keys
+        from monctl.repository import keys
 
         recipients = keys.recipients_for(project, encrypt_to)
         storage = open_destination(
@@ -320,8 +320,9 @@ def prune(
     Examples:
       monctl backup prune --keep-daily 7 --keep-weekly 4 --dry-run
     """
-    from monctl.backup import lock, repository
+    from monctl.backup import repository
     from monctl.backup.destination import open_destination
+    from monctl.repository import lock
 
     policy = checked_policy(keep, required=True)
     project = app.project

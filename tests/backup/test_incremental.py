@@ -19,11 +19,11 @@ from support.fake_runtime import FakeRuntime
 
 from monctl.adapters.storage.local import LocalStorage
 from monctl.backup import restore, verify
-from monctl.backup.filelist import ServiceFiles
-from monctl.backup.manifest import read_manifest
-from monctl.backup.objects import object_key
 from monctl.errors import ExitCode, IntegrityError
 from monctl.project import Project
+from monctl.repository.filelist import ServiceFiles
+from monctl.repository.manifest import read_manifest
+from monctl.repository.objects import object_key
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,8 @@ import pytest
 from support.backup_factory import make_backup
 
 from monctl.adapters.storage.local import LocalStorage
-from monctl.backup.manifest import (
+from monctl.errors import IntegrityError, StorageError
+from monctl.repository.manifest import (
     BACKUP_ID_RE,
     Manifest,
     is_backup_id,
@@ -19,7 +20,6 @@ from monctl.backup.manifest import (
     parse_backup_id,
     read_manifest,
 )
-from monctl.errors import IntegrityError, StorageError
 
 
 def test_backup_id_is_the_utc_start_time() -> None:

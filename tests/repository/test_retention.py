@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monctl.backup.retention import CLOCK_SKEW, INCOMPLETE_GRACE, Policy, decide
+from monctl.repository.retention import CLOCK_SKEW, INCOMPLETE_GRACE, Policy, decide
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 

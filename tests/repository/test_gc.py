@@ -15,12 +15,12 @@ from support import repo
 from support.fake_runtime import FakeRuntime
 
 from monctl.adapters.storage.local import LocalStorage
-from monctl.backup import gc
-from monctl.backup.manifest import new_backup_id, read_manifest
-from monctl.backup.objects import object_key
 from monctl.backup.repository import prune
-from monctl.backup.retention import Policy
 from monctl.project import Project
+from monctl.repository import gc
+from monctl.repository.manifest import new_backup_id, read_manifest
+from monctl.repository.objects import object_key
+from monctl.repository.retention import Policy
 
 HOUR = 3600.0
 

@@ -9,8 +9,8 @@ from collections.abc import Callable
 import pytest
 from support.backup_factory import add_dir, add_file, tar_bytes
 
-from monctl.backup.tar_safety import check_tar
 from monctl.errors import IntegrityError
+from monctl.repository.tar_safety import check_tar
 
 
 def tar_with(*build: Callable[[tarfile.TarFile], None]) -> io.BytesIO:

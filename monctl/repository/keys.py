@@ -24,8 +24,8 @@ from monctl.errors import IntegrityError, StorageError
 if TYPE_CHECKING:  # pragma: no cover
     from monctl.adapters.age import Identities
     from monctl.adapters.storage import Storage
-    from monctl.backup.manifest import Manifest
     from monctl.project import Project
+    from monctl.repository.manifest import Manifest
 
 RECIPIENTS_VAR = "MONCTL_BACKUP_ENCRYPT_TO"
 IDENTITY_VAR = "MONCTL_BACKUP_IDENTITY"
@@ -77,8 +77,8 @@ def check_can_open(
     if not manifest.recipients:
         return
     from monctl.adapters import age
-    from monctl.backup.filelist import ServiceFiles
-    from monctl.backup.objects import check_object
+    from monctl.repository.filelist import ServiceFiles
+    from monctl.repository.objects import check_object
 
     keys = ", ".join(short(r) for r in manifest.recipients)
     what = f"backup {manifest.backup_id} is encrypted (age, to {keys})"

@@ -41,10 +41,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from monctl.backup import lease, strict_json
-from monctl.backup.manifest import Incomplete, Manifest, is_backup_id, read_manifest
-from monctl.backup.objects import PREFIX, id_of_key, is_id
 from monctl.errors import IntegrityError, StorageError
+from monctl.repository import lease, strict_json
+from monctl.repository.manifest import Incomplete, Manifest, is_backup_id, read_manifest
+from monctl.repository.objects import PREFIX, id_of_key, is_id
 
 if TYPE_CHECKING:  # pragma: no cover
     from monctl.adapters.storage import Storage

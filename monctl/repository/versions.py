@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from monctl.errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from monctl.backup.manifest import Manifest
+    from monctl.repository.manifest import Manifest
     from monctl.runtime import ServiceState
     from monctl.services.model import Service
 

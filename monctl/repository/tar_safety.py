@@ -24,8 +24,8 @@ import posixpath
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from monctl.backup.tar_stream import Member, members, show
 from monctl.errors import IntegrityError
+from monctl.repository.tar_stream import Member, members, show
 
 
 @dataclass(frozen=True)

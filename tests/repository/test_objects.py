@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from monctl.adapters.storage.local import LocalStorage
-from monctl.backup.objects import (
+from monctl.errors import IntegrityError
+from monctl.repository.objects import (
     PREFIX,
     Blob,
     Encoder,
@@ -22,7 +23,6 @@ from monctl.backup.objects import (
     object_key,
     open_object,
 )
-from monctl.errors import IntegrityError
 
 
 def store(storage: LocalStorage, data: bytes, codec: str, whole: bool = False) -> Blob:

@@ -48,13 +48,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from monctl.adapters.age import AgeError
-from monctl.backup.archive import GZIP_LEVEL, ZSTD_LEVEL, HashingReader, decompress_stream
 from monctl.errors import IntegrityError
+from monctl.repository.archive import GZIP_LEVEL, ZSTD_LEVEL, HashingReader, decompress_stream
 
 if TYPE_CHECKING:  # pragma: no cover
     from monctl.adapters.age import Identities
     from monctl.adapters.storage import Spool, Storage
-    from monctl.backup.filelist import FileEntry
+    from monctl.repository.filelist import FileEntry
 
 
 PREFIX = "objects/"

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from monctl.backup.objects import Blob, is_id
+from monctl.repository.objects import Blob, is_id
 
 KINDS = ("file", "dir", "symlink", "hardlink")
 MAX_PATH = 4096

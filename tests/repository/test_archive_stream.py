@@ -12,7 +12,8 @@ import tracemalloc
 import pytest
 from support.backup_factory import pieces, tar_bytes
 
-from monctl.backup.archive import (
+from monctl.errors import IntegrityError
+from monctl.repository.archive import (
     COMPRESSIONS,
     EXTENSIONS,
     Digest,
@@ -21,8 +22,7 @@ from monctl.backup.archive import (
     decompress_stream,
     hash_stream,
 )
-from monctl.backup.tar_safety import check_tar
-from monctl.errors import IntegrityError
+from monctl.repository.tar_safety import check_tar
 
 RAW = tar_bytes("prometheus")
 

@@ -278,7 +278,7 @@ def test_an_encrypted_object_that_fails_leaves_no_thread(
 ) -> None:
     """age1 keys are encrypted in the caller's thread; SSH keys through pyrage's thread,
     which must end with the failed object."""
-    from monctl.backup.objects import Encoder
+    from monctl.repository.objects import Encoder
 
     class Full:
         size = 0

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from monctl.backup import lock
 from monctl.errors import ConfigError, ExitCode, LockHeld
+from monctl.repository import lock
 
 HOLD = (
     "import sys, time\n"
     "from pathlib import Path\n"
-    "from monctl.backup import lock\n"
+    "from monctl.repository import lock\n"
     "with lock.hold(Path(sys.argv[1]), 'backup'):\n"
     "    print('held', flush=True)\n"
     "    time.sleep(60)\n"

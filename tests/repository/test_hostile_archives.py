@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from monctl.backup.tar_safety import check_tar
-from monctl.backup.tar_stream import MAX_NAME, MAX_PAX
 from monctl.errors import IntegrityError
+from monctl.repository.tar_safety import check_tar
+from monctl.repository.tar_stream import MAX_NAME, MAX_PAX
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -83,7 +83,7 @@ def test_memory_does_not_grow_with_the_member_count() -> None:
     code = (
         "import io\n"
         "from support.backup_factory import GeneratedTar\n"
-        "from monctl.backup.tar_safety import check_tar\n"
+        "from monctl.repository.tar_safety import check_tar\n"
         "check = check_tar(io.BufferedReader(GeneratedTar(150_000), 1 << 20), 'loki')\n"
         # VmHWM, not ru_maxrss: the kernel carries ru_maxrss over from the forking
         # parent (pytest's own size) across exec; VmHWM is this program's alone.

@@ -25,10 +25,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from monctl.backup.filelist import FileEntry, ServiceFiles
-from monctl.backup.manifest import Manifest, is_backup_id, read_manifest
-from monctl.backup.objects import PREFIX, Blob, id_of_key
 from monctl.errors import IntegrityError, StorageError
+from monctl.repository.filelist import FileEntry, ServiceFiles
+from monctl.repository.manifest import Manifest, is_backup_id, read_manifest
+from monctl.repository.objects import PREFIX, Blob, id_of_key
 
 if TYPE_CHECKING:  # pragma: no cover
     from monctl.adapters.storage import Storage

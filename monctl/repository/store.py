@@ -22,8 +22,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from monctl.backup.index import Index
-from monctl.backup.objects import SAMPLE, Blob, Encoder, choose_codec
+from monctl.repository.index import Index
+from monctl.repository.objects import SAMPLE, Blob, Encoder, choose_codec
 
 if TYPE_CHECKING:  # pragma: no cover
     from monctl.adapters.storage import Spool, Staging

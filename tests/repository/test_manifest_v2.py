@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from monctl.backup.filelist import ServiceFiles
-from monctl.backup.manifest import Manifest
 from monctl.errors import IntegrityError
+from monctl.repository.filelist import ServiceFiles
+from monctl.repository.manifest import Manifest
 
 SHA = "ab" * 32
 OBJ = "cd" * 32

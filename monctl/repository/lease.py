@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from monctl import signals
-from monctl.backup import strict_json
 from monctl.errors import StorageError
+from monctl.repository import strict_json
 
 if TYPE_CHECKING:  # pragma: no cover
     from monctl.adapters.storage import Storage

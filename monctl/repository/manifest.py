@@ -26,11 +26,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from monctl.adapters.age_keys import MAX_RECIPIENTS  # pyrage-free: the bound, not age
-from monctl.backup import strict_json
-from monctl.backup.archive import COMPRESSIONS, EXTENSIONS
-from monctl.backup.filelist import ServiceFiles, parse_service
-from monctl.backup.objects import MODES, Blob
 from monctl.errors import IntegrityError, StorageError
+from monctl.repository import strict_json
+from monctl.repository.archive import COMPRESSIONS, EXTENSIONS
+from monctl.repository.filelist import ServiceFiles, parse_service
+from monctl.repository.objects import MODES, Blob
 
 if TYPE_CHECKING:
     from monctl.adapters.storage import Storage
