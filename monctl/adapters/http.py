@@ -22,6 +22,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 DEFAULT_TIMEOUT = 10.0
 
+# What the functions here return, for annotations outside the adapters (which
+# import no httpx of their own).
+Response = httpx.Response
+
 
 def call(
     method: str,
@@ -112,6 +116,21 @@ def plain(
     except (httpx.InvalidURL, ValueError):
         raise NoAnswer("the URL cannot be used", final=True) from None
     return Answer(response.status_code, response.text)
+
+
+def get(
+    url: str,
+    *,
+    params: Any = None,
+    auth: tuple[str, str] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> httpx.Response:
+    """One GET whatever its status; raise NoAnswer (the reason, secrets masked) when
+    no response came."""
+    try:
+        return httpx.get(url, params=params, auth=auth, timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise NoAnswer(redact(str(exc)) or type(exc).__name__) from None
 
 
 def body_excerpt(response: httpx.Response, limit: int = 300) -> str:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from monctl.errors import ExitCode, LockHeld, MonctlError
 from monctl.monitoring.heartbeat import Heartbeat, Ping
 from monctl.monitoring.notify import Notifier, Sent
-from monctl.output import human_size
+from monctl.text import human_size
 
 if TYPE_CHECKING:  # pragma: no cover
     from monctl.monitoring import Hook

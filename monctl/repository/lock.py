@@ -38,7 +38,7 @@ def _holder(fd: int) -> str:
         text = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
     except OSError:
         return "unknown"
-    from monctl.output import inert
+    from monctl.text import inert
 
     return inert(text) or "unknown"
 
