@@ -11,10 +11,11 @@ and put back.
 - ``repository.py``: the backups at a destination: list, prune; ``verify.py`` and
   ``verify_all.py``: verify one or all;
 - ``drill.py``: a restore drill (``drill_report.py``, ``drill_record.py``);
-  ``export.py``: a backup as a plain archive;
-- ``destination.py``: where backups go (``--to``/``--from``, ``.env``), and
-  opening it (``monctl.adapters.storage``: local directories and S3 — where
-  backup talks to S3 is ``monctl/adapters/storage/s3.py``).
+  ``export.py``: a backup as a plain archive.
+
+Where backups go (``--to``/``--from``, ``.env``) and opening it is
+``monctl/repository/destination.py`` (``monctl.adapters.storage``: local
+directories and S3 — where backup talks to S3 is ``monctl/adapters/storage/s3.py``).
 
 The format engine (manifests, objects, index, tars, gc, retention, leases, locks) is
 ``monctl/repository/``; heartbeats, notifications and the textfile metrics are the

@@ -141,8 +141,8 @@ def backup(
         _pass_down(ctx, ctx.invoked_subcommand)
         return
     from monctl.backup import create
-    from monctl.backup.destination import open_destination
     from monctl.cli.progress import CliProgress
+    from monctl.repository.destination import open_destination
 
     app: AppContext = ctx.obj
     out = output(as_json, quiet)
@@ -214,10 +214,9 @@ def list_(app: AppContext, source: str | None, as_json: bool) -> None:
       monctl backup list --repo /mnt/backups --json
     """
     from monctl.backup import repository
-    from monctl.backup.destination import open_destination
+    from monctl.repository import Repository
 
-    storage = open_destination(app.project, source)
-    finish(output(as_json), repository.list_repository(storage))
+    finish(output(as_json), repository.list_repository(Repository.open(app.project, source)))
 
 
 @backup.command(epilog=epilog("backup verify"))
@@ -321,8 +320,8 @@ def prune(
       monctl backup prune --keep-daily 7 --keep-weekly 4 --dry-run
     """
     from monctl.backup import repository
-    from monctl.backup.destination import open_destination
     from monctl.repository import lock
+    from monctl.repository.destination import open_destination
 
     policy = checked_policy(keep, required=True)
     project = app.project

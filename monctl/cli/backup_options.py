@@ -92,8 +92,8 @@ def keyed_source(
     """The destination to read (``--from``) and the identities for it (``--identity``,
     else MONCTL_BACKUP_IDENTITY): keys are read first, so a bad one stops the command
     before the destination (S3) is opened."""
-    from monctl.backup.destination import open_destination
     from monctl.repository import keys
+    from monctl.repository.destination import open_destination
 
     identities = keys.identities_for(project, identity)
     return open_destination(project, source), identities

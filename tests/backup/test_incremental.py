@@ -270,11 +270,12 @@ def test_list_says_what_each_backup_read_wrote_and_reused(
     proj: Project, rt: FakeRuntime, storage: LocalStorage
 ) -> None:
     from monctl.backup.repository import list_repository
+    from monctl.repository import Repository
 
     repo.back_up(proj, rt, storage)
     time.sleep(1.1)
     second = repo.back_up(proj, rt, storage)
-    listed = list_repository(storage).to_json()
+    listed = list_repository(Repository(storage)).to_json()
     newest = listed["backups"][0]
     assert newest["id"] == second.backup_id and newest["format_version"] == 2
     assert newest["written_bytes"] == 0 and newest["reused_objects"] == 9
