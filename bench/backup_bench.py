@@ -201,8 +201,8 @@ def v1_backup(volume: str, reader: str, dest: Path) -> str:
     from datetime import UTC, datetime
 
     from monctl.adapters.storage.local import LocalStorage
-    from monctl.backup.archive import Digest, compress_stream
-    from monctl.backup.manifest import Manifest, ServiceEntry, archive_key, write_manifest
+    from monctl.repository.archive import Digest, compress_stream
+    from monctl.repository.manifest import Manifest, ServiceEntry, archive_key, write_manifest
 
     storage = LocalStorage(dest)
     backup_id = "20200101T000000Z"

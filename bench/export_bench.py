@@ -44,8 +44,8 @@ from support.tree_runtime import TreeRuntime  # noqa: E402
 from monctl.adapters import age  # noqa: E402
 from monctl.adapters.storage.local import LocalStorage  # noqa: E402
 from monctl.backup import create  # noqa: E402
-from monctl.backup.manifest import read_manifest  # noqa: E402
 from monctl.backup.restore_stream import assembled  # noqa: E402
+from monctl.repository.manifest import read_manifest  # noqa: E402
 
 MiB = 1024 * 1024
 TARGETS = (("export -", "-"), ("export FILE", "x.tar"), ("export .zst", "x.tar.zst"))

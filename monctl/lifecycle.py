@@ -170,7 +170,7 @@ def up(
     application (backend or database) is reported in the notes, not fatal.
     """
     from monctl import credentials
-    from monctl.backup import textfile
+    from monctl.monitoring import textfile
 
     written = ensure_env(project)
     if written is not None:

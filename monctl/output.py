@@ -25,6 +25,9 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 from monctl.redaction import redact
+from monctl.text import human_size as human_size  # re-exported: moved to monctl.text
+from monctl.text import inert as inert
+from monctl.text import shown as shown
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.console import Console
@@ -199,30 +202,6 @@ def styled(value: str) -> Text:
     return Text(inert(value), style=_STYLES.get(value.lower(), ""))
 
 
-def shown(value: str, limit: int = 40) -> str:
-    """Outside text as quoted back in a message: inert, and shortened when long."""
-    return inert(value if len(value) <= limit else value[:limit] + "…")
-
-
-def inert(text: str) -> str:
-    """``text`` with control characters (ESC, CR, BEL, C1 ...) and undecodable
-    bytes shown as escapes; newlines stay (a line break in a cell is not an attack)."""
-    if all(ch.isprintable() or ch == "\n" for ch in text):
-        return text
-    shown = []
-    for ch in text:
-        code = ord(ch)
-        if ch.isprintable() or ch == "\n":
-            shown.append(ch)
-        elif 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8 (surrogateescape)
-            shown.append(f"\\x{code - 0xDC00:02x}")
-        elif code < 0x100:
-            shown.append(f"\\x{code:02x}")
-        else:
-            shown.append(f"\\u{code:04x}")
-    return "".join(shown)
-
-
 def _color_system() -> Literal["auto"] | None:
     """NO_COLOR means no styling at all: rich's no_color drops colours but keeps bold."""
     return None if os.environ.get("NO_COLOR") else "auto"
@@ -230,13 +209,3 @@ def _color_system() -> Literal["auto"] | None:
 
 def _plain_stderr() -> bool:
     return bool(os.environ.get("NO_COLOR")) or not sys.stderr.isatty()
-
-
-def human_size(n: int) -> str:
-    """``n`` bytes for a person: "512 B", "1.5 MiB"."""
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"  # unreachable; keeps mypy's return analysis simple

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from monctl import RUNTIMES as RUNTIMES  # declared once, beside the version
 from monctl import redaction
 from monctl.envfile import parse_env as parse_env  # re-exported: callers read .env text too
 from monctl.envfile import read_env, read_env_text
@@ -24,7 +25,6 @@ COMPOSE_FILE = Path("compose") / "docker-compose.monitoring.yml"
 DEFAULT_PROJECT_NAME = "monitoring"
 DEFAULT_BIND_ADDRESS = "127.0.0.1"
 RUNTIME_VAR = "MONCTL_RUNTIME"  # how the stack runs: compose (one engine) or swarm
-RUNTIMES = ("compose", "swarm")
 GENERATE_MARKER = "__GENERATE__"  # in .env.example: replaced by a fresh secret
 
 # ASCII digits only: int() would also take "+80", "8_0" and Arabic-Indic digits.

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from monctl.errors import IntegrityError, UsageError
-from monctl.output import shown
+from monctl.text import shown
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ The output is a standard age v1 file (https://age-encryption.org/v1, C2SP):
     --- <HMAC-SHA256 of the header>
     <16-byte nonce><64 KiB STREAM chunks, each + 16-byte tag; the last one flagged>
 
-Tests check every size class against pyrage's decryption (tests/backup/test_age.py),
+Tests check every size class against pyrage's decryption (tests/adapters/test_age.py),
 so a mistake here cannot pass as "encrypted".
 """
 

@@ -8,6 +8,7 @@ because there a refused connection is a result ("down"), not an error.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -20,6 +21,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from monctl.services.model import Service
 
 DEFAULT_TIMEOUT = 10.0
+
+# What the functions here return, for annotations outside the adapters (which
+# import no httpx of their own).
+Response = httpx.Response
 
 
 def call(
@@ -66,6 +71,66 @@ def to_service(
         message, hint = refused(project, service)
         raise OperationFailed(f"{what}: {message}", hint=hint)
     return response
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a server outside the stack answered (a heartbeat's check, a drill record)."""
+
+    status: int
+    text: str
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+class NoAnswer(Exception):
+    """No answer came: ``why`` in words (secrets masked); ``final`` when trying again
+    cannot help (the URL itself cannot be used)."""
+
+    def __init__(self, why: str, final: bool = False) -> None:
+        super().__init__(why)
+        self.why = why
+        self.final = final
+
+
+def plain(
+    method: str,
+    url: str,
+    *,
+    content: bytes | None,
+    headers: dict[str, str],
+    timeout: float,
+) -> Answer:
+    """One request to a server outside the stack, redirects followed; raise NoAnswer
+    when none came (timed out, refused, TLS ...), whatever the status otherwise."""
+    try:
+        response = httpx.request(
+            method, url, content=content, headers=headers, timeout=timeout, follow_redirects=True
+        )
+    except httpx.TimeoutException:
+        raise NoAnswer("timed out") from None
+    except httpx.HTTPError as exc:
+        raise NoAnswer(redact(str(exc)) or type(exc).__name__) from None
+    except (httpx.InvalidURL, ValueError):
+        raise NoAnswer("the URL cannot be used", final=True) from None
+    return Answer(response.status_code, response.text)
+
+
+def get(
+    url: str,
+    *,
+    params: Any = None,
+    auth: tuple[str, str] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> httpx.Response:
+    """One GET whatever its status; raise NoAnswer (the reason, secrets masked) when
+    no response came."""
+    try:
+        return httpx.get(url, params=params, auth=auth, timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise NoAnswer(redact(str(exc)) or type(exc).__name__) from None
 
 
 def body_excerpt(response: httpx.Response, limit: int = 300) -> str:

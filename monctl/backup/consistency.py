@@ -29,8 +29,7 @@ from monctl.errors import MonctlError, OperationFailed
 from monctl.services.model import DataVolume, Pause, Service, Snapshot
 
 if TYPE_CHECKING:  # pragma: no cover
-    import httpx
-
+    from monctl.adapters.http import Response
     from monctl.project import Project
     from monctl.runtime import Runtime, ServiceState
 
@@ -147,7 +146,7 @@ def _snapshot(ctx: Context, service: Service, data: DataVolume, spec: Snapshot) 
             _delete_snapshot(ctx, service, path, source or Source(ctx.runtime, service, path))
 
 
-def _snapshot_name(service: Service, spec: Snapshot, response: httpx.Response) -> str:
+def _snapshot_name(service: Service, spec: Snapshot, response: Response) -> str:
     """The name the service gave its snapshot; OperationFailed unless it made a usable one."""
     if response.status_code != 200:
         hint = spec.off_hint if response.status_code == spec.off_status else None

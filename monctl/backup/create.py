@@ -29,19 +29,9 @@ from typing import TYPE_CHECKING
 
 from monctl import __version__
 from monctl import services as declared
-from monctl.backup import consistency, drill_record, index, lease, lock, repository
-from monctl.backup.filelist import FileEntry, ServiceFiles, Stats
+from monctl.backup import consistency, drill_record, repository
 from monctl.backup.ingest import Ingest, parse_listing, plan
-from monctl.backup.manifest import (
-    Manifest,
-    ServiceData,
-    new_backup_id,
-    write_manifest,
-    written_version,
-)
-from monctl.backup.objects import PREFIX, Blob, check_mode
 from monctl.backup.report import BackupReport, ServiceResult, publish_metrics
-from monctl.backup.retention import Policy
 from monctl.errors import (
     ExitCode,
     MonctlError,
@@ -51,6 +41,17 @@ from monctl.errors import (
     UsageError,
 )
 from monctl.output import human_size
+from monctl.repository import index, lease, lock
+from monctl.repository.filelist import FileEntry, ServiceFiles, Stats
+from monctl.repository.manifest import (
+    Manifest,
+    ServiceData,
+    new_backup_id,
+    write_manifest,
+    written_version,
+)
+from monctl.repository.objects import PREFIX, Blob, check_mode
+from monctl.repository.retention import Policy
 from monctl.result import SILENT, Failure, Progress
 from monctl.services.model import Service
 from monctl.signals import Terminated

@@ -34,10 +34,12 @@ from typing import TYPE_CHECKING, Any
 
 from monctl import services as declared
 from monctl import signals
-from monctl.backup import lock, restore, textfile
+from monctl.backup import restore
 from monctl.backup.drill_report import READY, DrillReport, DrillService
-from monctl.backup.manifest import Manifest, is_backup_id, read_manifest
 from monctl.errors import IntegrityError, OperationFailed, StorageError
+from monctl.monitoring import textfile
+from monctl.repository import lock
+from monctl.repository.manifest import Manifest, is_backup_id, read_manifest
 from monctl.result import SILENT, Progress
 from monctl.services.answers import Check, Fetched
 

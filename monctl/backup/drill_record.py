@@ -48,19 +48,17 @@ class HostAsk:
         params: Mapping[str, str] | None = None,
         auth: tuple[str, str] | None = None,
     ) -> Fetched:
-        import httpx
-
         from monctl import credentials
-        from monctl.redaction import redact
+        from monctl.adapters import http
 
         if auth is None:
             auth = credentials.auth(self.project, self._service)
         url = self.base + path
         started = time.perf_counter()
         try:
-            response = httpx.get(url, params=params, auth=auth, timeout=TIMEOUT)
-        except httpx.HTTPError as exc:
-            return Fetched(url, None, error=redact(str(exc)) or type(exc).__name__)
+            response = http.get(url, params=params, auth=auth, timeout=TIMEOUT)
+        except http.NoAnswer as exc:
+            return Fetched(url, None, error=exc.why)
         latency = round((time.perf_counter() - started) * 1000, 1)
         return Fetched(url, response.status_code, response.text, response.headers, latency)
 

@@ -53,15 +53,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from monctl.adapters.storage.os_errors import storage_error
-from monctl.backup import index, keys, lease
-from monctl.backup.archive import HashingReader, decompress_stream
-from monctl.backup.filelist import ServiceFiles
-from monctl.backup.manifest import Manifest, manifest_key, read_manifest
-from monctl.backup.objects import READ_SIZE, open_object
 from monctl.backup.restore_stream import TAR_TYPES, content
-from monctl.backup.tar_safety import check_member
-from monctl.backup.tar_stream import Member, end_marker, header, members, padding
 from monctl.errors import ExitCode, IntegrityError, StorageError
+from monctl.repository import index, keys, lease
+from monctl.repository.archive import HashingReader, decompress_stream
+from monctl.repository.filelist import ServiceFiles
+from monctl.repository.manifest import Manifest, manifest_key, read_manifest
+from monctl.repository.objects import READ_SIZE, open_object
+from monctl.repository.tar_safety import check_member
+from monctl.repository.tar_stream import Member, end_marker, header, members, padding
 
 if TYPE_CHECKING:  # pragma: no cover
     from monctl.adapters.age import Identities

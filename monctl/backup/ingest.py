@@ -29,13 +29,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from monctl.backup.filelist import FileEntry, Stats
-from monctl.backup.index import Index
-from monctl.backup.objects import Blob, Encoder
-from monctl.backup.store import IN_MEMORY, ObjectStore
-from monctl.backup.tar_safety import check_member
-from monctl.backup.tar_stream import Data, Member, members
 from monctl.errors import IntegrityError
+from monctl.repository.filelist import FileEntry, Stats
+from monctl.repository.index import Index
+from monctl.repository.objects import Blob, Encoder
+from monctl.repository.store import IN_MEMORY, ObjectStore
+from monctl.repository.tar_safety import check_member
+from monctl.repository.tar_stream import Data, Member, members
 from monctl.result import SILENT, Progress
 from monctl.services.model import Layout
 

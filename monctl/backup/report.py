@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from monctl.backup import repository, textfile
-from monctl.backup.filelist import Stats
+from monctl.backup import repository
 from monctl.errors import ExitCode
+from monctl.monitoring import textfile
 from monctl.output import Output, human_size, styled
 from monctl.project import Project
+from monctl.repository.filelist import Stats
 from monctl.result import Failure
 from monctl.services.model import Service
 

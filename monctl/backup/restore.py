@@ -38,12 +38,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from monctl import services as declared
-from monctl.backup import keys, lease, lock, verify, versions
-from monctl.backup.filelist import ServiceFiles
-from monctl.backup.manifest import Manifest, read_manifest
+from monctl.backup import verify
 from monctl.backup.restore_stream import archive_stream, assembled
 from monctl.errors import ExitCode, IntegrityError, Interrupted, MonctlError, StorageError
 from monctl.output import Output, styled
+from monctl.repository import keys, lease, lock, versions
+from monctl.repository.filelist import ServiceFiles
+from monctl.repository.manifest import Manifest, read_manifest
 from monctl.result import SILENT, Progress
 from monctl.services.model import Service
 

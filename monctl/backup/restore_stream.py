@@ -17,13 +17,13 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, BinaryIO
 
-from monctl.backup.archive import HashingReader, decompress_stream
-from monctl.backup.filelist import FileEntry, ServiceFiles
-from monctl.backup.manifest import Manifest
-from monctl.backup.objects import READ_SIZE, open_object, read_packed
-from monctl.backup.tar_safety import check_member
-from monctl.backup.tar_stream import Member, end_marker, header, members, padding
 from monctl.errors import IntegrityError
+from monctl.repository.archive import HashingReader, decompress_stream
+from monctl.repository.filelist import FileEntry, ServiceFiles
+from monctl.repository.manifest import Manifest
+from monctl.repository.objects import READ_SIZE, open_object, read_packed
+from monctl.repository.tar_safety import check_member
+from monctl.repository.tar_stream import Member, end_marker, header, members, padding
 from monctl.services.model import DataVolume, Service
 
 if TYPE_CHECKING:  # pragma: no cover

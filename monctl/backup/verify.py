@@ -24,20 +24,20 @@ from typing import TYPE_CHECKING
 
 from monctl.adapters.age import NoMatchingIdentity
 from monctl.adapters.storage import Storage
-from monctl.backup import index, keys, lease
-from monctl.backup.archive import HashingReader, decompress_stream
-from monctl.backup.filelist import ServiceFiles
-from monctl.backup.manifest import Manifest, is_backup_id, manifest_key, read_manifest
-from monctl.backup.objects import (
+from monctl.backup.verify_report import ServiceCheck, VerifyReport
+from monctl.errors import IntegrityError, StorageError
+from monctl.repository import index, keys, lease
+from monctl.repository.archive import HashingReader, decompress_stream
+from monctl.repository.filelist import ServiceFiles
+from monctl.repository.manifest import Manifest, is_backup_id, manifest_key, read_manifest
+from monctl.repository.objects import (
     Blob,
     check_object,
     hash_stored,
     open_object,
     read_packed,
 )
-from monctl.backup.tar_safety import TarCheck, check_tar
-from monctl.backup.verify_report import ServiceCheck, VerifyReport
-from monctl.errors import IntegrityError, StorageError
+from monctl.repository.tar_safety import TarCheck, check_tar
 
 if TYPE_CHECKING:  # pragma: no cover
     from monctl.adapters.age import Identities

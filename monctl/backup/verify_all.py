@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from monctl.adapters.age import NoMatchingIdentity
 from monctl.adapters.storage import Storage
-from monctl.backup import gc, index, keys, lease
-from monctl.backup.manifest import manifest_key, read_manifest
 from monctl.backup.repository import list_backups
 from monctl.backup.verify import Checked, ServiceCheck, verify_archive, verify_files
 from monctl.errors import ExitCode, IntegrityError, StorageError
 from monctl.output import Output, human_size, styled
+from monctl.repository import gc, index, keys, lease
+from monctl.repository.manifest import manifest_key, read_manifest
 
 if TYPE_CHECKING:  # pragma: no cover
     from monctl.adapters.age import Identities

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from monctl.backup.tar_safety import TarCheck
 from monctl.errors import ExitCode, IntegrityError
 from monctl.output import Output, human_size, styled
+from monctl.repository.tar_safety import TarCheck
 
 
 @dataclass(frozen=True)

@@ -18,42 +18,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from monctl import __version__
+from monctl import RUNTIMES, __version__
+from monctl.cli.commands import COMMANDS, SHORT_HELP, SUBCOMMANDS
 from monctl.cli.params import checked_path
 
 if TYPE_CHECKING:  # pragma: no cover
     from monctl.errors import MonctlError
     from monctl.project import Project
     from monctl.runtime import Runtime
-
-# name -> "module:function". One line per command; the module is imported on use.
-COMMANDS: dict[str, str] = {
-    "up": "monctl.cli.stack:up",
-    "down": "monctl.cli.stack:down",
-    "status": "monctl.cli.stack:status",
-    "logs": "monctl.cli.stack:logs",
-    "init": "monctl.cli.stack:init",
-    "health": "monctl.cli.health:health",
-    "reload": "monctl.cli.config:reload",
-    "validate": "monctl.cli.config:validate",
-    "backup": "monctl.cli.backup:backup",
-    "restore": "monctl.cli.restore:restore",
-    "credentials": "monctl.cli.credentials:credentials",
-}
-
-SHORT_HELP: dict[str, str] = {
-    "up": "Start the stack and wait until it is ready.",
-    "down": "Stop the stack (--volumes also deletes its data).",
-    "status": "One row per service: state, health, uptime, image, URLs.",
-    "logs": "Show service logs (passes through to docker compose).",
-    "init": "Write an editable copy of the stack to a directory.",
-    "health": "Check every service, concurrently (the CI gate).",
-    "reload": "Validate, reload and confirm a service's configuration.",
-    "validate": "Check all configuration without a running stack.",
-    "backup": "Back up the stack's data to a directory or S3 (+ list/verify/prune/test/export).",
-    "restore": "Restore a verified backup into the stack's volumes.",
-    "credentials": "Rotate the password Prometheus and Alertmanager require.",
-}
 
 
 class LazyGroup(click.Group):
@@ -132,7 +104,7 @@ INVOCATION = Invocation()
 )
 @click.option(
     "--runtime",
-    type=click.Choice(["compose", "swarm"]),
+    type=click.Choice(RUNTIMES),
     help="How the stack runs: compose (one engine) or swarm (docker stack deploy) "
     "[env or .env MONCTL_RUNTIME; default: compose].",
 )
@@ -286,7 +258,7 @@ def _command_of(args: list[str]) -> str:
             continue
         if not words and arg in COMMANDS:
             words.append(arg)
-        elif words == ["backup"] and arg in ("list", "verify", "prune", "test", "export"):
+        elif len(words) == 1 and arg in SUBCOMMANDS.get(words[0], ()):
             words.append(arg)
             break
         elif words:

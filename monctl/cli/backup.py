@@ -32,7 +32,7 @@ from monctl.cli.restore import drill_command
 
 if TYPE_CHECKING:  # pragma: no cover
     from monctl.backup.report import BackupReport
-    from monctl.backup.retention import Policy
+    from monctl.repository.retention import Policy
     from monctl.result import Result
 
 
@@ -56,7 +56,7 @@ def retention_options(f: F) -> F:
 
 
 def policy_of(options: dict[str, int | None]) -> Policy:
-    from monctl.backup.retention import Policy
+    from monctl.repository.retention import Policy
 
     return Policy(**{name: options.get(name) for _, name, _ in RETENTION})
 
@@ -141,8 +141,8 @@ def backup(
         _pass_down(ctx, ctx.invoked_subcommand)
         return
     from monctl.backup import create
-    from monctl.backup.destination import open_destination
     from monctl.cli.progress import CliProgress
+    from monctl.repository.destination import open_destination
 
     app: AppContext = ctx.obj
     out = output(as_json, quiet)
@@ -151,7 +151,7 @@ def backup(
     retention = checked_policy(keep)
 
     def run() -> BackupReport:
-        from monctl.backup import keys
+        from monctl.repository import keys
 
         recipients = keys.recipients_for(project, encrypt_to)
         storage = open_destination(
@@ -214,10 +214,9 @@ def list_(app: AppContext, source: str | None, as_json: bool) -> None:
       monctl backup list --repo /mnt/backups --json
     """
     from monctl.backup import repository
-    from monctl.backup.destination import open_destination
+    from monctl.repository import Repository
 
-    storage = open_destination(app.project, source)
-    finish(output(as_json), repository.list_repository(storage))
+    finish(output(as_json), repository.list_repository(Repository.open(app.project, source)))
 
 
 @backup.command(epilog=epilog("backup verify"))
@@ -320,8 +319,9 @@ def prune(
     Examples:
       monctl backup prune --keep-daily 7 --keep-weekly 4 --dry-run
     """
-    from monctl.backup import lock, repository
-    from monctl.backup.destination import open_destination
+    from monctl.backup import repository
+    from monctl.repository import lock
+    from monctl.repository.destination import open_destination
 
     policy = checked_policy(keep, required=True)
     project = app.project

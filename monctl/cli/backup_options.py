@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from monctl.adapters.age import Identities
     from monctl.adapters.storage import Storage
-    from monctl.backup.announce import Announcer
+    from monctl.monitoring.announce import Announcer
     from monctl.output import Output
     from monctl.project import Project
     from monctl.result import Result
@@ -93,8 +93,8 @@ def keyed_source(
     """The destination to read (``--from``) and the identities for it (``--identity``,
     else MONCTL_BACKUP_IDENTITY): keys are read first, so a bad one stops the command
     before the destination (S3) is opened."""
-    from monctl.backup import keys
-    from monctl.backup.destination import open_destination
+    from monctl.repository import keys
+    from monctl.repository.destination import open_destination
 
     identities = keys.identities_for(project, identity)
     return open_destination(project, source), identities
@@ -104,8 +104,9 @@ def announcer_for(project: Project, command: str) -> Announcer:
     """Heartbeat and notifications of one run (settings read now: a bad one stops it).
     Backups ping MONCTL_BACKUP_PING_URL; restores and drills MONCTL_RESTORE_PING_URL.
     While another run holds a lock this one needs, no start is pinged."""
-    from monctl.backup import heartbeat, lock
-    from monctl.backup.announce import Announcer
+    from monctl.monitoring import heartbeat
+    from monctl.monitoring.announce import Announcer
+    from monctl.repository import lock
 
     var = heartbeat.BACKUP_PING_VAR if command == "backup" else heartbeat.RESTORE_PING_VAR
     locks: tuple[Path, ...] = (lock.lock_path(project),)

@@ -1,10 +1,11 @@
 """Exit-code documentation, generated from ``monctl.errors.ExitCode`` (defined there, once).
 
-Each command lists the codes it can end with; its ``--help`` epilog and the
-tables of README.md and docs/ are rendered from that list and the codes'
-meanings. A document holds each table between ``<!-- exit-codes: NAME -->`` and
-``<!-- /exit-codes -->`` (NAME is "all" or a command); a test fails when one
-differs from what is generated here, and
+Each command lists the codes it can end with (declared with the command, in
+``monctl/cli/commands.py``); its ``--help`` epilog and the tables of README.md
+and docs/ are rendered from that list and the codes' meanings. A document holds
+each table between ``<!-- exit-codes: NAME -->`` and ``<!-- /exit-codes -->``
+(NAME is "all" or a command); a test fails when one differs from what is
+generated here, and
 
     python -m monctl.cli.exit_codes README.md docs/*.md
 
@@ -17,38 +18,11 @@ import re
 import sys
 from pathlib import Path
 
+from monctl.cli.commands import COMMAND_CODES
 from monctl.errors import ExitCode as E
 
 # Every command can also end with USAGE (2: click) and a signal (129, 130, 143).
 _ALWAYS = (E.USAGE, E.HANGUP, E.INTERRUPTED, E.TERMINATED)
-
-COMMAND_CODES: dict[str, tuple[E, ...]] = {
-    "up": (E.OK, E.UNHEALTHY, E.DOCKER, E.CONFIG, E.START_FAILED),
-    "down": (E.OK, E.FAILED, E.DOCKER, E.CONFIG),
-    "status": (E.OK, E.DOCKER, E.CONFIG),
-    "logs": (E.OK, E.FAILED, E.DOCKER, E.CONFIG),
-    "init": (E.OK, E.CONFIG),
-    "health": (E.OK, E.UNHEALTHY, E.TARGETS_DOWN, E.CONFIG),
-    "reload": (E.OK, E.FAILED, E.DOCKER, E.CONFIG),
-    "validate": (E.OK, E.FAILED, E.DOCKER, E.CONFIG),
-    "backup": (E.OK, E.FAILED, E.DOCKER, E.CONFIG, E.STORAGE, E.LOCKED),
-    "backup list": (E.OK, E.CONFIG, E.STORAGE),
-    "backup verify": (E.OK, E.CONFIG, E.STORAGE, E.LOCKED, E.INTEGRITY),
-    "backup prune": (E.OK, E.CONFIG, E.STORAGE, E.LOCKED),  # CONFIG: the lock file
-    "backup export": (E.OK, E.CONFIG, E.STORAGE, E.INTEGRITY),
-    "backup test": (
-        E.OK,
-        E.FAILED,
-        E.DOCKER,
-        E.CONFIG,
-        E.START_FAILED,
-        E.STORAGE,
-        E.LOCKED,
-        E.INTEGRITY,
-    ),
-    "restore": (E.OK, E.FAILED, E.DOCKER, E.CONFIG, E.STORAGE, E.LOCKED, E.INTEGRITY),
-    "credentials rotate": (E.OK, E.UNHEALTHY, E.DOCKER, E.CONFIG, E.START_FAILED),
-}
 
 
 def codes_of(command: str) -> tuple[E, ...]:

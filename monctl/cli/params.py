@@ -62,7 +62,7 @@ class BackupId(click.ParamType):  # type: ignore[type-arg]
     name = "ID"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
-        from monctl.backup.manifest import is_backup_id
+        from monctl.repository.manifest import is_backup_id
 
         text = str(value)
         if text == LATEST or (len(text) <= 32 and is_backup_id(text)):
@@ -93,7 +93,7 @@ def local_backup_ids(ctx: click.Context) -> list[str]:
     a directory: --repo/--from/--to, else MONCTL_BACKUP_DEST, else <project>/backups."""
     from pathlib import Path
 
-    from monctl.backup.manifest import is_backup_id
+    from monctl.repository.manifest import is_backup_id
 
     given = ctx.params.get("source") or (ctx.parent.params.get("dest") if ctx.parent else None)
     if not given:

@@ -127,10 +127,10 @@ class ToolRunner(Protocol):
 def open_runtime(project: Project) -> Runtime:
     """The runtime that runs ``project``'s stack (its ``runtime`` setting). Nothing
     is contacted here: the engine is asked on first use (DockerUnavailable then)."""
-    if project.runtime == "swarm":
-        from monctl.runtime.swarm import SwarmRuntime
+    import importlib
 
-        return SwarmRuntime(project)
-    from monctl.runtime.compose import ComposeRuntime
+    from monctl import RUNTIME_CLASSES
 
-    return ComposeRuntime(project)
+    module, name = RUNTIME_CLASSES[project.runtime].split(":")
+    runtime: Runtime = getattr(importlib.import_module(module), name)(project)
+    return runtime

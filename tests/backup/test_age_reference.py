@@ -22,9 +22,9 @@ from support.fake_runtime import FakeRuntime
 
 from monctl.adapters import age
 from monctl.adapters.storage.local import LocalStorage
-from monctl.backup.manifest import read_manifest
-from monctl.backup.objects import object_key
 from monctl.project import Project
+from monctl.repository.manifest import read_manifest
+from monctl.repository.objects import object_key
 
 pytestmark = pytest.mark.binaries
 

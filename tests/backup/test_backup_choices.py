@@ -9,9 +9,9 @@ import pytest
 
 from monctl import services
 from monctl.backup import create
-from monctl.backup.destination import destination
 from monctl.errors import ExitCode, UsageError
 from monctl.project import Project
+from monctl.repository.destination import destination
 from monctl.services.model import Pause, Snapshot
 
 

@@ -26,10 +26,10 @@ from support.fake_runtime import FakeRuntime
 from monctl.adapters import age
 from monctl.adapters.storage.local import LocalStorage
 from monctl.backup import restore, verify, verify_all
-from monctl.backup.manifest import read_manifest
-from monctl.backup.objects import object_key
 from monctl.errors import ExitCode, IntegrityError, UsageError
 from monctl.project import Project
+from monctl.repository.manifest import read_manifest
+from monctl.repository.objects import object_key
 
 AGE_HEADER = b"age-encryption.org/v1\n"
 

@@ -33,10 +33,10 @@ from support.tree_runtime import TreeRuntime
 
 from monctl.adapters.storage.local import LocalStorage
 from monctl.backup import create
-from monctl.backup.manifest import read_manifest
-from monctl.backup.objects import object_key
 from monctl.errors import ExitCode
 from monctl.project import Project
+from monctl.repository.manifest import read_manifest
+from monctl.repository.objects import object_key
 
 ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not ROOT, reason="owners can be set and kept by root only")

@@ -20,13 +20,13 @@ from support import repo
 from support.fake_runtime import FakeRuntime
 
 from monctl.adapters.storage.local import LocalStorage
-from monctl.backup import gc, lease
-from monctl.backup.manifest import manifest_key, new_backup_id, read_manifest
-from monctl.backup.objects import object_key
 from monctl.backup.repository import list_backups, prune
-from monctl.backup.retention import Policy
 from monctl.errors import ExitCode, StorageError
 from monctl.project import Project
+from monctl.repository import gc, lease
+from monctl.repository.manifest import manifest_key, new_backup_id, read_manifest
+from monctl.repository.objects import object_key
+from monctl.repository.retention import Policy
 
 HOUR = 3600.0
 

@@ -19,11 +19,11 @@ from support.fake_runtime import FakeRuntime
 
 from monctl.adapters.storage.local import LocalStorage
 from monctl.backup import restore, verify
-from monctl.backup.filelist import ServiceFiles
-from monctl.backup.manifest import read_manifest
-from monctl.backup.objects import object_key
 from monctl.errors import ExitCode, IntegrityError
 from monctl.project import Project
+from monctl.repository.filelist import ServiceFiles
+from monctl.repository.manifest import read_manifest
+from monctl.repository.objects import object_key
 
 
 @pytest.fixture(autouse=True)
@@ -270,11 +270,12 @@ def test_list_says_what_each_backup_read_wrote_and_reused(
     proj: Project, rt: FakeRuntime, storage: LocalStorage
 ) -> None:
     from monctl.backup.repository import list_repository
+    from monctl.repository import Repository
 
     repo.back_up(proj, rt, storage)
     time.sleep(1.1)
     second = repo.back_up(proj, rt, storage)
-    listed = list_repository(storage).to_json()
+    listed = list_repository(Repository(storage)).to_json()
     newest = listed["backups"][0]
     assert newest["id"] == second.backup_id and newest["format_version"] == 2
     assert newest["written_bytes"] == 0 and newest["reused_objects"] == 9

@@ -15,19 +15,19 @@ import pytest
 from support.backup_factory import add_dir, add_file, days_ago, make_backup
 
 from monctl.adapters.storage.local import LocalStorage
-from monctl.backup import lease
-from monctl.backup.archive import Digest, compress_stream
-from monctl.backup.manifest import Manifest, ServiceEntry, parse_backup_id, write_manifest
 from monctl.backup.repository import (
     BackupEntry,
     BackupList,
     list_backups,
     prune,
 )
-from monctl.backup.retention import INCOMPLETE_GRACE, Policy, decide
 from monctl.backup.verify import verify
 from monctl.errors import IntegrityError, StorageError
 from monctl.output import Output
+from monctl.repository import lease
+from monctl.repository.archive import Digest, compress_stream
+from monctl.repository.manifest import Manifest, ServiceEntry, parse_backup_id, write_manifest
+from monctl.repository.retention import INCOMPLETE_GRACE, Policy, decide
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 

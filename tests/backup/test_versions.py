@@ -15,10 +15,11 @@ from support.ping_server import RecordingServer
 
 from monctl import services
 from monctl.adapters.storage.local import LocalStorage
-from monctl.backup import create, restore, versions
-from monctl.backup.manifest import read_manifest, write_manifest
+from monctl.backup import create, restore
 from monctl.errors import ConfigError, ExitCode
 from monctl.project import COMPOSE_FILE, Project
+from monctl.repository import versions
+from monctl.repository.manifest import read_manifest, write_manifest
 from monctl.runtime import ServiceState
 from monctl.services.model import DataVolume, Pause, Probe, Service
 

@@ -27,9 +27,9 @@ from support.engine import Stack
 from support.flat import flat_backup
 
 from monctl.adapters.storage.local import LocalStorage
-from monctl.backup import gc
-from monctl.backup.manifest import read_manifest
-from monctl.backup.objects import object_key
+from monctl.repository import gc
+from monctl.repository.manifest import read_manifest
+from monctl.repository.objects import object_key
 
 pytestmark = pytest.mark.docker
 

@@ -23,8 +23,8 @@ from support.engine import Stack
 from support.flat import flat_backup
 
 from monctl.adapters.storage.local import LocalStorage
-from monctl.backup.manifest import read_manifest
-from monctl.backup.objects import object_key
+from monctl.repository.manifest import read_manifest
+from monctl.repository.objects import object_key
 
 pytestmark = pytest.mark.docker
 

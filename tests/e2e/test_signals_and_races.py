@@ -24,8 +24,8 @@ from support.data import container, explain, fingerprint, inspect, no_paused, sh
 from support.engine import Stack, docker
 
 from monctl.adapters.storage.local import LocalStorage
-from monctl.backup.manifest import read_manifest
-from monctl.backup.objects import object_key
+from monctl.repository.manifest import read_manifest
+from monctl.repository.objects import object_key
 
 pytestmark = pytest.mark.docker
 

@@ -12,9 +12,9 @@ from support.backup_factory import days_ago, make_backup
 
 from monctl.adapters.storage.s3 import S3Storage
 from monctl.backup.repository import list_backups, prune
-from monctl.backup.retention import Policy
 from monctl.backup.verify import verify
 from monctl.errors import IntegrityError, StorageError
+from monctl.repository.retention import Policy
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -136,8 +136,8 @@ def test_incremental_backups_over_s3_upload_only_what_is_new(
 
     from support import repo
 
-    from monctl.backup import gc
-    from monctl.backup.manifest import read_manifest
+    from monctl.repository import gc
+    from monctl.repository.manifest import read_manifest
 
     storage = make_s3(prefix="incr")
     proj, rt = repo.project(tmp_path / "stack"), repo.runtime()

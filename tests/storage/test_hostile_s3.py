@@ -14,7 +14,7 @@ from support import repo
 
 from monctl.adapters.storage.s3 import S3Storage
 from monctl.backup.repository import prune
-from monctl.backup.retention import Policy
+from monctl.repository.retention import Policy
 
 
 def _two_backups(storage: S3Storage, tmp_path: Path) -> tuple[str, str]:

@@ -13,8 +13,8 @@ import pytest
 
 from monctl.adapters.storage import MiB
 from monctl.adapters.storage.local import PARTIAL_RE, LocalStorage
-from monctl.backup.archive import Digest, compress_stream
 from monctl.errors import StorageError
+from monctl.repository.archive import Digest, compress_stream
 
 KEY = "20261126T020000Z/grafana.tar.gz"
 

@@ -13,8 +13,8 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 
 from monctl.adapters.storage import Storage
-from monctl.backup.archive import Digest, compress_stream
-from monctl.backup.manifest import (
+from monctl.repository.archive import Digest, compress_stream
+from monctl.repository.manifest import (
     Manifest,
     ServiceEntry,
     archive_key,

@@ -10,8 +10,14 @@ from datetime import UTC, datetime
 
 from monctl import services
 from monctl.adapters.storage import Storage
-from monctl.backup.archive import Digest, compress_stream
-from monctl.backup.manifest import Manifest, ServiceEntry, archive_key, archive_name, write_manifest
+from monctl.repository.archive import Digest, compress_stream
+from monctl.repository.manifest import (
+    Manifest,
+    ServiceEntry,
+    archive_key,
+    archive_name,
+    write_manifest,
+)
 from support.data import container, inspect
 from support.engine import Stack
 

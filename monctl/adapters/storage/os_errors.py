@@ -103,7 +103,7 @@ def storage_error(
     destination, a staging or temporary directory, an output file), as a StorageError:
     "<doing> in <place>: <cause>", and a hint. No space: ``OutOfSpace``, which says how
     much is free there now. ``hint`` replaces the cause's own."""
-    from monctl.output import human_size
+    from monctl.text import human_size
 
     shown = str(place)
     why = cause(exc)

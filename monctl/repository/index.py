@@ -1,0 +1,114 @@
+"""What a repository already holds, as a backup starting now sees it.
+
+Built once per backup from two sources: the listing of ``objects/`` (which
+objects are present, and how large) and the newest complete format-2
+manifest holding each service being backed up (which files it held, in which
+objects). From these:
+
+- ``units(service)``: the entries of each immutable unit (a TSDB block) as
+  last backed up; ``ingest.plan`` reuses a unit without reading it when the
+  listing shows it unchanged and all its objects present;
+- ``known(sha256, size)``: an object, present and referenced by a complete
+  backup, that holds this plaintext — so content read again is not written
+  again. Only objects a manifest references count: an unreferenced object
+  may be garbage that a prune elsewhere is deleting right now.
+
+Objects written by the running backup are added as it goes (``add``), so
+the same content twice in one backup is stored once. An object that went
+missing is simply not present: the unit that needs it is read again and
+the object rewritten, which is how a backup repairs the repository.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from monctl.errors import IntegrityError, StorageError
+from monctl.repository.filelist import FileEntry, ServiceFiles
+from monctl.repository.manifest import Manifest, is_backup_id, read_manifest
+from monctl.repository.objects import PREFIX, Blob, id_of_key
+
+if TYPE_CHECKING:  # pragma: no cover
+    from monctl.adapters.storage import Storage
+
+
+@dataclass
+class Index:
+    present: dict[str, int] = field(default_factory=dict)  # object id -> stored size
+    by_content: dict[tuple[str, int], Blob] = field(default_factory=dict)
+    services: dict[str, ServiceFiles] = field(default_factory=dict)  # last backup of each
+    mine: set[str] = field(default_factory=set)  # ids written by the running backup
+
+    @property
+    def stored_bytes(self) -> int:
+        """Bytes of every object in the repository (as listed, plus this backup's)."""
+        return sum(self.present.values())
+
+    def present_blob(self, blob: Blob) -> bool:
+        return self.present.get(blob.ref.id) == blob.ref.stored
+
+    def known(self, sha256: str, size: int) -> Blob | None:
+        blob = self.by_content.get((sha256, size))
+        return blob if blob is not None and self.present_blob(blob) else None
+
+    def add(self, blob: Blob) -> None:
+        """An object this backup wrote (present once the batch commits)."""
+        self.present[blob.ref.id] = blob.ref.stored
+        self.by_content.setdefault((blob.sha256, blob.size), blob)
+        self.mine.add(blob.ref.id)
+
+    def written(self, object_id: str) -> bool:
+        return object_id in self.mine
+
+    def units(self, service: str) -> dict[str, list[FileEntry]]:
+        """The entries of ``service``'s last backup, by top-level name."""
+        files = self.services.get(service)
+        tops: dict[str, list[FileEntry]] = {}
+        for entry in files.files if files else ():
+            tops.setdefault(entry.top, []).append(entry)
+        return tops
+
+    def learn(self, manifest: Manifest, services: Iterable[str]) -> None:
+        for name, data in manifest.services.items():
+            if not isinstance(data, ServiceFiles):
+                continue
+            if name in services and name not in self.services:
+                self.services[name] = data
+            for blob in data.blobs():
+                self.by_content.setdefault((blob.sha256, blob.size), blob)
+
+
+def list_objects(storage: Storage) -> dict[str, int]:
+    """Every object in the repository: id -> stored size."""
+    found = {}
+    for info in storage.list_objects(PREFIX):
+        object_id = id_of_key(info.key)
+        if object_id is not None:
+            found[object_id] = info.size
+    return found
+
+
+def load(storage: Storage, services: Iterable[str], recipients: tuple[str, ...] = ()) -> Index:
+    """The index for a backup of ``services``: one listing, and the newest complete
+    manifest that holds each of them (older ones are not read: what they alone
+    hold is not in the data any more). Unreadable manifests are passed over, and
+    so are those encrypted otherwise than to exactly ``recipients`` (none: not
+    encrypted): an object is reused only if whoever can read this backup can
+    read it, and no plaintext object ends up in an encrypted backup."""
+    wanted = set(services)
+    index = Index(present=list_objects(storage))
+    ids = sorted((n for n in storage.children("") if is_backup_id(n)), reverse=True)
+    for backup_id in ids:
+        if wanted <= set(index.services):
+            break
+        try:
+            manifest = read_manifest(storage, backup_id)
+        except (IntegrityError, StorageError):
+            continue  # incomplete, invalid, or gone since the listing
+        if manifest.recipients != recipients:
+            continue
+        if manifest.format_version >= 2 and wanted & set(manifest.services):
+            index.learn(manifest, wanted - set(index.services))
+    return index

@@ -1,0 +1,414 @@
+"""Backup ids, the layout of a backup in its destination, and its manifest.
+
+Layout under the destination root (docs/repository-format.md)::
+
+    objects/<xx>/<sha256>           format 2: file contents, stored once (objects.py)
+    <backup_id>/manifest.json       written LAST: its presence marks a complete backup
+    <backup_id>/<service><ext>      format 1 only: one archive per service (archive.EXTENSIONS)
+
+Format 1 (monctl before incremental backups): each service is one compressed
+tar archive beside the manifest (``ServiceEntry``). Format 2: each service is
+a list of files whose bytes are objects shared between backups
+(``filelist.ServiceFiles``). Both are read; only format 2 is written.
+
+A backup id is the UTC start time, "YYYYMMDDTHHMMSSZ" (20261126T020000Z).
+Names under the destination that are not backup ids are not monctl's and are
+never touched.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from monctl.adapters.age_keys import MAX_RECIPIENTS  # pyrage-free: the bound, not age
+from monctl.errors import IntegrityError, StorageError
+from monctl.repository import strict_json
+from monctl.repository.archive import COMPRESSIONS, EXTENSIONS
+from monctl.repository.filelist import ServiceFiles, parse_service
+from monctl.repository.objects import MODES, Blob
+
+if TYPE_CHECKING:
+    from monctl.adapters.storage import Storage
+
+# Read: every version up to FORMAT_VERSION. Written: 2, or 3 when an object's id is not a
+# sha256 (BLAKE3 ids of encrypted objects: ``written_version``), so that a monctl from
+# before them says "newer than this monctl reads" instead of calling the objects corrupt.
+FORMAT_VERSION = 3
+MANIFEST_NAME = "manifest.json"
+BACKUP_ID_RE = re.compile(r"^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$")
+_ID_FORMAT = "%Y%m%dT%H%M%SZ"
+_SERVICE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_DATA_ROOT_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,254}$")
+MAX_FIELD = 1024  # no string of a manifest (an image reference, a version) is longer
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+# Public keys a backup is encrypted to, as adapters.age records them (checked here
+# without pyrage: list and prune need no extra).
+_RECIPIENT_RE = re.compile(
+    r"^(age1[qpzry9x8gf2tvdw0s3jn54khce6mua7l]{58}"
+    r"|(ssh-ed25519|ssh-rsa) [A-Za-z0-9+/]{1,1000}={0,2})$"
+)
+# A format-1 manifest is a few KiB; a format-2 one lists every file (~250 bytes
+# each): 64 MiB holds ~250,000. Refuse to read anything absurd into memory.
+MAX_MANIFEST_BYTES = 64 * 1024 * 1024
+
+
+def new_backup_id(now: datetime | None = None) -> str:
+    """The backup id for a backup started at ``now`` (default: the current time).
+
+    Aware datetimes are converted to UTC; naive ones are taken as UTC.
+    """
+    now = now or datetime.now(UTC)
+    if now.tzinfo is not None:
+        now = now.astimezone(UTC)
+    return now.strftime(_ID_FORMAT)
+
+
+def is_backup_id(s: str) -> bool:
+    """True when ``s`` names a monctl backup (a valid date and time, too)."""
+    try:
+        parse_backup_id(s)
+    except ValueError:
+        return False
+    return True
+
+
+def parse_backup_id(s: str) -> datetime:
+    """The aware UTC start time named by backup id ``s``; ValueError if it is not one."""
+    if not BACKUP_ID_RE.match(s):
+        raise ValueError(f"not a backup id (YYYYMMDDTHHMMSSZ): {s!r}")
+    return datetime.strptime(s, _ID_FORMAT).replace(tzinfo=UTC)
+
+
+def archive_name(service: str, compression: str) -> str:
+    """The archive's file name inside its backup directory, e.g. "prometheus.tar.zst"."""
+    return f"{service}{EXTENSIONS[compression]}"
+
+
+def archive_key(backup_id: str, service: str, compression: str) -> str:
+    return f"{backup_id}/{archive_name(service, compression)}"
+
+
+def manifest_key(backup_id: str) -> str:
+    return f"{backup_id}/{MANIFEST_NAME}"
+
+
+@dataclass(frozen=True)
+class ServiceEntry:
+    """One service's archive in a backup."""
+
+    archive: str  # file name inside the backup directory ("prometheus.tar.zst")
+    image: str  # image reference the service ran ("prom/prometheus:v2.42.0")
+    version: str | None  # the version the service reported, if it did
+    size: int  # stored (compressed) bytes
+    raw_size: int  # bytes of the tar stream
+    sha256: str  # of the stored bytes
+    strategy: str  # how it was made consistent ("snapshot", "pause", "flush-pause")
+    data_root: str = ""  # top directory of the members in the tar ("" = any); see check_tar
+    # What the service held, for a restore drill to compare with (Drill.record):
+    # e.g. Grafana's dashboard uids. Empty for services that record nothing.
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "archive": self.archive,
+            "image": self.image,
+            "version": self.version,
+            "size": self.size,
+            "raw_size": self.raw_size,
+            "sha256": self.sha256,
+            "strategy": self.strategy,
+            "data_root": self.data_root,
+        }
+        if self.facts:
+            doc["facts"] = self.facts
+        return doc
+
+
+ServiceData = ServiceEntry | ServiceFiles  # format 1 | format 2
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What a complete backup holds. ``to_json``/``from_json`` round-trip exactly.
+
+    ``compression``: format 1, the codec of every archive; format 2, what was
+    asked (``auto`` or a forced codec; each object records its own).
+    """
+
+    backup_id: str
+    monctl_version: str
+    started_at: datetime
+    finished_at: datetime
+    compression: str
+    services: dict[str, ServiceData] = field(default_factory=dict)
+    format_version: int = 2  # create.py writes written_version(services)
+    # age recipients (public keys) every object is encrypted to; () = not encrypted.
+    recipients: tuple[str, ...] = ()
+
+    def blobs(self) -> Iterator[Blob]:
+        """Format 2: every stored content the backup needs, service by service."""
+        for entry in self.services.values():
+            if isinstance(entry, ServiceFiles):
+                yield from entry.blobs()
+
+    def object_ids(self) -> set[str]:
+        """Format 2: the objects the backup references (garbage collection, verify)."""
+        return {b.ref.id for b in self.blobs()}
+
+    @property
+    def total_size(self) -> int:
+        """Stored bytes the backup needs (format 2: its distinct objects, shared or not)."""
+        if self.format_version == 1:
+            return sum(e.size for e in self.services.values() if isinstance(e, ServiceEntry))
+        return sum({b.ref.id: b.ref.stored for b in self.blobs()}.values())
+
+    def archive(self, service: str) -> ServiceEntry:
+        """Format 1: the archive of ``service``."""
+        entry = self.services[service]
+        assert isinstance(entry, ServiceEntry), "format 1 only"
+        return entry
+
+    def files(self, service: str) -> ServiceFiles:
+        """Format 2: the files of ``service``."""
+        entry = self.services[service]
+        assert isinstance(entry, ServiceFiles), "format 2 only"
+        return entry
+
+    def key_of(self, service: str) -> str:
+        """The storage key of ``service``'s archive (format 1)."""
+        return f"{self.backup_id}/{self.archive(service).archive}"
+
+    def _head(self) -> dict[str, Any]:
+        return {
+            "format_version": self.format_version,
+            "backup_id": self.backup_id,
+            "monctl_version": self.monctl_version,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat(),
+            "compression": self.compression,
+            **({"encryption": {"scheme": "age", "recipients": list(self.recipients)}}
+               if self.recipients else {}),
+        }  # fmt: skip
+
+    def to_json(self) -> dict[str, Any]:
+        services = {name: e.to_json() for name, e in self.services.items()}
+        return {**self._head(), "services": services}
+
+    def dumps(self) -> bytes:
+        return b"".join(self.chunks())
+
+    def chunks(self) -> Iterator[bytes]:
+        """The manifest as JSON, in pieces: a format-2 file list can hold hundreds of
+        thousands of files, so it is written out a file at a time, never built whole
+        (the same document as ``to_json``, one file per line)."""
+        if self.format_version == 1:
+            yield (json.dumps(self.to_json(), indent=2) + "\n").encode()
+            return
+        text = json.dumps({**self._head(), "services": {}}, indent=2)
+        yield text[: text.rindex("{}")].encode() + b"{"
+        for i, (name, entry) in enumerate(self.services.items()):
+            assert isinstance(entry, ServiceFiles)
+            head = json.dumps(entry.to_json(files=False))[:-1]  # open: files follow
+            yield f'{"," if i else ""}\n{json.dumps(name)}: {head}, "files": ['.encode()
+            batch: list[str] = []
+            for j, file in enumerate(entry.files):
+                batch.append((",\n" if j else "\n") + json.dumps(file.to_json()))
+                if len(batch) >= 256:
+                    yield "".join(batch).encode()
+                    batch = []
+            yield ("".join(batch) + "\n]}").encode()
+        yield b"\n}\n}\n"
+
+    @classmethod
+    def from_json(cls, data: str | bytes | Mapping[str, Any]) -> Manifest:
+        """Parse and validate a manifest; raise IntegrityError saying what is wrong."""
+        try:
+            obj = strict_json.loads(data) if isinstance(data, str | bytes) else data
+        except (ValueError, UnicodeDecodeError) as e:
+            raise IntegrityError(f"the manifest is not valid JSON: {str(e)[:200]}") from None
+        except RecursionError:  # "[[[[…" a few KB deep: refused, not a crash
+            raise IntegrityError("the manifest is nested too deeply to be one") from None
+        try:
+            return _parse(obj)
+        except (KeyError, TypeError, ValueError) as e:
+            raise IntegrityError(f"the manifest is malformed: {str(e)[:300]}") from None
+
+
+class Incomplete(IntegrityError):
+    """A backup that has no manifest (yet): failed, or still running. Told apart from a
+    manifest that is there but unreadable by this type, never by the message's words (a
+    manifest may quote any text an attacker chose)."""
+
+
+class NewerFormat(IntegrityError):
+    """A manifest of a format newer than this monctl reads: its backup is whole as far as
+    anyone knows, so it is never treated as broken (prune keeps it: retention.py)."""
+
+
+def written_version(services: Mapping[str, ServiceData]) -> int:
+    """The format version a new manifest of ``services`` is written with."""
+    for entry in services.values():
+        if isinstance(entry, ServiceFiles) and any(b.ref.hash != "sha256" for b in entry.blobs()):
+            return 3
+    return 2
+
+
+def _parse(obj: Any) -> Manifest:
+    if not isinstance(obj, Mapping):
+        raise TypeError("not a JSON object")
+    version = obj["format_version"]
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ValueError(f"bad format_version {str(version)[:20]!r}")
+    if version > FORMAT_VERSION:
+        raise NewerFormat(
+            f"the manifest has format version {version}, newer than this monctl reads",
+            hint="upgrade monctl to restore this backup",
+        )
+    backup_id = _str(obj, "backup_id")
+    parse_backup_id(backup_id)
+    compression = _str(obj, "compression")
+    if compression not in (COMPRESSIONS if version == 1 else MODES):
+        raise ValueError(f"unknown compression {compression!r}")
+    services_obj = obj["services"]
+    if not isinstance(services_obj, Mapping):
+        raise TypeError("services is not an object")
+    if not services_obj:
+        raise ValueError("it holds no service")
+    services: dict[str, ServiceData] = {}
+    for name, e in services_obj.items():
+        if not isinstance(name, str) or not _SERVICE_RE.match(name):
+            raise ValueError(f"bad service name {str(name)[:40]!r}")
+        if version >= 2:
+            services[name] = parse_service(e, name, _str, _facts)
+            continue
+        if not isinstance(e, Mapping):
+            raise TypeError(f"service {name}: not an object")
+        entry = ServiceEntry(
+            archive=_str(e, "archive"),
+            image=_str(e, "image"),
+            version=_opt_str(e, "version"),
+            size=_count(e, "size"),
+            raw_size=_count(e, "raw_size"),
+            sha256=_str(e, "sha256"),
+            strategy=_str(e, "strategy"),
+            data_root=_str(e, "data_root"),
+            facts=_facts(e, name),
+        )
+        if not _DATA_ROOT_RE.match(entry.data_root) or entry.data_root in (".", ".."):
+            # restore puts the archive's top directory in place of the data path:
+            # it must be one plain name, never "", "/", "." or a path.
+            raise ValueError(f"service {name}: unusable data_root {entry.data_root[:40]!r}")
+        if entry.archive != archive_name(name, compression):
+            raise ValueError(f"service {name}: unexpected archive name {entry.archive!r}")
+        if not _SHA256_RE.match(entry.sha256):
+            raise ValueError(f"service {name}: bad sha256 {entry.sha256!r}")
+        services[name] = entry
+    recipients = _recipients(obj.get("encryption"), version)
+    for name, data in services.items():
+        if isinstance(data, ServiceFiles) and any(
+            b.ref.encrypted != bool(recipients) for b in data.blobs()
+        ):
+            how = "unencrypted" if recipients else "encrypted"
+            raise ValueError(f"service {name}: an {how} object in a backup that says otherwise")
+    if version < 3 and written_version(services) == 3:
+        raise ValueError(f"format {version} names every object by sha256, and an id_hash says not")
+    return Manifest(
+        recipients=recipients,
+        format_version=version,
+        backup_id=backup_id,
+        monctl_version=_str(obj, "monctl_version"),
+        started_at=_time(obj, "started_at"),
+        finished_at=_time(obj, "finished_at"),
+        compression=compression,
+        services=services,
+    )
+
+
+def _recipients(encryption: Any, version: int) -> tuple[str, ...]:
+    """The recipients of an ``encryption`` section (absent: not encrypted)."""
+    if encryption is None:
+        return ()
+    if version < 2 or not isinstance(encryption, Mapping):
+        raise ValueError("encryption is not an object of a format-2 manifest")
+    if encryption.get("scheme") != "age":
+        raise ValueError(f"unknown encryption {str(encryption.get('scheme'))[:20]!r}")
+    found = encryption["recipients"]
+    if not isinstance(found, list) or not 0 < len(found) <= MAX_RECIPIENTS:
+        raise ValueError(f"encryption recipients is not a list of 1-{MAX_RECIPIENTS} keys")
+    for item in found:
+        if not isinstance(item, str) or not _RECIPIENT_RE.match(item):
+            raise ValueError(f"encryption recipient {str(item)[:40]!r} is not a public key")
+    return tuple(found)
+
+
+def _facts(entry: Mapping[str, Any], service: str) -> dict[str, Any]:
+    facts = entry.get("facts", {})
+    if not isinstance(facts, Mapping):
+        raise TypeError(f"service {service}: facts is not an object")
+    return dict(facts)
+
+
+def _str(obj: Mapping[str, Any], key: str) -> str:
+    value = obj[key]
+    if not isinstance(value, str):
+        raise TypeError(f"{key} is not a string")
+    if len(value) > MAX_FIELD:
+        raise ValueError(f"{key} is longer than {MAX_FIELD} characters")
+    return value
+
+
+def _opt_str(obj: Mapping[str, Any], key: str) -> str | None:
+    return _str(obj, key) if obj.get(key) is not None else None
+
+
+def _count(obj: Mapping[str, Any], key: str) -> int:
+    value = obj[key]
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**63:
+        raise ValueError(f"{key} is not an integer from 0 to 2^63")
+    return value
+
+
+def _time(obj: Mapping[str, Any], key: str) -> datetime:
+    value = datetime.fromisoformat(_str(obj, key))
+    if value.tzinfo is None:
+        raise ValueError(f"{key} has no time zone")
+    return value
+
+
+def write_manifest(storage: Storage, manifest: Manifest) -> None:
+    """Write the manifest (call it LAST, after every archive or object was put)."""
+    storage.put(manifest_key(manifest.backup_id), manifest.chunks())
+
+
+def read_manifest(storage: Storage, backup_id: str) -> Manifest:
+    """The manifest of ``backup_id``.
+
+    Raise StorageError when the destination holds no backup of that id at all,
+    IntegrityError when it exists but has no manifest (incomplete: a failed or
+    still running backup) or the manifest is malformed or names another id.
+    """
+    key = manifest_key(backup_id)
+    if not storage.exists(key):
+        if not storage.list(f"{backup_id}/"):
+            raise StorageError(
+                f"no backup {backup_id} in {storage.location}",
+                hint="`monctl backup list` shows the backups there",
+            )
+        raise Incomplete(
+            f"backup {backup_id} in {storage.location} has no manifest: it is incomplete "
+            "(a backup that failed or is still running)",
+            hint="choose a complete backup from `monctl backup list`",
+        )
+    with storage.open(key) as f:
+        data = f.read(MAX_MANIFEST_BYTES + 1)
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise IntegrityError(f"the manifest of backup {backup_id} is implausibly large")
+    manifest = Manifest.from_json(data)
+    if manifest.backup_id != backup_id:
+        raise IntegrityError(f"the manifest in {backup_id}/ belongs to backup {manifest.backup_id}")
+    return manifest

@@ -1,0 +1,152 @@
+"""Layering that holds (issue 18, item 5): an adapter imports nothing above it, and
+httpx is imported only under monctl/adapters/.
+
+Every import counts, also one made inside a function or only for type checking: each
+ties the adapter to the layer it names. What still breaks a rule is listed below with
+the reason, and the list may only shrink: a test fails when an entry is no longer
+needed, so a fix removes it."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "monctl"
+
+# What an adapter may import besides other adapters: the shared core below everything.
+CORE = {
+    "monctl.errors",
+    "monctl.redaction",
+    "monctl.signals",
+    "monctl.runner",
+    "monctl.envfile",
+    "monctl.url_setting",
+    "monctl.text",
+}
+
+# (adapter, what it imports) -> why it still does. Remove an entry when it is fixed.
+KNOWN_UPWARD = {
+    (
+        "monctl/adapters/docker.py",
+        "monctl.runtime.state",
+    ): "the engine's answers are made into the runtime's ServiceState here; the state "
+    "types belong in the core or the adapter should return its own",
+    (
+        "monctl/adapters/compose_cli.py",
+        "monctl.project",
+    ): "the compose CLI reads the project's files and .env; to be given them as values",
+    (
+        "monctl/adapters/http.py",
+        "monctl.credentials",
+    ): "to_service adds the stack's credentials and explains a 401; to move beside "
+    "monctl/credentials.py (tests/core/test_credentials.py calls it here)",
+    ("monctl/adapters/http.py", "monctl.project"): "to_service's annotation (as above)",
+    ("monctl/adapters/http.py", "monctl.services.model"): "to_service's annotation (as above)",
+}
+
+# Modules outside monctl/adapters/ that still import httpx, and why.
+KNOWN_HTTPX = {
+    "monctl/health/probes.py": "the health probes' async GET; to move into the adapters with "
+    "the client health builds (speed-sensitive: measure with bench/health_bench.py)",
+    "monctl/health/check.py": "builds the probes' httpx.AsyncClient (see probes.py)",
+}
+
+
+def imports_of(source: str) -> set[str]:
+    """Every module ``source`` imports (``from monctl import x`` counts as monctl.x)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def _upward(module: str) -> bool:
+    if not module.startswith("monctl.") or module.startswith("monctl.adapters"):
+        return False
+    # `from monctl import runner` is recorded both as `monctl` and `monctl.runner`;
+    # `from monctl.errors import X` as `monctl.errors` and `monctl.errors.X`.
+    return not any(module == core or module.startswith(f"{core}.") for core in CORE)
+
+
+def _modules(under: Path) -> list[Path]:
+    return sorted(under.rglob("*.py"))
+
+
+def _rel(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix()
+
+
+def upward_imports() -> set[tuple[str, str]]:
+    found: set[tuple[str, str]] = set()
+    for path in _modules(PACKAGE / "adapters"):
+        for module in imports_of(path.read_text(encoding="utf-8")):
+            if _upward(module):
+                found.add((_rel(path), _importable(module)))
+    return found
+
+
+def _importable(module: str) -> str:
+    """``monctl.services.model.Service`` -> ``monctl.services.model`` (the module)."""
+    parts = module.split(".")
+    while len(parts) > 1:
+        candidate = PACKAGE.parent.joinpath(*parts)
+        if candidate.with_suffix(".py").exists() or (candidate / "__init__.py").exists():
+            return ".".join(parts)
+        parts.pop()
+    return module
+
+
+def httpx_outside_adapters() -> set[str]:
+    found = set()
+    for path in _modules(PACKAGE):
+        if path.is_relative_to(PACKAGE / "adapters"):
+            continue
+        mods = imports_of(path.read_text(encoding="utf-8"))
+        if any(m == "httpx" or m.startswith("httpx.") for m in mods):
+            found.add(_rel(path))
+    return found
+
+
+def test_the_scan_sees_every_kind_of_import() -> None:
+    source = (
+        "from monctl.runtime.state import ServiceState\n"
+        "def f():\n    from monctl import output\n"
+        "if TYPE_CHECKING:\n    import monctl.project\n"
+        "from monctl import runner\nimport httpx\n"
+    )
+    mods = imports_of(source)
+    assert {"monctl.runtime.state", "monctl.output", "monctl.project", "httpx"} <= mods
+    assert [m for m in sorted(mods) if _upward(m)] == [
+        "monctl.output",
+        "monctl.project",
+        "monctl.runtime.state",
+        "monctl.runtime.state.ServiceState",
+    ]
+
+
+def test_adapters_import_nothing_above_them() -> None:
+    found = upward_imports()
+    new = sorted(found - set(KNOWN_UPWARD))
+    assert not new, f"an adapter imports above it (only the core {sorted(CORE)}): {new}"
+
+
+@pytest.mark.parametrize("entry", sorted(KNOWN_UPWARD))
+def test_a_known_upward_import_is_still_there(entry: tuple[str, str]) -> None:
+    assert entry in upward_imports(), f"{entry} is fixed: remove it from KNOWN_UPWARD"
+
+
+def test_httpx_only_in_the_adapters() -> None:
+    new = sorted(httpx_outside_adapters() - set(KNOWN_HTTPX))
+    assert not new, f"httpx imported outside monctl/adapters/ (use monctl/adapters/http.py): {new}"
+
+
+@pytest.mark.parametrize("path", sorted(KNOWN_HTTPX))
+def test_a_known_httpx_import_is_still_there(path: str) -> None:
+    assert path in httpx_outside_adapters(), f"{path} is fixed: remove it from KNOWN_HTTPX"
