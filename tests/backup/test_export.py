@@ -16,7 +16,6 @@ import hashlib
 import io
 import json
 import os
-import shutil
 import stat
 import subprocess
 import sys
@@ -29,6 +28,7 @@ import zstandard
 from support import repo
 from support.age_keys import write_identity
 from support.backup_factory import make_backup
+from support.small_disk import small_disk
 from support.tree_runtime import TreeRuntime
 
 from monctl.adapters.storage.local import LocalStorage
@@ -479,12 +479,7 @@ def test_a_backup_being_exported_is_leased_so_prune_keeps_it(tmp_path: Path) -> 
 def test_a_full_disk_is_exit_8_and_leaves_no_partial_file(
     proj: Project, trees: dict[str, Path], storage: LocalStorage, tmp_path: Path
 ) -> None:
-    full = tmp_path / "full"
-    full.mkdir()
-    mount = ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(full)]
-    if not shutil.which("mount") or subprocess.run(mount, capture_output=True).returncode:
-        pytest.skip("cannot mount a small tmpfs here")
-    try:
+    with small_disk(tmp_path / "full", 1 << 20) as full:
         back_up(proj, trees, storage)
         done = monctl(proj, "backup", "export", "latest", "--from", str(storage.root),
                       "-o", str(full / "export.tar"), "--json")  # fmt: skip
@@ -493,5 +488,3 @@ def test_a_full_disk_is_exit_8_and_leaves_no_partial_file(
         assert "no space left on device" in doc["error"]["message"].lower()
         assert "free space" in doc["error"]["hint"]
         assert list(full.iterdir()) == []
-    finally:
-        subprocess.run(["umount", str(full)], check=True)
