@@ -17,6 +17,8 @@ OPERATIONS = [
     *sorted((REPO / "monctl" / "health").glob("*.py")),
     *sorted((REPO / "monctl" / "config").glob("*.py")),
     *sorted((REPO / "monctl" / "backup").glob("*.py")),
+    *sorted((REPO / "monctl" / "repository").glob("*.py")),
+    *sorted((REPO / "monctl" / "monitoring").glob("*.py")),
     *sorted((REPO / "monctl" / "runtime").glob("*.py")),
     *sorted((REPO / "monctl" / "cli").glob("*.py")),
 ]
