@@ -40,7 +40,7 @@ def _no_secrets_from_other_tests(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(redaction, "_known", set())
 
 
-# -- S3: moto in server mode (tests/storage, tests/e2e) ------------------------------------
+# -- S3: moto in server mode (tests/adapters/storage, tests/e2e) ----------------------------
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@ repository, what a restore, a verify and the index need, and how a missing or wr
 key is refused before anything is touched.
 
 The runtime is the fake at the outer edge (``support.fake_runtime``); the repository a
-real local directory; age is the real pyrage. The S3 flow is in tests/storage, the
+real local directory; age is the real pyrage. The S3 flow is in tests/adapters/storage, the
 engine flow in tests/e2e.
 """
 

@@ -1,5 +1,5 @@
 """Listing, verifying and pruning backups in a destination (a local directory here;
-tests/storage/test_backups_s3.py runs the same over S3)."""
+tests/adapters/storage/test_backups_s3.py runs the same over S3)."""
 
 from __future__ import annotations
 

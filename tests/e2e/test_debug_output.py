@@ -2,7 +2,8 @@
 (PUT, multipart, headers) is shown, and no secret is in it in any form — the AWS
 secret key and session token, signatures, the stack's .env secrets, and a secret
 of the environment that is also in every request's URL (the destination prefix).
-The read side (list/verify/prune, refused credentials) is tests/storage/test_debug_output.py."""
+The read side (list/verify/prune, refused credentials) is
+tests/adapters/storage/test_debug_output.py."""
 
 from __future__ import annotations
 

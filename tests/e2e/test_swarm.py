@@ -10,7 +10,7 @@ and cAdvisor are stand-ins (tests/images/standin/); there is no application, so 
 exits 4 (watched targets down) on a healthy stack, as on compose.
 
 What one machine cannot show (a task missing on a second node, data on another node) is
-in tests/runtime/test_swarm_fake_engine.py, against faked Swarm API answers.
+in tests/runtime/ (test_swarm_state.py, test_swarm_data.py ...), against faked Swarm API answers.
 """
 
 from __future__ import annotations

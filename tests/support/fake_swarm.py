@@ -10,13 +10,16 @@ over HTTP on 127.0.0.1 (``DOCKER_HOST=tcp://...``), for the Docker SDK and for m
 own async reads alike, and counts the requests per path: how the round trips of
 ``monctl health`` were checked. Also a FAKE monitoring endpoint (``FakeServices``): every
 single-task service's probes answer ready, and Prometheus' targets list the exporters of
-every node.
+every node. ``monctl`` runs the CLI in a subprocess against a ``FakeEngine``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -25,8 +28,12 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from monctl import services
+from monctl.project import Project
+from support import REPO
 
 STACK = "fakestack"
+# Three nodes: enough for a task missing on one and data on another.
+NODES = ["node-a", "node-b", "node-c"]
 # /metrics of every FAKE service at once: pg_up and the reload metrics deep checks read.
 METRICS = (
     b"pg_up 1\n"
@@ -302,3 +309,12 @@ class FakeServices:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def monctl(project: Project, engine: FakeEngine, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m monctl`` as an operator runs it, talking to the fake engine."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MONCTL_", "DOCKER_"))}
+    env.update(DOCKER_HOST=engine.host, NO_COLOR="1", COLUMNS="200", PYTHONPATH=str(REPO))
+    argv = [sys.executable, "-m", "monctl", "--project-dir", str(project.root)]
+    argv += ["--project-name", STACK, *args]
+    return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120, check=False)

@@ -13,13 +13,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from support import REPO
 from support.backup_factory import make_backup
 from support.debug_secrets import ENV_SECRET, SECRET_ACCESS_KEY, SESSION_TOKEN, leaks
 
 from monctl import project
 from monctl.adapters.storage.s3 import S3Storage
 
-REPO = Path(__file__).resolve().parents[2]
 BACKUP_ID = "20260101T000000Z"
 
 

@@ -1,6 +1,6 @@
 """The per-service tables of README.md and docs/ are the ones the declarations in
 ``monctl/services/`` generate (``monctl.cli.service_tables``), as the exit-code tables are
-``ExitCode``'s (tests/core/test_cli.py): a declaration changed without its docs fails here."""
+``ExitCode``'s (tests/cli/test_cli.py): a declaration changed without its docs fails here."""
 
 from __future__ import annotations
 

@@ -15,13 +15,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from support import REPO
 
 from monctl import project
 from monctl.adapters.storage import S3Options, open_storage
 from monctl.adapters.storage.s3 import S3Storage
 from monctl.errors import ConfigError, ExitCode, StorageError
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
