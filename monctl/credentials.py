@@ -30,7 +30,6 @@ from monctl.project import GENERATE_MARKER
 
 if TYPE_CHECKING:  # pragma: no cover
     from monctl.health.report import HealthReport
-    from monctl.output import Output
     from monctl.project import Project
     from monctl.result import Progress
     from monctl.runtime import Runtime
@@ -233,14 +232,6 @@ class RotateReport:
         if self.health is not None:
             doc["health"] = self.health.to_json()
         return doc
-
-    def render(self, out: Output) -> None:
-        out.info(f"new {PASSWORD_VAR} and its hash written to .env (mode 0600)")
-        if self.handed_over:
-            ready = "ready" if self.code == ExitCode.OK else "NOT ready: see `monctl health`"
-            out.info(f"{', '.join(self.handed_over)} now use them ({ready})")
-        else:
-            out.info("no service is running: the next `monctl up` uses them")
 
 
 def rotate_stack(
