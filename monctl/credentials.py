@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from monctl import redaction
 from monctl.errors import ConfigError, ExitCode
+from monctl.health.report import AfterHealth
 from monctl.project import GENERATE_MARKER
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -211,7 +212,7 @@ def hand_over(
 
 
 @dataclass(frozen=True)
-class RotateReport:
+class RotateReport(AfterHealth):
     """What ``monctl credentials rotate`` did (never the credentials themselves)."""
 
     project: str
@@ -219,19 +220,14 @@ class RotateReport:
     health: HealthReport | None = None
     code: ExitCode = ExitCode.OK
 
-    @property
-    def exit_code(self) -> ExitCode:
-        return self.code
-
     def to_json(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {
-            "project": self.project,
-            "rotated": [PASSWORD_VAR, WEB_CONFIG_VAR],
-            "handed_over": list(self.handed_over),
-        }
-        if self.health is not None:
-            doc["health"] = self.health.to_json()
-        return doc
+        return self.with_health(
+            {
+                "project": self.project,
+                "rotated": [PASSWORD_VAR, WEB_CONFIG_VAR],
+                "handed_over": list(self.handed_over),
+            }
+        )
 
 
 def rotate_stack(

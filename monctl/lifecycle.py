@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from monctl import services as declared
 from monctl.errors import ExitCode
+from monctl.health.report import AfterHealth
 from monctl.project import Project, ensure_env
 from monctl.result import SILENT, Progress
 
@@ -50,7 +51,7 @@ class ServiceStatus:
 
 
 @dataclass(frozen=True)
-class StatusReport:
+class StatusReport(AfterHealth):
     project: str
     runtime: str
     services: tuple[ServiceStatus, ...]
@@ -58,20 +59,15 @@ class StatusReport:
     health: HealthReport | None = None
     code: ExitCode = ExitCode.OK
 
-    @property
-    def exit_code(self) -> ExitCode:
-        return self.code
-
     def to_json(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {
-            "project": self.project,
-            "runtime": self.runtime,
-            "services": [s.to_json() for s in self.services],
-            "notes": list(self.notes),
-        }
-        if self.health is not None:
-            doc["health"] = self.health.to_json()
-        return doc
+        return self.with_health(
+            {
+                "project": self.project,
+                "runtime": self.runtime,
+                "services": [s.to_json() for s in self.services],
+                "notes": list(self.notes),
+            }
+        )
 
 
 def service_status(runtime: Runtime, service: Service, state: ServiceState | None) -> ServiceStatus:

@@ -111,3 +111,22 @@ class HealthReport:
         if down:
             return f"STACK HEALTHY, watched targets down: {', '.join(down)} {code}"
         return f"HEALTHY: {len(self.services)} services ready {code}"
+
+
+class AfterHealth:
+    """What the results of verbs that end by waiting on the health check share (``up``'s
+    ``StatusReport``, ``credentials rotate``'s ``RotateReport``): the exit code the verb
+    decided, and that check's report under ``health`` in the JSON when it ran."""
+
+    health: HealthReport | None
+    code: ExitCode
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return self.code
+
+    def with_health(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """``doc`` (the result's own keys) with the health report added when there is one."""
+        if self.health is not None:
+            doc["health"] = self.health.to_json()
+        return doc
