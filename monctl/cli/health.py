@@ -116,7 +116,7 @@ def health(
         )
     report = report.with_policy(strict=strict, ignore_targets=ignore_targets)
     if junit is not None:
-        from monctl.cli import junit as junit_xml
+        from monctl.cli.render import junit as junit_xml
 
         junit_xml.write(report, junit)
     finish(out, report)

@@ -15,8 +15,8 @@ import pytest
 from rich.console import Console
 
 from monctl import redaction
-from monctl.cli import _run, junit, output
-from monctl.cli.render import draw
+from monctl.cli import _run, output
+from monctl.cli.render import draw, junit
 from monctl.config.reload_report import Outcome, ReloadReport
 from monctl.config.validate import CheckResult, ValidateReport
 from monctl.health.report import HealthReport, ServiceHealth

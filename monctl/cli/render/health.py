@@ -1,5 +1,5 @@
 """How ``monctl health`` looks: services, deep checks, watched targets, the verdict.
-(``--junit`` writes the same report as XML: ``monctl.cli.junit``.)"""
+(``--junit`` writes the same report as XML: ``monctl.cli.render.junit``.)"""
 
 from __future__ import annotations
 
