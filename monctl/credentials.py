@@ -26,11 +26,11 @@ from typing import TYPE_CHECKING, Any
 
 from monctl import redaction
 from monctl.errors import ConfigError, ExitCode
+from monctl.health.report import AfterHealth
 from monctl.project import GENERATE_MARKER
 
 if TYPE_CHECKING:  # pragma: no cover
     from monctl.health.report import HealthReport
-    from monctl.output import Output
     from monctl.project import Project
     from monctl.result import Progress
     from monctl.runtime import Runtime
@@ -212,7 +212,7 @@ def hand_over(
 
 
 @dataclass(frozen=True)
-class RotateReport:
+class RotateReport(AfterHealth):
     """What ``monctl credentials rotate`` did (never the credentials themselves)."""
 
     project: str
@@ -220,27 +220,14 @@ class RotateReport:
     health: HealthReport | None = None
     code: ExitCode = ExitCode.OK
 
-    @property
-    def exit_code(self) -> ExitCode:
-        return self.code
-
     def to_json(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {
-            "project": self.project,
-            "rotated": [PASSWORD_VAR, WEB_CONFIG_VAR],
-            "handed_over": list(self.handed_over),
-        }
-        if self.health is not None:
-            doc["health"] = self.health.to_json()
-        return doc
-
-    def render(self, out: Output) -> None:
-        out.info(f"new {PASSWORD_VAR} and its hash written to .env (mode 0600)")
-        if self.handed_over:
-            ready = "ready" if self.code == ExitCode.OK else "NOT ready: see `monctl health`"
-            out.info(f"{', '.join(self.handed_over)} now use them ({ready})")
-        else:
-            out.info("no service is running: the next `monctl up` uses them")
+        return self.with_health(
+            {
+                "project": self.project,
+                "rotated": [PASSWORD_VAR, WEB_CONFIG_VAR],
+                "handed_over": list(self.handed_over),
+            }
+        )
 
 
 def rotate_stack(

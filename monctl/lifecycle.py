@@ -14,13 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from monctl import services as declared
 from monctl.errors import ExitCode
-from monctl.output import Output, styled
+from monctl.health.report import AfterHealth
 from monctl.project import Project, ensure_env
 from monctl.result import SILENT, Progress
 
 if TYPE_CHECKING:  # pragma: no cover
-    from rich.text import Text
-
     from monctl.health.report import HealthReport
     from monctl.runtime import Runtime, ServiceState
     from monctl.services.model import Service
@@ -53,7 +51,7 @@ class ServiceStatus:
 
 
 @dataclass(frozen=True)
-class StatusReport:
+class StatusReport(AfterHealth):
     project: str
     runtime: str
     services: tuple[ServiceStatus, ...]
@@ -61,59 +59,15 @@ class StatusReport:
     health: HealthReport | None = None
     code: ExitCode = ExitCode.OK
 
-    @property
-    def exit_code(self) -> ExitCode:
-        return self.code
-
     def to_json(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {
-            "project": self.project,
-            "runtime": self.runtime,
-            "services": [s.to_json() for s in self.services],
-            "notes": list(self.notes),
-        }
-        if self.health is not None:
-            doc["health"] = self.health.to_json()
-        return doc
-
-    def render(self, out: Output) -> None:
-        swarm = any(s.tasks is not None for s in self.services)
-        columns = ["service", "state", "health", "uptime", "image", "version", "url"]
-        if swarm:
-            columns.insert(2, "tasks")
-        table = out.table(*columns)
-        for s in self.services:
-            row: list[str | Text] = [
-                s.name,
-                styled(s.state),
-                styled(s.health or "-"),
-                _duration(s.uptime_seconds),
-                out.text(s.image or "-"),
-                out.text(s.version or "-"),
-                out.text("\n".join(s.urls) or "-"),
-            ]
-            if swarm:
-                row.insert(2, out.text(s.tasks or "-"))
-            table.add_row(*row)
-        out.print(table)
-        for s in self.services:
-            for problem in s.problems:
-                out.print_text(f"{s.name}: {problem}")
-        for note in self.notes:
-            out.print_text(note)
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    days, rest = divmod(int(seconds), 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d{hours}h"
-    if hours:
-        return f"{hours}h{minutes}m"
-    return f"{minutes}m{secs}s" if minutes else f"{secs}s"
+        return self.with_health(
+            {
+                "project": self.project,
+                "runtime": self.runtime,
+                "services": [s.to_json() for s in self.services],
+                "notes": list(self.notes),
+            }
+        )
 
 
 def service_status(runtime: Runtime, service: Service, state: ServiceState | None) -> ServiceStatus:
@@ -233,10 +187,6 @@ class DownReport:
 
     def to_json(self) -> dict[str, Any]:
         return {"project": self.project, "volumes_deleted": self.volumes_deleted}
-
-    def render(self, out: Output) -> None:
-        deleted = " and its volumes deleted" if self.volumes_deleted else ""
-        out.info(f"stack {self.project!r} stopped{deleted}")
 
 
 def down(project: Project, runtime: Runtime, volumes: bool) -> DownReport:

@@ -145,7 +145,7 @@ class _RedactingFilter(logging.Filter):
     escapes control characters (a logged member name or server answer is outside text)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        from monctl.output import inert  # output imports this module: import on use
+        from monctl.text import inert
 
         try:
             message = record.getMessage()

@@ -1,14 +1,15 @@
 """What every operation returns, and how it reports progress while it works.
 
-An operation returns a ``Result``: its data (``to_json``), a way to draw itself
-for a person (``render``) and the exit code it means (``exit_code``). The CLI
-has one function that prints a result and exits with its code
-(``monctl.cli.common.finish``); with ``--json`` the document always has the
-same top-level keys, ``command``, ``ok`` (true exactly when the exit code is
-0) and ``exit_code``, followed by the result's own keys — and on failure
-``error`` with ``message`` and ``hint`` (see ``envelope``).
+An operation returns a ``Result``: its data (``to_json``) and the exit code it
+means (``exit_code``); how it looks to a person is the CLI's business (its
+renderer in ``monctl.cli.render``). The CLI has one function that prints a
+result and exits with its code (``monctl.cli.common.finish``); with ``--json``
+the document always has the same top-level keys, ``command``, ``ok`` (true
+exactly when the exit code is 0) and ``exit_code``, followed by the result's
+own keys — and on failure ``error`` with ``message`` and ``hint`` (see ``envelope``).
 
-Operations never draw: they report progress through a ``Progress`` object the
+Operations never draw (nothing outside ``monctl/cli/`` imports rich or the
+CLI's ``Output``): they report progress through a ``Progress`` object the
 CLI gives them (``note`` for a message to the operator, ``status`` for a
 changing line, ``moved`` for bytes of a transfer). The CLI decides how that
 looks: a spinner or bars on a terminal, plain lines on a pipe, nothing with
@@ -18,12 +19,9 @@ looks: a spinner or bars on a terminal, plain lines on a pipe, nothing with
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from monctl.errors import ExitCode, MonctlError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from monctl.output import Output
 
 
 class Result(Protocol):
@@ -33,8 +31,6 @@ class Result(Protocol):
     def exit_code(self) -> ExitCode: ...
 
     def to_json(self) -> dict[str, Any]: ...
-
-    def render(self, out: Output) -> None: ...
 
 
 def envelope(command: str, result: Result) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 Pure functions with no imports, so an adapter can quote a value back in a message
 (``shown``) or say how much space is missing (``human_size``) without importing
-the presentation (``monctl.output``, which re-exports them).
+the presentation (``monctl.cli.output``, which re-exports them for the renderers).
 """
 
 from __future__ import annotations

@@ -24,13 +24,10 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from monctl import __version__
 from monctl.errors import ConfigError, ExitCode
-
-if TYPE_CHECKING:  # pragma: no cover
-    from monctl.output import Output
 
 RECORD = Path(".monctl") / "shipped.json"
 PARTS = ("compose", "config", ".env.example")
@@ -117,37 +114,6 @@ class UpgradeReport:
             "review": self.to_review,
             "image_pins": [{"var": v, "env": e, "shipped": s} for v, e, s in self.images],
         }
-
-    def render(self, out: Output) -> None:
-        changed = [(p, a) for p, a in self.files if a != "unchanged"]
-        title = f"init --upgrade {self.target}" + (
-            " (dry run: nothing written)" if self.dry_run else ""
-        )
-        if changed:
-            table = out.table("FILE", "ACTION", title=title)
-            for path, action in changed:
-                shown = f"{path} -> {path}.new" if action == "review" else path
-                table.add_row(shown, action)
-            out.print(table)
-        else:
-            out.print_text(f"{title}: every stack file is as this monctl ships it")
-        if self.images:
-            table = out.table("SETTING", "IN .env", "SHIPPED", title="image pins in .env")
-            for var, env, shipped in self.images:
-                table.add_row(var, env, shipped)
-            out.print(table)
-        if self.to_review:
-            out.print_text(
-                "review: compare each FILE with FILE.new (e.g. diff -u FILE FILE.new), "
-                "merge what you need into FILE, then delete FILE.new"
-            )
-        if self.images:
-            out.print_text(
-                "review: .env pins other images than this monctl ships; to take a shipped "
-                "pin, set it in .env (or delete the line)"
-            )
-        if not self.dry_run and any(a != "unchanged" for _, a in self.files):
-            out.print_text("then: monctl validate, and monctl up to apply")
 
 
 def _env_images(target: Path, shipped_example: Path) -> list[tuple[str, str, str]]:

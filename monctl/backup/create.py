@@ -40,7 +40,6 @@ from monctl.errors import (
     StorageError,
     UsageError,
 )
-from monctl.output import human_size
 from monctl.repository import index, lease, lock
 from monctl.repository.filelist import FileEntry, ServiceFiles, Stats
 from monctl.repository.manifest import (
@@ -55,6 +54,7 @@ from monctl.repository.retention import Policy
 from monctl.result import SILENT, Failure, Progress
 from monctl.services.model import Service
 from monctl.signals import Terminated
+from monctl.text import human_size
 
 if TYPE_CHECKING:  # pragma: no cover
     from monctl.adapters.storage import Staging, Storage

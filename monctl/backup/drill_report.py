@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from monctl.errors import ExitCode
-from monctl.output import Output, styled
 from monctl.services.answers import Check
 
 READY = "running, ready"
@@ -74,31 +73,3 @@ class DrillReport:
             "stale_removed": self.stale,
             "notes": self.notes,
         }
-
-    def render(self, out: Output) -> None:
-        for note in self.notes:
-            out.warn(note)
-        for problem in self.leftovers:
-            out.error(f"the throwaway stack {self.stack} was not removed completely: {problem}")
-        table = out.table("SERVICE", "RESTORE", "STATE", "CHECK", "RESULT", "DETAIL")
-        for s in self.services:
-            rows = [(c.name, "ok" if c.ok else "failed", c.detail) for c in s.checks]
-            if s.error or not rows:
-                rows.append(("", "", s.error or "no drill check declared"))
-            for n, (name, result, detail) in enumerate(rows):
-                table.add_row(
-                    s.service if n == 0 else "",
-                    styled(s.restore) if n == 0 else "",
-                    out.text(s.state) if n == 0 else "",
-                    name,
-                    styled(result) if result else "",
-                    out.text(detail),
-                )
-        out.print(table)
-        passed = sum(s.ok for s in self.services)
-        verdict = "PASSED" if self.ok else "FAILED"
-        out.print_text(
-            f"drill of backup {self.backup_id}: {verdict} ({passed} of {len(self.services)} "
-            f"services usable); throwaway stack {self.stack} "
-            + ("removed" if not self.leftovers else "NOT fully removed")
-        )

@@ -66,7 +66,6 @@ from monctl.repository.tar_stream import Member, end_marker, header, members, pa
 if TYPE_CHECKING:  # pragma: no cover
     from monctl.adapters.age import Identities
     from monctl.adapters.storage import Storage
-    from monctl.output import Output
 
 STDOUT = "-"
 # The output's name says how it is compressed; anything else is a plain tar.
@@ -144,7 +143,7 @@ class ExportReport:
         }
 
     def summary(self) -> str:
-        from monctl.output import human_size
+        from monctl.text import human_size
 
         where = "stdout" if self.output == STDOUT else self.output
         how = "" if self.compression == "none" else f", {self.compression}"
@@ -152,26 +151,6 @@ class ExportReport:
             f"backup {self.backup_id} exported to {where}: {self.files} files, "
             f"{human_size(self.size)}{how}, every object verified"
         )
-
-    def render(self, out: Output) -> None:
-        if out.quiet:  # -q: nothing on success
-            return
-        if self.output == STDOUT:  # stdout holds the tar: a person reads stderr
-            out.info(self.summary())
-            return
-        from monctl.output import human_size
-
-        table = out.table("SERVICE", "FILES", "DIRS", "LINKS", "SIZE")
-        for s in self.services:
-            table.add_row(
-                s.service,
-                str(s.files),
-                str(s.dirs),
-                str(s.symlinks + s.hardlinks),
-                human_size(s.bytes),
-            )
-        out.print(table)
-        out.print_text(self.summary())
 
 
 class Sink:
@@ -241,7 +220,7 @@ def _sync_dir(path: Path) -> None:
 
 
 def _output_error(output: str, e: OSError, doing: str = "write") -> OutputError:
-    from monctl.output import shown
+    from monctl.text import shown
 
     if output == STDOUT and e.errno == errno.EPIPE:
         # Whatever reads stdout went away. Python would complain once more when it

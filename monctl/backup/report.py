@@ -17,7 +17,6 @@ from typing import Any
 from monctl.backup import repository
 from monctl.errors import ExitCode
 from monctl.monitoring import textfile
-from monctl.output import Output, human_size, styled
 from monctl.project import Project
 from monctl.repository.filelist import Stats
 from monctl.result import Failure
@@ -109,46 +108,6 @@ class BackupReport:
             "warnings": self.warnings,
             "error": error.to_json() if error else None,
         }
-
-    def render(self, out: Output) -> None:
-        for warning in self.warnings:
-            out.warn(warning)
-        error = self.error or self.prune_error
-        if error is not None:
-            out.error(error.message, error.hint)
-        if out.quiet:
-            return
-        table = out.table("SERVICE", "RESULT", "SIZE", "READ", "WRITTEN", "REUSED", "TIME", "NOTES")
-        for s in self.services:
-            done = s.status in ("ok", "discarded")
-            table.add_row(
-                s.service,
-                styled(s.status),
-                human_size(s.size) if done else "",
-                human_size(s.stats.read_bytes) if done else "",
-                human_size(s.stats.written_bytes) if done else "",
-                f"{s.stats.reused_objects} objects" if done else "",
-                f"{s.seconds:.1f} s",
-                out.text(s.error or ", ".join(s.notes)),
-            )
-        out.print(table)
-        if self.ok:
-            kind = "full backup" if self.full else "backup"
-            if self.recipients:
-                n = len(self.recipients)
-                kind = f"{kind} (encrypted to {n} key{'s' if n > 1 else ''})"
-            total = (
-                f"; repository {human_size(self.repository_bytes)}"
-                if (self.repository_bytes is not None)
-                else ""
-            )
-            out.print_text(
-                f"{kind} {self.backup_id} complete in {self.duration:.1f} s: {self.location}{total}"
-            )
-        else:
-            out.print_text(f"backup {self.backup_id} FAILED; nothing of it was kept")
-        if self.prune is not None:
-            self.prune.render(out)
 
 
 def publish_metrics(project: Project, report: BackupReport, services: tuple[Service, ...]) -> None:

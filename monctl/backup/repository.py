@@ -22,7 +22,6 @@ from typing import Any
 
 from monctl.adapters.storage import Storage
 from monctl.errors import ExitCode, StorageError
-from monctl.output import Output, human_size, styled
 from monctl.repository import Repository, gc, lease
 from monctl.repository.catalog import BackupEntry as BackupEntry  # re-exported: tests, verbs
 from monctl.repository.catalog import list_backups as list_backups
@@ -55,26 +54,6 @@ class BackupList:
             "repository": {"objects": len(self.objects), "bytes": self.repository_bytes},
             "backups": [e.to_json() for e in self.entries],
         }
-
-    def render(self, out: Output) -> None:
-        if not self.entries:
-            out.info(f"no backups in {self.location}")
-            return
-        table = out.table(
-            "ID", "STATE", "SERVICES", "SIZE", "WRITTEN", title=out.text(self.location)
-        )
-        for e in self.entries:
-            services = ", ".join(sorted(e.manifest.services)) if e.manifest else ""
-            state = e.state if e.complete else f"{e.state} ({e.problem})"
-            if e.manifest is not None and e.manifest.recipients:
-                state += ", encrypted"
-            written = human_size(e.written) if e.written is not None else ""
-            table.add_row(e.backup_id, out.text(state), services, human_size(e.total_size), written)
-        out.print(table)
-        out.info(
-            f"repository: {human_size(self.repository_bytes)} in {len(self.objects)} objects "
-            "(SIZE counts shared objects in every backup that needs them)"
-        )
 
 
 def list_repository(repository: Repository) -> BackupList:
@@ -130,32 +109,6 @@ class PruneReport:
             "objects": self.collected.to_json() if self.collected else None,
             "errors": self.errors + (self.collected.errors if self.collected else []),
         }
-
-    def render(self, out: Output) -> None:
-        verb = "would delete" if self.dry_run else "deleted"
-        by_id = {e.backup_id: e for e in self.entries}
-        table = out.table("ID", "STATE", "SIZE", "ACTION", "WHY", title=out.text(self.location))
-        for d in self.decisions:
-            e = by_id[d.backup_id]
-            gone = d.backup_id in self.deleted or (self.dry_run and not d.keep)
-            action = verb if gone else ("keep" if d.keep else "delete failed")
-            table.add_row(
-                e.backup_id, e.state, human_size(e.total_size), styled(action), out.text(d.reason)
-            )
-        out.print(table)
-        doomed = self._doomed() if self.dry_run else self.deleted
-        collected = self.collected
-        objects = f" and {collected.swept} unreferenced object(s)" if collected else ""
-        out.info(f"{verb} {len(doomed)} backup(s){objects}, {human_size(self.freed)}")
-        if collected is not None and collected.refused:
-            out.warn(f"no object was deleted: {collected.refused}")
-        elif collected is not None and collected.retired_kept:
-            out.info(
-                "objects of deleted backup(s) kept while a backup that may use them runs: "
-                + ", ".join(collected.retired_kept)
-            )
-        for err in self.errors + (collected.errors if collected else []):
-            out.warn(err)
 
 
 def prune(

@@ -41,7 +41,6 @@ from monctl import services as declared
 from monctl.backup import verify
 from monctl.backup.restore_stream import archive_stream, assembled
 from monctl.errors import ExitCode, IntegrityError, Interrupted, MonctlError, StorageError
-from monctl.output import Output, styled
 from monctl.repository import keys, lease, lock, versions
 from monctl.repository.filelist import ServiceFiles
 from monctl.repository.manifest import Manifest, read_manifest
@@ -109,24 +108,6 @@ class RestoreReport:
             "verified": self.verified.to_json() if self.verified else None,
             "services": [s.to_json() for s in self.services],
         }
-
-    def render(self, out: Output) -> None:
-        for failed in self.services:
-            if failed.error:
-                out.error(f"{failed.service}: {failed.error}", failed.hint)
-        table = out.table("SERVICE", "VOLUME", "RESULT", "STATE NOW", "TIME", "ERROR")
-        for s in self.services:
-            table.add_row(
-                s.service,
-                out.text(s.volume),
-                styled(s.status),
-                out.text(s.state),
-                f"{s.seconds:.1f} s",
-                out.text(s.error or ""),
-            )
-        out.print(table)
-        verdict = "restored" if self.ok else "restore FAILED or incomplete"
-        out.print_text(f"backup {self.backup_id} from {self.location}: {verdict}")
 
 
 def selected(manifest: Manifest, names: tuple[str, ...]) -> tuple[Service, ...]:

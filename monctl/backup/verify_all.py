@@ -20,7 +20,6 @@ from monctl.adapters.storage import Storage
 from monctl.backup.repository import list_backups
 from monctl.backup.verify import Checked, ServiceCheck, verify_archive, verify_files
 from monctl.errors import ExitCode, IntegrityError, StorageError
-from monctl.output import Output, human_size, styled
 from monctl.repository import gc, index, keys, lease
 from monctl.repository.manifest import manifest_key, read_manifest
 
@@ -84,37 +83,6 @@ class RepositoryCheck:
             "contents_not_checked": self.sealed,
             "backups": [b.to_json() for b in self.backups],
         }
-
-    def render(self, out: Output) -> None:
-        table = out.table("ID", "STATE", "RESULT", "PROBLEM", title=out.text(self.location))
-        for b in self.backups:
-            problems = [f"{c.service}: {c.error}" for c in b.checks if not c.ok]
-            problem = b.problem or "; ".join(problems)
-            table.add_row(
-                b.backup_id, b.state, styled("ok" if b.ok else "failed"), out.text(problem)
-            )
-        out.print(table)
-        for object_id, ids in self.needed_by.items():
-            out.warn(f"object {object_id} is missing or damaged; needed by {', '.join(ids)}")
-        if self.sealed:
-            say = out.warn if self.deep else out.info
-            say(
-                "encrypted, stored bytes checked but not what they decrypt to (give "
-                f"--identity): {'; '.join(self.sealed)}"
-            )
-        out.info(
-            f"{self.objects} objects read once each ({human_size(self.read_bytes)}); "
-            f"{self.unreferenced} referenced by no backup (the next prune removes them)"
-        )
-        if not self.ok:
-            bad = [b.backup_id for b in self.backups if not b.ok]
-            if self.deep:
-                bad += [s.split(":")[0] for s in self.sealed]
-            out.error(
-                f"{len(bad)} backup(s) failed verification: {', '.join(bad)}",
-                "`monctl backup --full` writes missing or damaged objects again from the live "
-                "data; restore only from a backup that verifies",
-            )
 
 
 def verify_all(

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from monctl.errors import ExitCode, IntegrityError
-from monctl.output import Output, human_size, styled
 from monctl.repository.tar_safety import TarCheck
 
 
@@ -81,25 +80,3 @@ class VerifyReport:
             "needed_by": self.needed_by,
             "contents_checked": self.contents_checked,
         }
-
-    def render(self, out: Output) -> None:
-        table = out.table("SERVICE", "RESULT", "SIZE", "FILES", "SHA256 / ERROR")
-        for c in self.checks:
-            files = str(c.tar.files) if c.tar else ""
-            table.add_row(
-                c.service,
-                styled("ok" if c.ok else "failed"),
-                human_size(c.size),
-                files,
-                c.sha256[:16] if c.ok else out.text(c.error or ""),
-            )
-        out.print(table)
-        if not self.contents_checked:
-            out.print_text(
-                "encrypted: the stored bytes were checked (sizes, and hashes against the "
-                "objects' names), not what they decrypt to; give --identity (verify --deep) "
-                "for that"
-            )
-        error = self.error()
-        if error is not None:
-            out.error(error.message, error.hint)

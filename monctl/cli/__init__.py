@@ -208,7 +208,7 @@ def _unexpected(exc: Exception) -> int:
     from monctl.errors import ExitCode, OperationFailed
 
     if logging.getLogger().isEnabledFor(logging.INFO):  # -v
-        from monctl.output import inert
+        from monctl.cli.output import inert
         from monctl.redaction import redact
 
         sys.stderr.write(inert(redact("".join(traceback.format_exception(exc)))))
@@ -223,8 +223,8 @@ def _unexpected(exc: Exception) -> int:
 def _click_error(exc: click.ClickException) -> int:
     """click's own errors (usage errors above all) as every expected failure: one
     `error:` line, and the command's --help as the hint (in --json too)."""
+    from monctl.cli.output import inert
     from monctl.errors import UsageError
-    from monctl.output import inert
 
     if isinstance(exc, getattr(click.exceptions, "NoArgsIsHelpError", ())):
         exc.show()  # `monctl` alone: the help, as click shows it
@@ -267,7 +267,7 @@ def _command_of(args: list[str]) -> str:
 
 
 def _fail(message: str, error: MonctlError | None, code: int) -> int:
-    from monctl.output import Output
+    from monctl.cli.output import Output
 
     if INVOCATION.json:
         _json_error(message, error, code)
@@ -276,7 +276,7 @@ def _fail(message: str, error: MonctlError | None, code: int) -> int:
 
 
 def _json_error(message: str, error: MonctlError | None, code: int) -> None:
-    from monctl.output import Output
+    from monctl.cli.output import Output
     from monctl.result import error_envelope
 
     Output(json_mode=True).json(error_envelope(INVOCATION.command, error, code, message))

@@ -15,8 +15,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from monctl.adapters.age import Identities
     from monctl.adapters.storage import Storage
+    from monctl.cli.output import Output
     from monctl.monitoring.announce import Announcer
-    from monctl.output import Output
     from monctl.project import Project
     from monctl.result import Result
 

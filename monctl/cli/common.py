@@ -14,7 +14,7 @@ import click
 from monctl.cli import INVOCATION
 
 if TYPE_CHECKING:  # pragma: no cover
-    from monctl.output import Output
+    from monctl.cli.output import Output
     from monctl.result import Result
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -78,7 +78,7 @@ services_argument = click.argument(
 
 
 def output(as_json: bool = False, quiet: bool = False) -> Output:
-    from monctl.output import Output
+    from monctl.cli.output import Output
 
     return Output(json_mode=as_json, quiet=quiet)
 

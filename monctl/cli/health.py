@@ -79,9 +79,9 @@ def health(
       monctl health --wait --strict --junit health.xml   the CI gate
     """
     from monctl import services as declared
+    from monctl.cli.output import preload
     from monctl.cli.progress import CliProgress
     from monctl.health import check
-    from monctl.output import preload
 
     if strict and ignore_targets:
         raise click.UsageError("--strict and --ignore-targets contradict each other")
@@ -116,7 +116,7 @@ def health(
         )
     report = report.with_policy(strict=strict, ignore_targets=ignore_targets)
     if junit is not None:
-        from monctl.health import junit as junit_xml
+        from monctl.cli.render import junit as junit_xml
 
         junit_xml.write(report, junit)
     finish(out, report)

@@ -17,7 +17,7 @@ import click
 
 def shown(value: str, limit: int = 40) -> str:
     """``output.shown``, imported on use: --version and --help load this module."""
-    from monctl.output import shown as excerpt
+    from monctl.cli.output import shown as excerpt
 
     return excerpt(value, limit)
 

@@ -13,13 +13,13 @@ import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from monctl.output import human_size, inert
+from monctl.cli.output import human_size, inert
 from monctl.redaction import redact
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.progress import Progress as RichProgress
 
-    from monctl.output import Output
+    from monctl.cli.output import Output
 
 
 class CliProgress:

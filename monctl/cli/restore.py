@@ -161,7 +161,7 @@ def _confirmer(yes: bool, progress: CliProgress) -> Callable[[str], bool]:
             return True
         progress.stop()  # the question must not fight the progress display
         try:
-            from monctl.output import inert
+            from monctl.cli.output import inert
 
             return click.confirm(inert(question), default=False, err=True)
         except click.exceptions.Abort:  # stdin closed: nobody to ask

@@ -70,7 +70,7 @@ def down(app: AppContext, volumes: bool, yes: bool, as_json: bool) -> None:
       monctl down --volumes --yes   also delete its data (no question)
     """
     from monctl import lifecycle
-    from monctl.output import inert
+    from monctl.cli.output import inert
 
     project, runtime = app.project, app.runtime
     if volumes and not yes:

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from monctl.errors import ExitCode
-from monctl.output import Output, styled
 
 FAILED_RESULTS = ("failed", "refused", "restart needed")
 
@@ -58,18 +57,3 @@ class ReloadReport:
 
     def to_json(self) -> dict[str, Any]:
         return {"services": [o.to_json() for o in self.outcomes]}
-
-    def render(self, out: Output) -> None:
-        table = out.table("SERVICE", "RESULT", "DETAIL", title="reload")
-        for o in self.outcomes:
-            table.add_row(o.service, styled(o.result), out.text(o.summary))
-        out.print(table)
-        for o in self.outcomes:
-            # a success needs no more than its row; JSON keeps the details
-            if o.code == ExitCode.OK and not o.hint:
-                continue
-            out.print_text(f"{o.service}:")
-            for line in o.details:
-                out.print_text(f"  | {line}")
-            if o.hint:
-                out.print_text(f"  hint: {o.hint}")

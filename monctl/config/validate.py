@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from monctl.config.problems import Problem, parse_problems, relative_name, summary_of
 from monctl.errors import ExitCode
-from monctl.output import Output, styled
 from monctl.redaction import redact
 from monctl.services.model import HostCheck, Service, ToolCheck
 
@@ -89,36 +88,6 @@ class ValidateReport:
             "missing_tools": list(self.missing_tools),
             "allow_missing_tools": self.allow_missing_tools,
         }
-
-    def render(self, out: Output) -> None:
-        how = (
-            "the pinned images via `docker compose run`"
-            if self.mode == "docker"
-            else "tools from the host PATH"
-        )
-        table = out.table("SERVICE", "CHECK", "RESULT", "DETAIL", title=f"validate ({how})")
-        for r in self.results:
-            table.add_row(r.service, r.check, styled(r.status), out.text(r.summary))
-        out.print(table)
-        for r in self.results:
-            if r.status in ("valid", "skipped"):
-                continue
-            out.print_text(f"{r.service} {r.check}:")
-            for p in r.problems:
-                out.print_text(f"  {p.describe()}")
-            if r.output and not r.problems:
-                for line in r.output.strip().splitlines():
-                    out.print_text(f"  | {line}")
-        if self.missing_tools:
-            verdict = (
-                "accepted (--allow-missing-tools)"
-                if self.allow_missing_tools
-                else "a check that did not run is no pass: install them, drop --local "
-                "(the images' own), or pass --allow-missing-tools"
-            )
-            out.print_text(
-                f"not checked, tools missing: {', '.join(self.missing_tools)}: {verdict}"
-            )
 
 
 def host_runner() -> ToolRunner:

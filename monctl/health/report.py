@@ -14,14 +14,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from monctl.errors import ExitCode
-from monctl.output import Output, styled
 from monctl.services.answers import Check, Target
-
-if TYPE_CHECKING:  # pragma: no cover
-    from rich.text import Text
 
 Status = Literal["healthy", "degraded", "not ready", "unhealthy", "down"]
 GOOD: tuple[Status, ...] = ("healthy", "degraded")  # degraded: works, with a note
@@ -116,43 +112,21 @@ class HealthReport:
             return f"STACK HEALTHY, watched targets down: {', '.join(down)} {code}"
         return f"HEALTHY: {len(self.services)} services ready {code}"
 
-    def render(self, out: Output) -> None:
-        table = out.table("service", "status", "state", "live", "ready", "latency", "detail")
-        table.columns[0].no_wrap = True
-        for s in self.services:
-            state = f"{s.state} ({s.health})" if s.health else s.state
-            table.add_row(
-                s.name,
-                styled(s.status),
-                styled(state) if not s.health else out.text(state),
-                _yes_no(s.live, "up", "down"),
-                _yes_no(s.ready, "ready", "not ready"),
-                f"{s.latency_ms:.0f} ms" if s.latency_ms is not None else "-",
-                out.text(s.detail),
-            )
-        out.print(table)
-        if self.checks:
-            checks = out.table("deep check", "result", "detail")
-            for c in self.checks:
-                result = "ok" if c.ok else ("failed" if c.severity == "stack" else "warning")
-                checks.add_row(f"{c.service}: {c.name}", styled(result), out.text(c.detail))
-            out.print(checks)
-        if self.targets:
-            targets = out.table("watched target", "state", "seen by", "detail")
-            for t in self.targets:
-                name = f"{t.name} ({t.instance})" if t.instance else t.name
-                targets.add_row(out.text(name), styled(t.state), t.source, out.text(t.detail))
-            out.print(targets)
-        if self.alerts is not None:
-            counts = ", ".join(f"{n} {sev}" for sev, n in self.alerts.items())
-            out.print_text(f"firing alerts: {counts}")
-        if self.docker:
-            out.print_text(f"Docker not reachable ({self.docker}): container state unknown")
-        style = "green" if self.exit_code == ExitCode.OK else "red"
-        if self.exit_code == ExitCode.TARGETS_DOWN:
-            style = "yellow"
-        out.print_text(self.summary(), style=style)
 
+class AfterHealth:
+    """What the results of verbs that end by waiting on the health check share (``up``'s
+    ``StatusReport``, ``credentials rotate``'s ``RotateReport``): the exit code the verb
+    decided, and that check's report under ``health`` in the JSON when it ran."""
 
-def _yes_no(value: bool | None, yes: str, no: str) -> str | Text:
-    return "-" if value is None else styled(yes if value else no)
+    health: HealthReport | None
+    code: ExitCode
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return self.code
+
+    def with_health(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """``doc`` (the result's own keys) with the health report added when there is one."""
+        if self.health is not None:
+            doc["health"] = self.health.to_json()
+        return doc

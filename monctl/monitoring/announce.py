@@ -22,7 +22,7 @@ import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from monctl.errors import ExitCode, LockHeld, MonctlError
 from monctl.monitoring.heartbeat import Heartbeat, Ping
@@ -31,11 +31,17 @@ from monctl.text import human_size
 
 if TYPE_CHECKING:  # pragma: no cover
     from monctl.monitoring import Hook
-    from monctl.output import Output
     from monctl.project import Project
     from monctl.result import Result
 
 R = TypeVar("R", bound="Result")
+
+
+class Warns(Protocol):
+    """Where a failed announcement is shown when the run fails before its result (the
+    CLI's ``Output``): this module never draws itself."""
+
+    def warn(self, message: str) -> None: ...
 
 
 def lock_taken(path: Path) -> bool:
@@ -118,11 +124,6 @@ class Announced:
             doc["notifications"] = [s.to_json() for s in self.sent]
         return doc
 
-    def render(self, out: Output) -> None:
-        self.inner.render(out)
-        for warning in problems(self.pings, self.sent):
-            out.warn(warning)
-
 
 def problems(pings: Iterable[Ping], sent: Iterable[Sent]) -> list[str]:
     found = [
@@ -167,7 +168,7 @@ class Announcer:
         heartbeat = Heartbeat.from_project(project, ping_var)
         return cls(command, heartbeat, Notifier.from_project(project), locks)
 
-    def call(self, operation: Callable[[], R], start_text: str, out: Output) -> R:
+    def call(self, operation: Callable[[], R], start_text: str, out: Warns) -> R:
         """Run ``operation`` between the start and the end announcements."""
         # When another run holds the lock, this one will be refused: a start ping
         # would open a run that never ends (healthchecks then reports it down).
@@ -223,7 +224,7 @@ class Announcer:
             else:
                 hook.failure(title, body)
 
-    def _warn(self, out: Output) -> None:
+    def _warn(self, out: Warns) -> None:
         pings = self.heartbeat.pings if self.heartbeat else []
         for warning in problems(pings, self.sent):
             with contextlib.suppress(Exception):  # a warning must not hide the real error

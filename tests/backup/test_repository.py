@@ -22,8 +22,9 @@ from monctl.backup.repository import (
     prune,
 )
 from monctl.backup.verify import verify
+from monctl.cli.output import Output
+from monctl.cli.render import draw
 from monctl.errors import IntegrityError, StorageError
-from monctl.output import Output
 from monctl.repository import lease
 from monctl.repository.archive import Digest, compress_stream
 from monctl.repository.manifest import Manifest, ServiceEntry, parse_backup_id, write_manifest
@@ -297,9 +298,9 @@ def test_reports_render_and_serialise(
     make_backup(storage, "20261125T020000Z", manifest=False)
     out = Output()
     listing = BackupList(storage.location, list_backups(storage))
-    listing.render(out)
-    verify(storage, "20261126T020000Z").render(out)
-    prune(storage, Policy(keep_last=1), dry_run=True, now=NOW).render(out)
+    draw(out, listing)
+    draw(out, verify(storage, "20261126T020000Z"))
+    draw(out, prune(storage, Policy(keep_last=1), dry_run=True, now=NOW))
     text = capsys.readouterr().out
     assert "20261126T020000Z" in text and "incomplete" in text and "would delete" in text
     assert "newest complete backup" in text  # why each backup is kept

@@ -16,10 +16,10 @@ from support.health_fakes import HEALTHY
 from support.reload_servers import HostRuntime
 
 from monctl import redaction, services
+from monctl.cli.output import Output
 from monctl.config.reload import reload
 from monctl.config.reload_report import ReloadReport
 from monctl.errors import ExitCode
-from monctl.output import Output
 from monctl.project import Project
 from monctl.services.model import ProvisioningReload, Service
 

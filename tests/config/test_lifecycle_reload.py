@@ -14,10 +14,10 @@ from support import Recorded
 from support.reload_servers import ALERTMANAGER_CONFIG, HostRuntime, Server
 
 from monctl import services
+from monctl.cli.output import Output
 from monctl.config.reload import reload
 from monctl.config.reload_report import ReloadReport
 from monctl.errors import ExitCode
-from monctl.output import Output
 from monctl.project import Project
 from monctl.services.model import Service
 

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from monctl import output, redaction
-from monctl.cli import _run
+from monctl import redaction
+from monctl.cli import _run, output
+from monctl.cli.render import draw, junit
 from monctl.config.reload_report import Outcome, ReloadReport
 from monctl.config.validate import CheckResult, ValidateReport
-from monctl.health import junit
 from monctl.health.report import HealthReport, ServiceHealth
 from monctl.services.answers import Check, Target
 
@@ -77,7 +77,7 @@ REPORTS = {
 def test_reports_print_outside_text_inert(name: str, terminal: bool) -> None:
     out = output.Output()
     stdout, stderr = consoles(out, terminal)
-    REPORTS[name].render(out)
+    draw(out, REPORTS[name])
     assert_inert(stdout.getvalue() + stderr.getvalue())
 
 

@@ -150,3 +150,78 @@ def test_httpx_only_in_the_adapters() -> None:
 @pytest.mark.parametrize("path", sorted(KNOWN_HTTPX))
 def test_a_known_httpx_import_is_still_there(path: str) -> None:
     assert path in httpx_outside_adapters(), f"{path} is fixed: remove it from KNOWN_HTTPX"
+
+
+# Presentation lives in monctl/cli/ (issue 18, item 4): operations, runtimes and adapters
+# return data; rich, the CLI's Output and the renderers are imported only there.
+PRESENTATION = ("rich", "monctl.output", "monctl.cli", "click")
+# monctl/__main__.py is `python -m monctl`: it starts the CLI, it is no layer below it.
+ENTRY = {"monctl/__main__.py"}
+# Modules outside monctl/cli/ that touch stdout/stderr, and why that is not drawing.
+STREAMS = {
+    "monctl/signals.py": "a second signal's one line, written from the signal handler itself "
+    "(no Output there, and rich must not run inside a handler)",
+    "monctl/backup/export.py": "`backup export -o -` writes the tar itself to stdout: the data "
+    "asked for, not a drawing of it",
+}
+
+
+def presentation_imports() -> set[tuple[str, str]]:
+    found: set[tuple[str, str]] = set()
+    for path in _modules(PACKAGE):
+        if path.is_relative_to(PACKAGE / "cli") or _rel(path) in ENTRY:
+            continue
+        for module in imports_of(path.read_text(encoding="utf-8")):
+            if any(module == p or module.startswith(f"{p}.") for p in PRESENTATION):
+                found.add((_rel(path), module))
+    return found
+
+
+def terminal_writes(source: str) -> bool:
+    """Whether ``source`` prints or names sys.stdout / sys.stderr."""
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            printed = node.func.id == "print"
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            printed = node.value.id == "sys" and node.attr in ("stdout", "stderr")
+        else:
+            printed = False
+        if printed:
+            return True
+    return False
+
+
+def writers_outside_cli() -> set[str]:
+    return {
+        _rel(path)
+        for path in _modules(PACKAGE)
+        if not path.is_relative_to(PACKAGE / "cli")
+        and _rel(path) not in ENTRY
+        and terminal_writes(path.read_text(encoding="utf-8"))
+    }
+
+
+def test_the_presentation_scans_can_fail() -> None:
+    assert terminal_writes("print('x')") and terminal_writes("import sys\nsys.stderr.write('x')")
+    assert not terminal_writes("out.print(table)\nlog.warning('x')")
+    assert {"rich.table", "monctl.cli.output"} <= imports_of(
+        "def f():\n    from rich.table import Table\nif X:\n    from monctl.cli import output\n"
+    )
+
+
+def test_nothing_outside_the_cli_imports_the_presentation() -> None:
+    found = sorted(presentation_imports())
+    assert not found, (
+        "rich, click and the CLI (Output, renderers) are imported only in monctl/cli/: "
+        f"return data and draw it in monctl/cli/render/: {found}"
+    )
+
+
+def test_nothing_outside_the_cli_writes_to_the_terminal() -> None:
+    new = sorted(writers_outside_cli() - set(STREAMS))
+    assert not new, f"print/sys.stdout/sys.stderr outside monctl/cli/ (draw in the CLI): {new}"
+
+
+@pytest.mark.parametrize("path", sorted(STREAMS))
+def test_a_known_stream_writer_is_still_one(path: str) -> None:
+    assert path in writers_outside_cli(), f"{path} no longer writes: remove it from STREAMS"

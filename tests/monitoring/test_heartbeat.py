@@ -18,10 +18,10 @@ from support.fake_runtime import FakeRuntime
 from support.ping_server import RecordingServer
 
 from monctl import services
+from monctl.cli.output import Output
 from monctl.errors import ConfigError, ExitCode, LockHeld, OperationFailed
 from monctl.monitoring.announce import Announcer, lock_taken
 from monctl.monitoring.heartbeat import Heartbeat, build, kind_of
-from monctl.output import Output
 from monctl.project import COMPOSE_FILE, Project
 from monctl.services.model import DataVolume, Pause, Probe, Service
 

@@ -15,10 +15,10 @@ import pytest
 from support import require
 from support.ping_server import RecordingServer
 
+from monctl.cli.output import Output
 from monctl.errors import ConfigError, ExitCode, UsageError
 from monctl.monitoring.announce import Announcer
 from monctl.monitoring.notify import Notifier, label, split_urls
-from monctl.output import Output
 from monctl.project import COMPOSE_FILE, Project
 
 

@@ -1,8 +1,9 @@
 """The one renderer: rich tables for a person, plain text for a pipe, JSON for a machine.
 
 Operations return results (``monctl.result``); the CLI hands them to ``emit``,
-which prints the JSON document or lets the result draw itself with this
-``Output``. Data goes to stdout; messages, progress and errors to stderr.
+which prints the JSON document or hands the result to its renderer
+(``monctl.cli.render``), which draws it with this ``Output``. Data goes to
+stdout; messages, progress and errors to stderr.
 With ``--json`` stdout carries exactly one JSON document and nothing else.
 
 Anything that came from outside (member names, paths, ids, server messages)
@@ -25,7 +26,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 from monctl.redaction import redact
-from monctl.text import human_size as human_size  # re-exported: moved to monctl.text
+from monctl.text import human_size as human_size  # re-exported for the renderers
 from monctl.text import inert as inert
 from monctl.text import shown as shown
 
@@ -99,13 +100,15 @@ class Output:
         return sys.stderr.isatty() and not self.json_mode and not self.quiet
 
     def emit(self, command: str, result: Result) -> None:
-        """Print ``result``: its JSON document with ``--json``, else its own drawing."""
+        """Print ``result``: its JSON document with ``--json``, else its renderer's drawing."""
         if self.json_mode:
             from monctl.result import envelope
 
             self.json(envelope(command, result))
         else:
-            result.render(self)
+            from monctl.cli.render import draw
+
+            draw(self, result)
 
     def json(self, doc: dict[str, Any]) -> None:
         """One JSON document on stdout (secrets masked), nothing else."""

@@ -15,8 +15,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from monctl.health.report import HealthReport
-from monctl.output import inert
 from monctl.redaction import redact
+from monctl.text import inert
 
 SUITE = "monctl health"
 
