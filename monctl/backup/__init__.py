@@ -14,7 +14,7 @@ and put back.
   ``export.py``: a backup as a plain archive.
 
 Where backups go (``--to``/``--from``, ``.env``) and opening it is
-``monctl/repository/destination.py`` (``monctl.adapters.storage``: local
+``monctl/repository/__init__.py`` (``monctl.adapters.storage``: local
 directories and S3 — where backup talks to S3 is ``monctl/adapters/storage/s3.py``).
 
 The format engine (manifests, objects, index, tars, gc, retention, leases, locks) is

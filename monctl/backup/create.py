@@ -41,7 +41,7 @@ from monctl.errors import (
     UsageError,
 )
 from monctl.output import human_size
-from monctl.repository import index, lease, lock
+from monctl.repository import index, locking
 from monctl.repository.filelist import FileEntry, ServiceFiles, Stats
 from monctl.repository.manifest import (
     Manifest,
@@ -118,7 +118,7 @@ def run(
         from monctl.adapters import age
 
         recipients = age.parse_recipients(recipients)
-    with lock.hold(lock.lock_path(project), "backup"):
+    with locking.hold(locking.lock_path(project), "backup"):
         storage.check_writable()
         started = datetime.now(UTC)
         report = BackupReport(_unique_id(storage), storage.location, compression, started)
@@ -127,7 +127,7 @@ def run(
         try:
             # The lease marks the id as a backup in progress for every host's prune
             # (and tells its garbage collection which objects may be about to be used).
-            with lease.holding(storage, report.backup_id, "backup"):
+            with locking.holding(storage, report.backup_id, "backup"):
                 _back_up_all(project, runtime, storage, services, report, progress)
         finally:
             report.finished_at = datetime.now(UTC)

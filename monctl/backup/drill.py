@@ -38,7 +38,7 @@ from monctl.backup import restore
 from monctl.backup.drill_report import READY, DrillReport, DrillService
 from monctl.errors import IntegrityError, OperationFailed, StorageError
 from monctl.monitoring import textfile
-from monctl.repository import lock
+from monctl.repository import locking
 from monctl.repository.manifest import Manifest, is_backup_id, read_manifest
 from monctl.result import SILENT, Progress
 from monctl.services.answers import Check, Fetched
@@ -60,7 +60,7 @@ LATEST = "latest"  # as a backup id: the newest complete backup
 
 def drill_lock_path(project: Project) -> Path:
     """One drill at a time per project (restores inside it also take the backup lock)."""
-    return lock.lock_path(project).with_name(DRILL_LOCK)
+    return locking.lock_path(project).with_name(DRILL_LOCK)
 
 
 class InsideAsk:
@@ -146,7 +146,7 @@ def run(
 
     if backup_id == LATEST:
         backup_id = newest_complete(storage)
-    with lock.hold(drill_lock_path(project), f"drill {backup_id}"):
+    with locking.hold(drill_lock_path(project), f"drill {backup_id}"):
         manifest = read_manifest(storage, backup_id)
         drilled = restore.selected(manifest, names)
         if not drilled:

@@ -9,7 +9,7 @@ recorded mode (setuid/setgid dropped, as a restore drops them), owner and time.
 
 Nothing new reads the repository: a format-2 service is assembled as a restore
 assembles it (``restore_stream.content``: each object through
-``objects.open_object``, the pack through ``read_packed``, decrypted with the
+``object_reader.open_object``, the pack through ``read_packed``, decrypted with the
 identities given), a format-1 archive is read member by member
 (``tar_stream.members``) and its stored bytes hashed against the manifest; every
 member is judged by ``tar_safety.check_member`` and written by
@@ -31,7 +31,7 @@ present with its recorded size (one listing, as ``verify``), and the keys must
 open the backup (``keys.check_can_open``).
 
 Memory: one chunk of at most 1 MiB held back, the codec's window, one member's
-headers. The export holds a lease on the backup (``lease.py``), as ``verify``
+headers. The export holds a lease on the backup (``monctl/repository/locking.py``), as ``verify``
 does, so no prune on any host deletes it meanwhile.
 """
 
@@ -55,11 +55,12 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from monctl.adapters.storage.os_errors import storage_error
 from monctl.backup.restore_stream import TAR_TYPES, content
 from monctl.errors import ExitCode, IntegrityError, StorageError
-from monctl.repository import index, keys, lease
+from monctl.repository import index, keys, locking
 from monctl.repository.archive import HashingReader, decompress_stream
 from monctl.repository.filelist import ServiceFiles
 from monctl.repository.manifest import Manifest, manifest_key, read_manifest
-from monctl.repository.objects import READ_SIZE, open_object
+from monctl.repository.object_reader import open_object
+from monctl.repository.objects import READ_SIZE
 from monctl.repository.tar_safety import check_member
 from monctl.repository.tar_stream import Member, end_marker, header, members, padding
 
@@ -494,7 +495,7 @@ def run(
     wanted = _wanted(manifest, names)
     keys.check_can_open(storage, manifest, wanted, identities)
     report = ExportReport(backup_id, storage.location, output, compression_of(output))
-    with lease.holding(storage, backup_id, "export", required=False):
+    with locking.holding(storage, backup_id, "export", required=False):
         _check_present(storage, manifest, wanted)
         tar = _Behind(_tar(storage, manifest, wanted, identities, report.services))
         sink = Sink(output)

@@ -6,7 +6,7 @@ every member checked by ``tar_safety`` as it passes) and turns each into a
 
 - to an object of its own when it lies in an immutable unit, matches the
   declaration's ``objects`` globs, or is large (``SHARED_SIZE``): hashed piece
-  by piece as it streams (``store.py``); when the repository already holds the
+  by piece as it streams (``monctl/repository/index.py``); when the repository already holds the
   same plaintext (``index.Index``), nothing is written and the existing object
   is referenced; otherwise it is encoded (``objects``) into a spool of the
   backup's staging batch and kept under its hash;
@@ -31,9 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 from monctl.errors import IntegrityError
 from monctl.repository.filelist import FileEntry, Stats
-from monctl.repository.index import Index
+from monctl.repository.index import IN_MEMORY, Index, ObjectStore
 from monctl.repository.objects import Blob, Encoder
-from monctl.repository.store import IN_MEMORY, ObjectStore
 from monctl.repository.tar_safety import check_member
 from monctl.repository.tar_stream import Data, Member, members
 from monctl.result import SILENT, Progress

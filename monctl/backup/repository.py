@@ -10,7 +10,7 @@ is missing is incomplete (failed, or still running), one whose manifest is
 malformed is invalid. Neither is offered for restore; one poisoned backup
 never stops the listing or the pruning of the others. What prune keeps and
 why is ``retention.py``; prune runs under the project lock and honours the
-destination-side leases of ``lease.py``.
+destination-side leases of ``monctl/repository/locking.py``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 from monctl.adapters.storage import Storage
 from monctl.errors import ExitCode, StorageError
 from monctl.output import Output, human_size, styled
-from monctl.repository import Repository, gc, lease
+from monctl.repository import Repository, gc, locking
 from monctl.repository.catalog import BackupEntry as BackupEntry  # re-exported: tests, verbs
 from monctl.repository.catalog import list_backups as list_backups
 from monctl.repository.manifest import (
@@ -179,7 +179,7 @@ def prune(
     by_id = {e.backup_id: e for e in entries}
 
     def leased(backup_id: str) -> str | None:
-        held = lease.active(storage, list(by_id[backup_id].leases), now.timestamp())
+        held = locking.active(storage, list(by_id[backup_id].leases), now.timestamp())
         return "; ".join(h.describe() for h in held) or None
 
     decisions = decide(entries, policy, now, leased)
@@ -193,8 +193,8 @@ def prune(
             continue
         # A lease taken since the decision (a restore that just started) still wins:
         # the backup's keys are listed again, not taken from the listing above.
-        fresh = [k for k in storage.list(f"{decision.backup_id}/") if lease.is_lease(k)]
-        if lease.active(storage, fresh, time.time()):
+        fresh = [k for k in storage.list(f"{decision.backup_id}/") if locking.is_lease(k)]
+        if locking.active(storage, fresh, time.time()):
             continue
         manifest = by_id[decision.backup_id].manifest
         try:

@@ -21,7 +21,7 @@ Order of events, each step a guarantee:
 
 A format-2 backup is assembled as it is staged: the manifest's file list,
 in order, each file's bytes from its object or from the service's pack,
-every object's hashes checked at its end (``objects.open_object``). A
+every object's hashes checked at its end (``object_reader.open_object``). A
 format-1 backup is its archive, as it was.
 
 Nothing runs inside any image: no shell, no helper image, so the distroless
@@ -42,7 +42,7 @@ from monctl.backup import verify
 from monctl.backup.restore_stream import archive_stream, assembled
 from monctl.errors import ExitCode, IntegrityError, Interrupted, MonctlError, StorageError
 from monctl.output import Output, styled
-from monctl.repository import keys, lease, lock, versions
+from monctl.repository import keys, locking, versions
 from monctl.repository.filelist import ServiceFiles
 from monctl.repository.manifest import Manifest, read_manifest
 from monctl.result import SILENT, Progress
@@ -216,12 +216,12 @@ def run(
     before anything is touched (``keys.check_can_open``). ``verified``: what ``check``
     found, when the caller (a drill) checked the backup already.
     """
-    with lock.hold(lock.lock_path(project), f"restore {backup_id}"):
+    with locking.hold(locking.lock_path(project), f"restore {backup_id}"):
         # The manifest before the lease: a lease on an id that holds no backup
         # would make a missing backup look like an incomplete one.
         if manifest is None:  # a drill has read it already
             manifest = read_manifest(storage, backup_id)
-        with lease.holding(storage, backup_id, "restore", required=False):
+        with locking.holding(storage, backup_id, "restore", required=False):
             return _restore(
                 project,
                 runtime,

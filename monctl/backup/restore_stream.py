@@ -1,7 +1,7 @@
 """The tar streams a restore extracts: every member checked again as it is made.
 
 ``assembled``: a format-2 service from its objects and pack (each object's
-hashes checked at its end, ``objects.open_object``; decrypted with the
+hashes checked at its end, ``object_reader.open_object``; decrypted with the
 identities given when the backup is encrypted); ``archive_stream``: a format-1
 archive as it was, its stored bytes hashed on the way; ``extracted``: a tar
 moved under the data directory and owned by the image's user.
@@ -21,7 +21,8 @@ from monctl.errors import IntegrityError
 from monctl.repository.archive import HashingReader, decompress_stream
 from monctl.repository.filelist import FileEntry, ServiceFiles
 from monctl.repository.manifest import Manifest
-from monctl.repository.objects import READ_SIZE, open_object, read_packed
+from monctl.repository.object_reader import open_object, read_packed
+from monctl.repository.objects import READ_SIZE
 from monctl.repository.tar_safety import check_member
 from monctl.repository.tar_stream import Member, end_marker, header, members, padding
 from monctl.services.model import DataVolume, Service

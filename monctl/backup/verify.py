@@ -10,7 +10,7 @@ names and links were checked when the manifest was parsed (``filelist``).
 A missing or damaged object is named, with every backup that needs it.
 Everything restore relies on is checked here before Docker is ever contacted.
 
-A verify holds a lease on the backup (``lease.py``) so no prune deletes it
+A verify holds a lease on the backup (``monctl/repository/locking.py``) so no prune deletes it
 meanwhile; when it cannot write one (read-only credentials), it still notices
 a backup that disappears under it and says so instead of calling it corrupt.
 """
@@ -26,17 +26,12 @@ from monctl.adapters.age import NoMatchingIdentity
 from monctl.adapters.storage import Storage
 from monctl.backup.verify_report import ServiceCheck, VerifyReport
 from monctl.errors import IntegrityError, StorageError
-from monctl.repository import index, keys, lease
+from monctl.repository import index, keys, locking
 from monctl.repository.archive import HashingReader, decompress_stream
 from monctl.repository.filelist import ServiceFiles
 from monctl.repository.manifest import Manifest, is_backup_id, manifest_key, read_manifest
-from monctl.repository.objects import (
-    Blob,
-    check_object,
-    hash_stored,
-    open_object,
-    read_packed,
-)
+from monctl.repository.object_reader import check_object, hash_stored, open_object, read_packed
+from monctl.repository.objects import Blob
 from monctl.repository.tar_safety import TarCheck, check_tar
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -283,7 +278,7 @@ def verify(
         )
     if manifest.recipients and (deep or identities is not None) and not given:
         keys.check_can_open(storage, manifest, wanted, identities)
-    holding = lease.holding(storage, backup_id, "verify", required=False)
+    holding = locking.holding(storage, backup_id, "verify", required=False)
     with holding if hold_lease else contextlib.nullcontext():
         if manifest.format_version == 1:
             checks = [verify_archive(storage, manifest, name, on_bytes) for name in wanted]

@@ -21,7 +21,7 @@ from monctl.backup.repository import list_backups
 from monctl.backup.verify import Checked, ServiceCheck, verify_archive, verify_files
 from monctl.errors import ExitCode, IntegrityError, StorageError
 from monctl.output import Output, human_size, styled
-from monctl.repository import gc, index, keys, lease
+from monctl.repository import gc, index, keys, locking
 from monctl.repository.manifest import manifest_key, read_manifest
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -144,7 +144,7 @@ def verify_all(
             state = entry.state
             report.backups.append(BackupCheck(entry.backup_id, state, problem=entry.problem))
             continue
-        with lease.holding(storage, entry.backup_id, "verify", required=False):
+        with locking.holding(storage, entry.backup_id, "verify", required=False):
             try:
                 manifest = read_manifest(storage, entry.backup_id)  # with its file lists
                 used |= gc.referenced(manifest)

@@ -142,7 +142,7 @@ def backup(
         return
     from monctl.backup import create
     from monctl.cli.progress import CliProgress
-    from monctl.repository.destination import open_destination
+    from monctl.repository import open_destination
 
     app: AppContext = ctx.obj
     out = output(as_json, quiet)
@@ -320,13 +320,12 @@ def prune(
       monctl backup prune --keep-daily 7 --keep-weekly 4 --dry-run
     """
     from monctl.backup import repository
-    from monctl.repository import lock
-    from monctl.repository.destination import open_destination
+    from monctl.repository import locking, open_destination
 
     policy = checked_policy(keep, required=True)
     project = app.project
     storage = open_destination(project, source)
-    with lock.hold(lock.lock_path(project), "prune"):
+    with locking.hold(locking.lock_path(project), "prune"):
         report = repository.prune(storage, policy, dry_run)
     finish(output(as_json), report)
 

@@ -93,8 +93,7 @@ def keyed_source(
     """The destination to read (``--from``) and the identities for it (``--identity``,
     else MONCTL_BACKUP_IDENTITY): keys are read first, so a bad one stops the command
     before the destination (S3) is opened."""
-    from monctl.repository import keys
-    from monctl.repository.destination import open_destination
+    from monctl.repository import keys, open_destination
 
     identities = keys.identities_for(project, identity)
     return open_destination(project, source), identities
@@ -106,10 +105,10 @@ def announcer_for(project: Project, command: str) -> Announcer:
     While another run holds a lock this one needs, no start is pinged."""
     from monctl.monitoring import heartbeat
     from monctl.monitoring.announce import Announcer
-    from monctl.repository import lock
+    from monctl.repository import locking
 
     var = heartbeat.BACKUP_PING_VAR if command == "backup" else heartbeat.RESTORE_PING_VAR
-    locks: tuple[Path, ...] = (lock.lock_path(project),)
+    locks: tuple[Path, ...] = (locking.lock_path(project),)
     if command == "backup test":
         from monctl.backup.drill import drill_lock_path
 

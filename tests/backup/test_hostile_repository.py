@@ -23,7 +23,8 @@ from monctl.adapters.storage.local import LocalStorage
 from monctl.backup.repository import list_backups, prune
 from monctl.errors import ExitCode, StorageError
 from monctl.project import Project
-from monctl.repository import gc, lease
+from monctl.repository import gc
+from monctl.repository import locking as lease
 from monctl.repository.manifest import manifest_key, new_backup_id, read_manifest
 from monctl.repository.objects import object_key
 from monctl.repository.retention import Policy

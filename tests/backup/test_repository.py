@@ -24,7 +24,7 @@ from monctl.backup.repository import (
 from monctl.backup.verify import verify
 from monctl.errors import IntegrityError, StorageError
 from monctl.output import Output
-from monctl.repository import lease
+from monctl.repository import locking as lease
 from monctl.repository.archive import Digest, compress_stream
 from monctl.repository.manifest import Manifest, ServiceEntry, parse_backup_id, write_manifest
 from monctl.repository.retention import INCOMPLETE_GRACE, Policy, decide
