@@ -39,7 +39,7 @@ from monctl.result import SILENT, Progress
 from monctl.services.model import Layout
 
 if TYPE_CHECKING:  # pragma: no cover
-    from monctl.adapters.storage import Staging
+    from monctl.repository.index import Staging
 
 # A file this large is an object of its own whatever the declaration says: unchanged, it is
 # shared between backups (a plugin, an index file); changed, it costs what packing it would.

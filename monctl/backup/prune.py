@@ -18,18 +18,36 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from monctl.adapters.storage import Storage
 from monctl.errors import ExitCode, StorageError
 from monctl.output import Output, human_size, styled
-from monctl.repository import Repository, gc, locking
+from monctl.repository import Repository, project_lock
 from monctl.repository.catalog import BackupEntry as BackupEntry  # re-exported: tests, verbs
-from monctl.repository.catalog import list_backups as list_backups
-from monctl.repository.manifest import (
-    read_manifest,
-)
+from monctl.repository.gc import GcReport
 from monctl.repository.retention import Decision, Policy, decide
+
+if TYPE_CHECKING:  # pragma: no cover
+    from monctl.project import Project
+    from monctl.repository import RepositoryLike
+
+
+@dataclass(frozen=True)
+class PruneRequest:
+    """What ``monctl backup prune`` is asked: the destination (None: the project's),
+    the retention rules, and whether only to say what would go."""
+
+    project: Project
+    destination: str | None
+    policy: Policy
+    dry_run: bool = False
+
+
+def run(request: PruneRequest) -> PruneReport:
+    """``monctl backup prune``: open the destination, take the project's lock, prune."""
+    repo = Repository.open(request.project, request.destination)
+    with project_lock(request.project, "prune"):
+        return prune(repo, request.policy, request.dry_run)
 
 
 @dataclass(frozen=True)
@@ -93,7 +111,7 @@ class PruneReport:
     deleted: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     cleaned: list[str] = field(default_factory=list)  # unfinished uploads removed
-    collected: gc.GcReport | None = None  # the objects swept after the backups
+    collected: GcReport | None = None  # the objects swept after the backups
 
     @property
     def kept(self) -> list[str]:
@@ -159,13 +177,13 @@ class PruneReport:
 
 
 def prune(
-    storage: Storage,
+    repo: RepositoryLike,
     policy: Policy,
     dry_run: bool = False,
     *,
     now: datetime | None = None,
 ) -> PruneReport:
-    """Apply retention (``retention.decide``) to the backups in ``storage``.
+    """Apply retention (``retention.decide``) to the backups in ``repo``.
 
     The caller holds the project lock. Deletes each doomed backup's whole
     directory (archives, manifest, partial objects, unfinished uploads), the
@@ -174,34 +192,34 @@ def prune(
     deletion; the report's ``errors`` lists them (exit 8). With ``dry_run``
     nothing is deleted. Raise ValueError for an empty or negative policy.
     """
+    repo = Repository.of(repo)
     now = now or datetime.now(UTC)
-    entries = list_backups(storage)
+    entries = repo.backups()
     by_id = {e.backup_id: e for e in entries}
 
     def leased(backup_id: str) -> str | None:
-        held = locking.active(storage, list(by_id[backup_id].leases), now.timestamp())
+        held = repo.leases_held(backup_id, by_id[backup_id].leases, now.timestamp())
         return "; ".join(h.describe() for h in held) or None
 
     decisions = decide(entries, policy, now, leased)
-    report = PruneReport(storage.location, dry_run, entries, decisions)
+    report = PruneReport(repo.location, dry_run, entries, decisions)
     doomed = frozenset(d.backup_id for d in decisions if not d.keep)
     if dry_run:
-        report.collected = gc.collect(storage, dry_run=True, ignore=doomed)
+        report.collected = repo.collect(dry_run=True, ignore=doomed)
         return report
     for decision in decisions:
         if decision.keep:
             continue
         # A lease taken since the decision (a restore that just started) still wins:
         # the backup's keys are listed again, not taken from the listing above.
-        fresh = [k for k in storage.list(f"{decision.backup_id}/") if locking.is_lease(k)]
-        if locking.active(storage, fresh, time.time()):
+        if repo.leases_held(decision.backup_id, None, time.time()):
             continue
         manifest = by_id[decision.backup_id].manifest
         try:
-            if manifest is not None and manifest.format_version >= 2:
-                # The whole manifest: the retired record lists every object it needs.
-                gc.retire(storage, read_manifest(storage, decision.backup_id), time.time())
-            storage.delete_prefix(f"{decision.backup_id}/")
+            # Format 2 on: the whole manifest is read again, and its retired record lists
+            # every object it needs.
+            retire = manifest is not None and manifest.format_version >= 2
+            repo.delete_backup(decision.backup_id, retire=retire)
             report.deleted.append(decision.backup_id)
         except StorageError as e:
             report.errors.append(f"could not delete backup {decision.backup_id}: {e.message}")
@@ -209,11 +227,11 @@ def prune(
         # Uploads that died without being aborted (a killed run, an endpoint that
         # stayed down) cost storage; an hour's grace spares one still running.
         try:
-            report.cleaned.extend(storage.clean_partials(f"{backup_id}/", timedelta(hours=1)))
+            report.cleaned.extend(repo.clean_partials(backup_id, timedelta(hours=1)))
         except StorageError as e:
             report.errors.append(f"could not clean unfinished uploads of {backup_id}: {e.message}")
     try:
-        report.collected = gc.collect(storage)
+        report.collected = repo.collect()
     except StorageError as e:
         report.errors.append(f"could not collect unreferenced objects: {e.message}")
     return report

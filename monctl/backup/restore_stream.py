@@ -21,7 +21,7 @@ from monctl.errors import IntegrityError
 from monctl.repository.archive import HashingReader, decompress_stream
 from monctl.repository.filelist import FileEntry, ServiceFiles
 from monctl.repository.manifest import Manifest
-from monctl.repository.object_reader import open_object, read_packed
+from monctl.repository.object_reader import read_packed
 from monctl.repository.objects import READ_SIZE
 from monctl.repository.tar_safety import check_member
 from monctl.repository.tar_stream import Member, end_marker, header, members, padding
@@ -29,7 +29,7 @@ from monctl.services.model import DataVolume, Service
 
 if TYPE_CHECKING:  # pragma: no cover
     from monctl.adapters.age import Identities
-    from monctl.adapters.storage import Storage
+    from monctl.repository import Repository
 
 
 def extracted(tar: BinaryIO, data_root: str, data: DataVolume) -> Iterator[bytes]:
@@ -63,7 +63,7 @@ TAR_TYPES = {"dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE, "hardlink": tar
 
 
 def assembled(
-    storage: Storage,
+    repo: Repository,
     files: ServiceFiles,
     data: DataVolume,
     identities: Identities | None = None,
@@ -78,9 +78,7 @@ def assembled(
     with contextlib.ExitStack() as stack:
         pack = None
         if files.pack is not None:
-            pack = stack.enter_context(
-                open_object(storage, files.pack, "the pack", None, identities)
-            )
+            pack = stack.enter_context(repo.open_object(files.pack, "the pack", None, identities))
         for entry in files.files:
             name = f"{base}/{entry.path}"
             kind = TAR_TYPES.get(entry.kind, tarfile.REGTYPE)
@@ -92,7 +90,7 @@ def assembled(
             check_member(member, base)
             yield header(member)
             if entry.kind == "file":
-                yield from content(storage, entry, pack, identities)
+                yield from content(repo, entry, pack, identities)
                 if pad := padding(entry.size):
                     yield b"\0" * pad
         if pack is not None and pack.read(1):  # the end: the pack's own hashes
@@ -101,23 +99,23 @@ def assembled(
 
 
 def content(
-    storage: Storage, entry: FileEntry, pack: BinaryIO | None, identities: Identities | None
+    repo: Repository, entry: FileEntry, pack: BinaryIO | None, identities: Identities | None
 ) -> Iterator[bytes]:
     if entry.blob is not None:
         what = f"the object of {entry.path}"
-        with open_object(storage, entry.blob, what, None, identities) as plain:
+        with repo.open_object(entry.blob, what, None, identities) as plain:
             while data := plain.read(READ_SIZE):
                 yield data
         return
     yield from read_packed(pack if pack is not None else io.BytesIO(), entry, "the pack")
 
 
-def archive_stream(storage: Storage, manifest: Manifest, service: Service) -> Iterator[bytes]:
+def archive_stream(repo: Repository, manifest: Manifest, service: Service) -> Iterator[bytes]:
     """Format 1: the archive as restore extracts it (``extracted``), its stored bytes
     hashed on the way and compared with the manifest at the end."""
     assert service.data is not None
     entry = manifest.archive(service.name)
-    with storage.open(manifest.key_of(service.name)) as stored:
+    with repo.open_archive(manifest, service.name) as stored:
         hashing = HashingReader(stored)
         tar = decompress_stream(io.BufferedReader(hashing), manifest.compression)
         yield from extracted(tar, entry.data_root, service.data)

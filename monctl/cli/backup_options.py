@@ -8,13 +8,11 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from monctl.cli.common import ServiceChoice, finish
-from monctl.cli.params import LATEST, BackupId, checked_path
+from monctl.cli.params import BackupId, checked_path
 
 if TYPE_CHECKING:  # pragma: no cover
     from pathlib import Path
 
-    from monctl.adapters.age import Identities
-    from monctl.adapters.storage import Storage
     from monctl.monitoring.announce import Announcer
     from monctl.output import Output
     from monctl.project import Project
@@ -49,15 +47,6 @@ dest_from = click.option(
 backup_id = click.argument("backup_id", metavar="ID", type=BackupId())
 
 
-def resolved(storage: Storage, backup_id: str) -> str:
-    """``backup_id``, with ``latest`` made the newest complete backup in ``storage``."""
-    if backup_id != LATEST:
-        return backup_id
-    from monctl.backup.drill import newest_complete
-
-    return newest_complete(storage)
-
-
 identity_option = click.option(
     "--identity",
     "identity",
@@ -85,18 +74,6 @@ def services_option(
         type=ServiceChoice(with_data=True),
         help=f"{doing} only this service (repeatable) [default: {default}].",
     )
-
-
-def keyed_source(
-    project: Project, source: str | None, identity: tuple[str, ...]
-) -> tuple[Storage, Identities | None]:
-    """The destination to read (``--from``) and the identities for it (``--identity``,
-    else MONCTL_BACKUP_IDENTITY): keys are read first, so a bad one stops the command
-    before the destination (S3) is opened."""
-    from monctl.repository import keys, open_destination
-
-    identities = keys.identities_for(project, identity)
-    return open_destination(project, source), identities
 
 
 def announcer_for(project: Project, command: str) -> Announcer:

@@ -52,7 +52,8 @@ from monctl.repository.manifest import Manifest, is_backup_id, read_manifest
 from monctl.repository.objects import PREFIX, SAMPLE, Blob, Encoder, choose_codec, id_of_key
 
 if TYPE_CHECKING:  # pragma: no cover
-    from monctl.adapters.storage import Spool, Staging, Storage
+    from monctl.adapters.storage import Spool, Storage
+    from monctl.adapters.storage import Staging as Staging  # for the verbs' annotations
 
 
 @dataclass

@@ -20,7 +20,8 @@ from support import repo
 from support.fake_runtime import FakeRuntime
 
 from monctl.adapters.storage.local import LocalStorage
-from monctl.backup.repository import list_backups, prune
+from monctl.backup.listing import list_backups
+from monctl.backup.prune import prune
 from monctl.errors import ExitCode, StorageError
 from monctl.project import Project
 from monctl.repository import gc

@@ -15,12 +15,8 @@ import pytest
 from support.backup_factory import add_dir, add_file, days_ago, make_backup
 
 from monctl.adapters.storage.local import LocalStorage
-from monctl.backup.repository import (
-    BackupEntry,
-    BackupList,
-    list_backups,
-    prune,
-)
+from monctl.backup.listing import BackupEntry, BackupList, list_backups
+from monctl.backup.prune import prune
 from monctl.backup.verify import verify
 from monctl.errors import IntegrityError, StorageError
 from monctl.output import Output
@@ -342,7 +338,7 @@ def test_a_lease_taken_after_prune_decided_still_saves_the_backup(
     storage: LocalStorage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A restore starts on another host between prune's listing and its deletion."""
-    from monctl.backup import repository
+    from monctl.backup import prune as repository
 
     for d in (0, 1):
         make_backup(storage, days_ago(NOW, d), services=["loki"])
