@@ -24,7 +24,7 @@ class ListRequest:
     destination: str | None
 
 
-def run(request: ListRequest) -> BackupList:
+def perform(request: ListRequest) -> BackupList:
     """``monctl backup list``: open the destination and list it."""
     return list_repository(Repository.open(request.project, request.destination))
 

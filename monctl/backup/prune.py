@@ -43,7 +43,7 @@ class PruneRequest:
     dry_run: bool = False
 
 
-def run(request: PruneRequest) -> PruneReport:
+def perform(request: PruneRequest) -> PruneReport:
     """``monctl backup prune``: open the destination, take the project's lock, prune."""
     repo = Repository.open(request.project, request.destination)
     with project_lock(request.project, "prune"):

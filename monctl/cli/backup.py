@@ -205,7 +205,7 @@ def list_(app: AppContext, source: str | None, as_json: bool) -> None:
     """
     from monctl.backup import listing
 
-    finish(output(as_json), listing.run(listing.ListRequest(app.project, source)))
+    finish(output(as_json), listing.perform(listing.ListRequest(app.project, source)))
 
 
 @backup.command(epilog=epilog("backup verify"))
@@ -290,7 +290,7 @@ def prune(
     from monctl.backup import prune as op
 
     policy = checked_policy(keep, required=True)
-    finish(output(as_json), op.run(op.PruneRequest(app.project, source, policy, dry_run)))
+    finish(output(as_json), op.perform(op.PruneRequest(app.project, source, policy, dry_run)))
 
 
 # `backup test` restores, so it lives with restore; it is a subcommand of backup.
