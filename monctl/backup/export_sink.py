@@ -99,7 +99,7 @@ def _sync_dir(path: Path) -> None:
 
 
 def _output_error(output: str, e: OSError, doing: str = "write") -> OutputError:
-    from monctl.output import shown
+    from monctl.text import shown
 
     if output == STDOUT and e.errno == errno.EPIPE:
         # Whatever reads stdout went away. Python would complain once more when it

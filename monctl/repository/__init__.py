@@ -27,11 +27,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 if TYPE_CHECKING:  # pragma: no cover
+    from datetime import timedelta
+
     from monctl.adapters.age import Identities
     from monctl.adapters.storage import Staging, Storage
     from monctl.project import Project
