@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, BinaryIO
 
 from monctl.errors import IntegrityError
+from monctl.repository import Repository
 from monctl.repository.archive import HashingReader, decompress_stream
 from monctl.repository.filelist import FileEntry, ServiceFiles
 from monctl.repository.manifest import Manifest
@@ -29,7 +30,7 @@ from monctl.services.model import DataVolume, Service
 
 if TYPE_CHECKING:  # pragma: no cover
     from monctl.adapters.age import Identities
-    from monctl.repository import Repository
+    from monctl.repository import RepositoryLike
 
 
 def extracted(tar: BinaryIO, data_root: str, data: DataVolume) -> Iterator[bytes]:
@@ -63,7 +64,7 @@ TAR_TYPES = {"dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE, "hardlink": tar
 
 
 def assembled(
-    repo: Repository,
+    repo: RepositoryLike,
     files: ServiceFiles,
     data: DataVolume,
     identities: Identities | None = None,
@@ -73,6 +74,7 @@ def assembled(
     that owner, each file's bytes from its object or the pack. Every member is
     checked again as it is made; any object or packed file that does not hash
     as recorded raises IntegrityError before the stream ends."""
+    repo = Repository.of(repo)
     base = posixpath.basename(data.path.rstrip("/"))
     yield header(Member(base, tarfile.DIRTYPE, 0, 0o755, data.uid, data.gid, time.time()))
     with contextlib.ExitStack() as stack:
@@ -99,8 +101,9 @@ def assembled(
 
 
 def content(
-    repo: Repository, entry: FileEntry, pack: BinaryIO | None, identities: Identities | None
+    repo: RepositoryLike, entry: FileEntry, pack: BinaryIO | None, identities: Identities | None
 ) -> Iterator[bytes]:
+    repo = Repository.of(repo)  # every reader is given a Repository or a bare Storage
     if entry.blob is not None:
         what = f"the object of {entry.path}"
         with repo.open_object(entry.blob, what, None, identities) as plain:
@@ -110,9 +113,10 @@ def content(
     yield from read_packed(pack if pack is not None else io.BytesIO(), entry, "the pack")
 
 
-def archive_stream(repo: Repository, manifest: Manifest, service: Service) -> Iterator[bytes]:
+def archive_stream(repo: RepositoryLike, manifest: Manifest, service: Service) -> Iterator[bytes]:
     """Format 1: the archive as restore extracts it (``extracted``), its stored bytes
     hashed on the way and compared with the manifest at the end."""
+    repo = Repository.of(repo)
     assert service.data is not None
     entry = manifest.archive(service.name)
     with repo.open_archive(manifest, service.name) as stored:
