@@ -1,23 +1,24 @@
 """``monctl backup`` and ``monctl restore``: the verbs over the stack's data, copied out
-and put back.
+and put back. One module per verb; each reaches stored backups only through the
+repository's door (``monctl/repository/__init__.py::Repository``), never the storage
+adapters (``tests/core/test_repository_door.py``).
 
 - ``create.py``: one backup run — every service's data made consistent
-  (``consistency.py``: snapshot, or pause with an optional flush, as the
-  service's declaration says), read by ``ingest.py`` (what to read, what is already
-  stored) and written through the repository (``monctl/repository/``); ``report.py``
-  is its report;
+  (``consistency.py``: snapshot, or pause with an optional flush, as the service's
+  declaration says; and what the drill will compare with, recorded just before), read
+  by ``ingest.py`` (what to read, what is already stored) and written through the
+  repository; ``report.py`` is its report;
 - ``restore.py``: verify, confirm, then put a backup back through the runtime
   (``restore_stream.py``: the checked stream into the staged volume);
-- ``repository.py``: the backups at a destination: list, prune; ``verify.py`` and
-  ``verify_all.py``: verify one or all;
-- ``drill.py``: a restore drill (``drill_report.py``, ``drill_record.py``);
-  ``export.py``: a backup as a plain archive.
+- ``listing.py`` (``backup list``) and ``prune.py`` (``backup prune``, and retention
+  after a backup); ``verify.py`` and ``verify_all.py``: verify one or all
+  (``verify_report.py``);
+- ``drill.py``: a restore drill (``drill_report.py``);
+- ``export.py``: a backup as a plain archive (``export_sink.py``: where it is written).
 
-Where backups go (``--to``/``--from``, ``.env``) and opening it is
-``monctl/repository/destination.py`` (``monctl.adapters.storage``: local
-directories and S3 — where backup talks to S3 is ``monctl/adapters/storage/s3.py``).
-
-The format engine (manifests, objects, index, tars, gc, retention, leases, locks) is
-``monctl/repository/``; heartbeats, notifications and the textfile metrics are the
-monitoring hooks, ``monctl/monitoring/``.
+Each verb takes the lock it needs itself (``monctl/repository/__init__.py::project_lock``):
+backup, restore and prune the project's, the drill its own. Where backups go
+(``--repo``, ``.env``) and opening it is ``Repository.open``; where backup talks to S3 is
+``monctl/adapters/storage/s3.py``. Heartbeats, notifications and the textfile metrics are
+the monitoring hooks, ``monctl/monitoring/``.
 """

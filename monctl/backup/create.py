@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from monctl import __version__
 from monctl import services as declared
-from monctl.backup import consistency, drill_record, repository
+from monctl.backup import consistency, prune
 from monctl.backup.ingest import Ingest, parse_listing, plan
 from monctl.backup.report import BackupReport, ServiceResult, publish_metrics
 from monctl.errors import (
@@ -37,19 +37,16 @@ from monctl.errors import (
     MonctlError,
     OperationFailed,
     OutOfSpace,
-    StorageError,
     UsageError,
 )
-from monctl.repository import index, lease, lock
+from monctl.repository import Repository, index, project_lock
 from monctl.repository.filelist import FileEntry, ServiceFiles, Stats
 from monctl.repository.manifest import (
     Manifest,
     ServiceData,
-    new_backup_id,
-    write_manifest,
     written_version,
 )
-from monctl.repository.objects import PREFIX, Blob, check_mode
+from monctl.repository.objects import Blob, check_mode
 from monctl.repository.retention import Policy
 from monctl.result import SILENT, Failure, Progress
 from monctl.services.model import Service
@@ -57,8 +54,9 @@ from monctl.signals import Terminated
 from monctl.text import human_size
 
 if TYPE_CHECKING:  # pragma: no cover
-    from monctl.adapters.storage import Staging, Storage
     from monctl.project import Project
+    from monctl.repository import RepositoryLike
+    from monctl.repository.index import Staging
     from monctl.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -78,20 +76,54 @@ def services_to_back_up(names: tuple[str, ...] | list[str]) -> tuple[Service, ..
     return chosen
 
 
-def _unique_id(storage: Storage) -> str:
-    """A fresh backup id; two runs within the same second must not share one."""
-    for _ in range(3):
-        backup_id = new_backup_id()
-        if not storage.list(f"{backup_id}/"):
-            return backup_id
-        time.sleep(1.0)
-    raise OperationFailed("could not choose a backup id that is not in use")
+@dataclass(frozen=True)
+class BackupRequest:
+    """What ``monctl backup`` is asked, built by the command from its options and ``.env``:
+    where (``destination``: None, the project's; the S3 settings), what, and how."""
+
+    project: Project
+    runtime: Runtime
+    destination: str | None
+    services: tuple[Service, ...]
+    compression: str = "auto"
+    full: bool = False
+    encrypt_to: tuple[str, ...] = ()  # as given; parsed (with .env's) by keys.recipients_for
+    retention: Policy | None = None
+    sse: str | None = None
+    kms_key_id: str | None = None
+    storage_class: str | None = None
+
+
+def perform(request: BackupRequest, progress: Progress = SILENT) -> BackupReport:
+    """``monctl backup``: the keys first (a bad one stops it before anything is opened),
+    then the destination, then the run (``run``, which takes the lock)."""
+    from monctl.repository import keys
+
+    recipients = keys.recipients_for(request.project, request.encrypt_to)
+    repo = Repository.open(
+        request.project,
+        request.destination,
+        sse=request.sse,
+        kms_key_id=request.kms_key_id,
+        storage_class=request.storage_class,
+    )
+    return run(
+        request.project,
+        request.runtime,
+        repo,
+        request.services,
+        compression=request.compression,
+        full=request.full,
+        recipients=recipients,
+        retention=request.retention,
+        progress=progress,
+    )
 
 
 def run(
     project: Project,
     runtime: Runtime,
-    storage: Storage,
+    repo: RepositoryLike,
     services: tuple[Service, ...],
     *,
     compression: str = "auto",
@@ -100,10 +132,10 @@ def run(
     retention: Policy | None = None,
     progress: Progress = SILENT,
 ) -> BackupReport:
-    """Back up ``services`` to ``storage`` under a new backup id, holding the project lock.
+    """Back up ``services`` to ``repo`` under a new backup id, holding the project lock.
 
     Return the report; ``report.error`` says why the backup failed (then no
-    manifest of it is left in ``storage``). Raise LockHeld when another backup or
+    manifest of it is left in ``repo``). Raise LockHeld when another backup or
     restore runs, StorageError when the destination cannot be written (before
     anything is paused). An interruption is re-raised after the same clean-up.
     ``compression``: auto (per file), or a codec forced on everything.
@@ -113,28 +145,29 @@ def run(
     these keys are reused (another set makes this backup write everything anew).
     ``retention`` (a policy, as ``prune``'s) runs only after a complete backup.
     """
+    repo = Repository.of(repo)
     check_mode(compression)
     if recipients:  # canonical whoever calls: the manifest never records a key's comment
         from monctl.adapters import age
 
         recipients = age.parse_recipients(recipients)
-    with lock.hold(lock.lock_path(project), "backup"):
-        storage.check_writable()
+    with project_lock(project, "backup"):
+        repo.check_writable()
         started = datetime.now(UTC)
-        report = BackupReport(_unique_id(storage), storage.location, compression, started)
+        report = BackupReport(repo.new_backup_id(), repo.location, compression, started)
         report.full = full
         report.recipients = recipients
         try:
             # The lease marks the id as a backup in progress for every host's prune
             # (and tells its garbage collection which objects may be about to be used).
-            with lease.holding(storage, report.backup_id, "backup"):
-                _back_up_all(project, runtime, storage, services, report, progress)
+            with repo.lease(report.backup_id, "backup"):
+                _back_up_all(project, runtime, repo, services, report, progress)
         finally:
             report.finished_at = datetime.now(UTC)
             publish_metrics(project, report, services)
         if report.ok and retention is not None and not retention.empty:
             try:
-                report.prune = repository.prune(storage, retention)
+                report.prune = prune.prune(repo, retention)
             except MonctlError as exc:
                 report.prune_error = Failure.of(exc, "retention failed: ")
         return report
@@ -143,7 +176,7 @@ def run(
 def _back_up_all(
     project: Project,
     runtime: Runtime,
-    storage: Storage,
+    repo: Repository,
     services: tuple[Service, ...],
     report: BackupReport,
     progress: Progress,
@@ -165,10 +198,10 @@ def _back_up_all(
                 hint=f"start them with `monctl up {' '.join(down)}`, or leave them out "
                 "with --service",
             )
-        known = index.load(storage, [s.name for s in services], report.recipients)
-        space = Space.before(storage, known, services, report)
+        known = repo.index([s.name for s in services], report.recipients)
+        space = Space.before(repo, known, services, report)
         ctx = consistency.Context(project, runtime, states, report.warnings)
-        with storage.staging(PREFIX) as staging:
+        with repo.staging() as staging:
             for service in services:
                 current = service.name
                 result, entry = _back_up_one(ctx, staging, known, service, report, progress)
@@ -176,7 +209,7 @@ def _back_up_all(
                 entries[service.name] = entry
             current = "objects"
             staging.commit()
-        _confirm_present(storage, entries)
+        repo.confirm_present(entries)
         report.repository_bytes = known.stored_bytes
         manifest = Manifest(
             backup_id=report.backup_id,
@@ -189,7 +222,7 @@ def _back_up_all(
             format_version=written_version(entries),
         )
         current = "manifest"
-        write_manifest(storage, manifest)
+        repo.write_manifest(manifest)
     except BaseException as exc:
         if isinstance(exc, OutOfSpace) and space is not None:
             space.explain(exc)
@@ -223,20 +256,17 @@ class Space:
     @classmethod
     def before(
         cls,
-        storage: Storage,
+        repo: Repository,
         known: index.Index,
         services: tuple[Service, ...],
         report: BackupReport,
     ) -> Space | None:
-        from monctl.adapters.storage.local import LocalStorage
-        from monctl.adapters.storage.os_errors import free_bytes
-
-        if not isinstance(storage, LocalStorage):
+        if not repo.is_local:
             return None  # S3 has no free space to ask about
         last = [known.services[s.name] for s in services if s.name in known.services]
         space = cls(
-            storage.location,
-            free_bytes(storage.root),
+            repo.location,
+            repo.free_bytes(),
             sum(data.stats.written_bytes for data in last),
         )
         if space.free is not None and space.free < space.expected:
@@ -262,20 +292,6 @@ class Space:
             exc.message += f"; it needed roughly {human_size(left)} more ({wrote})"
         else:
             exc.message += f"; it needed more than {wrote}"
-
-
-def _confirm_present(storage: Storage, entries: dict[str, ServiceData]) -> None:
-    """Every object the manifest will reference is in the repository (one listing)."""
-    present = index.list_objects(storage)
-    for name, data in entries.items():
-        assert isinstance(data, ServiceFiles)
-        for blob in data.blobs():
-            if present.get(blob.ref.id) != blob.ref.stored:
-                raise StorageError(
-                    f"object {blob.ref.id[:16]}… that {name} needs disappeared from "
-                    f"{storage.location} during the backup (a prune on another host?)",
-                    hint="run the backup again",
-                )
 
 
 def _message(exc: BaseException) -> str:
@@ -336,7 +352,7 @@ def _back_up_one(
 ) -> tuple[ServiceResult, ServiceFiles]:
     assert service.data is not None  # services_to_back_up() guarantees it
     # Asked before the hold: a paused service cannot answer.
-    facts = drill_record.record(ctx, service)
+    facts = consistency.record(ctx, service)
     layout = service.data.layout
     started = time.monotonic()
     ingest = Ingest(

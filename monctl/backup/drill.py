@@ -6,7 +6,7 @@ stack (``monctl.runtime.throwaway``: its own project name, volumes and networks,
 no port published, no way out of the host) beside the production stack, which it
 never touches, then asks each restored service whether its data is usable, as the
 service's declaration says (``Service.drill``), against what the backup recorded
-(``drill_record``): Prometheus holds the samples of the series it recorded over the
+(``consistency.record``): Prometheus holds the samples of the series it recorded over the
 hour before, Grafana's database opens and lists the dashboards it recorded, Loki
 holds the lines of the streams it recorded over the hour before, Alertmanager
 loads the silences it recorded; nothing recorded is "nothing to compare".
@@ -30,16 +30,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from monctl import services as declared
 from monctl import signals
 from monctl.backup import restore
 from monctl.backup.drill_report import READY, DrillReport, DrillService
-from monctl.errors import IntegrityError, OperationFailed, StorageError
+from monctl.errors import OperationFailed, StorageError
 from monctl.monitoring import textfile
-from monctl.repository import lock
-from monctl.repository.manifest import Manifest, is_backup_id, read_manifest
+from monctl.repository import Repository, locking, project_lock
+from monctl.repository.manifest import Manifest
 from monctl.result import SILENT, Progress
 from monctl.services.answers import Check, Fetched
 
@@ -47,20 +48,19 @@ if TYPE_CHECKING:  # pragma: no cover
     from pathlib import Path
 
     from monctl.adapters.age import Identities
-    from monctl.adapters.storage import Storage
     from monctl.backup.verify import VerifyReport
     from monctl.project import Project
+    from monctl.repository import RepositoryLike
     from monctl.runtime.throwaway import Throwaway
     from monctl.services.model import Service
 
 READY_TIMEOUT = 180.0
 DRILL_LOCK = "drill.lock"
-LATEST = "latest"  # as a backup id: the newest complete backup
 
 
 def drill_lock_path(project: Project) -> Path:
     """One drill at a time per project (restores inside it also take the backup lock)."""
-    return lock.lock_path(project).with_name(DRILL_LOCK)
+    return locking.lock_path(project).with_name(DRILL_LOCK)
 
 
 class InsideAsk:
@@ -93,20 +93,10 @@ class InsideAsk:
         return self.project.setting(name, default)
 
 
-def newest_complete(storage: Storage) -> str:
-    """The id of the newest complete backup in ``storage`` (what ``latest`` names):
+def newest_complete(repo: RepositoryLike) -> str:
+    """The id of the newest complete backup in ``repo`` (what ``latest`` names):
     manifests are read newest first, only until one reads (complete, as ``list`` says)."""
-    ids = sorted((n for n in storage.children("") if is_backup_id(n)), reverse=True)
-    for backup_id in ids:
-        try:
-            read_manifest(storage, backup_id)
-        except (IntegrityError, StorageError):
-            continue  # incomplete or invalid: not what `latest` means
-        return backup_id
-    raise StorageError(
-        f"no complete backup in {storage.location}",
-        hint="`monctl backup list` shows what is there",
-    )
+    return Repository.of(repo).newest_complete()
 
 
 def _prober_service(services: tuple[Service, ...]) -> Service:
@@ -121,9 +111,39 @@ def _prober_service(services: tuple[Service, ...]) -> Service:
     return candidates[0]
 
 
+@dataclass(frozen=True)
+class DrillRequest:
+    """What ``monctl backup test`` is asked, built by the command from its options and
+    ``.env``: the backup (or ``latest``), where it is, which services, keys, how long."""
+
+    project: Project
+    destination: str | None
+    backup_id: str
+    services: tuple[str, ...] = ()
+    identity: tuple[str, ...] = ()  # key files as given; read by Repository.open_keyed
+    allow_downgrade: bool = False
+    ready_timeout: float = READY_TIMEOUT
+
+
+def perform(request: DrillRequest, progress: Progress = SILENT) -> DrillReport:
+    """``monctl backup test``: keys, destination, then ``run`` (which takes the drill's
+    lock once ``latest`` is resolved)."""
+    repo, identities = Repository.open_keyed(request.project, request.destination, request.identity)
+    return run(
+        request.project,
+        repo,
+        request.backup_id,
+        request.services,
+        allow_downgrade=request.allow_downgrade,
+        ready_timeout=request.ready_timeout,
+        progress=progress,
+        identities=identities,
+    )
+
+
 def run(
     project: Project,
-    storage: Storage,
+    repo: RepositoryLike,
     backup_id: str,
     names: tuple[str, ...] = (),
     *,
@@ -144,16 +164,16 @@ def run(
     """
     from monctl.runtime.throwaway import Throwaway, remove_stale
 
-    if backup_id == LATEST:
-        backup_id = newest_complete(storage)
-    with lock.hold(drill_lock_path(project), f"drill {backup_id}"):
-        manifest = read_manifest(storage, backup_id)
+    repo = Repository.of(repo)
+    backup_id = repo.resolve(backup_id)  # `latest`: the newest complete backup
+    with project_lock(project, f"drill {backup_id}", drill_lock_path(project)):
+        manifest = repo.manifest(backup_id)
         drilled = restore.selected(manifest, names)
         if not drilled:
             raise StorageError(f"backup {backup_id} holds nothing this monctl can drill")
         # The whole check of the backup before Docker is contacted (as a restore's).
         verified = restore.check(
-            storage,
+            repo,
             manifest,
             tuple(s.name for s in drilled),
             progress=progress,
@@ -163,13 +183,13 @@ def run(
         stale = remove_stale(project)
         stack = Throwaway(project)
         window = (manifest.started_at.timestamp(), manifest.finished_at.timestamp())
-        report = DrillReport(backup_id, storage.location, stack.name, window, stale=stale)
+        report = DrillReport(backup_id, repo.location, stack.name, window, stale=stale)
         for name in stale:
             report.notes.append(f"removed {name}, left behind by an earlier drill")
         # SIGTERM and SIGHUP raise like Ctrl-C (monctl.signals): the removal below
         # always runs, and is not cut short by a signal (deferred to its end).
         try:
-            _drill(project, stack, storage, manifest, drilled, report, allow_downgrade,
+            _drill(project, stack, repo, manifest, drilled, report, allow_downgrade,
                    ready_timeout, progress, identities, verified)  # fmt: skip
         finally:
             progress.note(f"removing the throwaway stack {stack.name}")
@@ -182,7 +202,7 @@ def run(
 def _drill(
     project: Project,
     stack: Throwaway,
-    storage: Storage,
+    repo: Repository,
     manifest: Manifest,
     drilled: tuple[Service, ...],
     report: DrillReport,
@@ -204,7 +224,7 @@ def _drill(
     restored = restore.run(
         stack.project,
         stack.runtime,
-        storage,
+        repo,
         manifest.backup_id,
         tuple(s.name for s in drilled),
         confirm=lambda question: True,  # the throwaway stack's own volumes

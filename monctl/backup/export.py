@@ -9,7 +9,7 @@ recorded mode (setuid/setgid dropped, as a restore drops them), owner and time.
 
 Nothing new reads the repository: a format-2 service is assembled as a restore
 assembles it (``restore_stream.content``: each object through
-``objects.open_object``, the pack through ``read_packed``, decrypted with the
+``object_reader.open_object``, the pack through ``read_packed``, decrypted with the
 identities given), a format-1 archive is read member by member
 (``tar_stream.members``) and its stored bytes hashed against the manifest; every
 member is judged by ``tar_safety.check_member`` and written by
@@ -17,11 +17,12 @@ member is judged by ``tar_safety.check_member`` and written by
 
 Verified as it streams: an object's hashes are compared when its reader reaches
 its end, which raises before the read that follows its last bytes returns. The
-stream is therefore passed on one chunk behind (``_Behind``): the last bytes
+stream is therefore passed on one chunk behind (``export_sink.Behind``): the last bytes
 of a file reach the output only once its object (or packed file) has checked out,
 so not even a cut ``-`` stream carries bytes that failed their check. A mismatch
 ends the export with IntegrityError (exit 10); a file output was being written
-under a temporary name beside it, which is removed: no partial export is left.
+under a temporary name beside it, which is removed: no partial export is left
+(``export_sink.py``).
 stdout is cut there; a reader of a stream cut inside a member meets its end
 ("unexpected EOF"), and where the cut falls between members (which GNU tar would
 take for a complete archive) a block follows that no tar reader takes for a
@@ -31,61 +32,46 @@ present with its recorded size (one listing, as ``verify``), and the keys must
 open the backup (``keys.check_can_open``).
 
 Memory: one chunk of at most 1 MiB held back, the codec's window, one member's
-headers. The export holds a lease on the backup (``lease.py``), as ``verify``
+headers. The export holds a lease on the backup (``monctl/repository/locking.py``), as ``verify``
 does, so no prune on any host deletes it meanwhile.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import io
-import os
 import posixpath
-import sys
 import tarfile
-import tempfile
 import time
-import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
-from monctl.adapters.storage.os_errors import storage_error
+from monctl.backup.export_sink import POISON as POISON  # what a cut stream ends with
+from monctl.backup.export_sink import STDOUT as STDOUT  # `-`: the CLI's name for stdout
+from monctl.backup.export_sink import (
+    Behind,
+    Header,
+    OutputError,
+    Sink,
+    compression_of,
+    compressor_of,
+)
 from monctl.backup.restore_stream import TAR_TYPES, content
 from monctl.errors import ExitCode, IntegrityError, StorageError
-from monctl.repository import index, keys, lease
+from monctl.repository import Repository
 from monctl.repository.archive import HashingReader, decompress_stream
 from monctl.repository.filelist import ServiceFiles
-from monctl.repository.manifest import Manifest, manifest_key, read_manifest
-from monctl.repository.objects import READ_SIZE, open_object
+from monctl.repository.manifest import Manifest
 from monctl.repository.tar_safety import check_member
 from monctl.repository.tar_stream import Member, end_marker, header, members, padding
 
 if TYPE_CHECKING:  # pragma: no cover
     from monctl.adapters.age import Identities
-    from monctl.adapters.storage import Storage
+    from monctl.project import Project
+    from monctl.repository import RepositoryLike
 
-STDOUT = "-"
-# The output's name says how it is compressed; anything else is a plain tar.
-SUFFIXES = {".zst": "zstd", ".zstd": "zstd", ".gz": "gzip", ".tgz": "gzip"}
-# Ends a stream cut between members, which GNU tar would read as complete (no end
-# marker needed): a block that is no tar header (its checksum is wrong) makes GNU tar
-# and bsdtar fail. Never written inside a member: it could pass for its last data.
-POISON = b"\nmonctl backup export FAILED here: this tar stream is incomplete\n".ljust(512, b"\0")
 VERIFY_HINT = "`monctl backup verify ID` names every damaged object and the backups that need it"
-
-
-def compression_of(output: str) -> str:
-    """The codec an output name asks for: zstd (.zst), gzip (.gz, .tgz), else none."""
-    if output == STDOUT:
-        return "none"
-    return SUFFIXES.get(Path(output).suffix.lower(), "none")
-
-
-class OutputError(StorageError):
-    """Writing the export failed (disk full, permission, a closed pipe): exit 8."""
 
 
 @dataclass
@@ -153,139 +139,6 @@ class ExportReport:
         )
 
 
-class Sink:
-    """Where the tar goes: FILE, written under a temporary name beside it (mode 0600:
-    it holds the backup's plaintext) and renamed over it only when complete; or stdout."""
-
-    def __init__(self, output: str) -> None:
-        self.output = output
-        self.size = 0  # bytes written
-        self._temp: str | None = None
-        if output == STDOUT:
-            self._file: BinaryIO = sys.stdout.buffer
-            return
-        target = Path(output)
-        try:
-            fd, self._temp = tempfile.mkstemp(
-                prefix=f".{target.name[:200]}.", suffix=".part", dir=target.parent
-            )
-        except OSError as e:
-            raise _output_error(output, e, "create a file beside") from None
-        self._file = os.fdopen(fd, "wb", buffering=READ_SIZE)
-
-    def write(self, data: bytes) -> None:
-        self.size += len(data)
-        try:
-            self._file.write(data)
-        except OSError as e:
-            raise _output_error(self.output, e) from None
-
-    def commit(self) -> None:
-        """Make the output complete: flushed (and durable, a file: then renamed)."""
-        try:
-            self._file.flush()
-            if self._temp is None:
-                return
-            os.fsync(self._file.fileno())
-            self._file.close()
-            os.replace(self._temp, self.output)
-            self._temp = None
-            _sync_dir(Path(self.output).parent)
-        except OSError as e:
-            raise _output_error(self.output, e) from None
-
-    def discard(self, at_boundary: bool = False) -> None:
-        """After a failure: no partial file is left; stdout is cut where it is (what
-        passed its checks), followed by ``POISON`` when that is ``at_boundary``."""
-        if self._temp is None:
-            with contextlib.suppress(OSError):
-                if at_boundary:
-                    self._file.write(POISON)
-                self._file.flush()
-            return
-        with contextlib.suppress(OSError):
-            self._file.close()
-        with contextlib.suppress(OSError):
-            os.unlink(self._temp)
-        self._temp = None
-
-
-def _sync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):  # not every filesystem lets a directory be synced
-        fd = os.open(path or ".", os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _output_error(output: str, e: OSError, doing: str = "write") -> OutputError:
-    from monctl.text import shown
-
-    if output == STDOUT and e.errno == errno.EPIPE:
-        # Whatever reads stdout went away. Python would complain once more when it
-        # flushes stdout on the way out: point it at /dev/null.
-        with contextlib.suppress(OSError):
-            null = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(null, sys.stdout.fileno())
-        return OutputError("the export's reader closed the pipe before the export ended")
-    where = "stdout" if output == STDOUT else shown(output, 120)
-    hint = (
-        "free space there, or write the export elsewhere (--output)"
-        if e.errno in (errno.ENOSPC, errno.EDQUOT)
-        else None
-    )
-    # The cause in words (and the free space when the disk is full) as every other
-    # storage error says it; OutputError keeps "the output failed" apart from the
-    # destination failing.
-    said = storage_error(e, where, f"cannot {doing}", hint)
-    return OutputError(said.message, hint=said.hint)
-
-
-class _Header(bytes):
-    """A member's header, or the end-of-archive marker: where a member begins."""
-
-
-class _Behind:
-    """The tar stream, each chunk passed on once the next one has been made (module
-    docstring: the check at the end of an object runs before its last bytes go out).
-    ``at_boundary``: what was passed on ends where a member (or the end) begins."""
-
-    def __init__(self, chunks: Iterable[bytes]) -> None:
-        self._chunks = chunks
-        self.at_boundary = True
-
-    def __iter__(self) -> Iterator[bytes]:
-        held: bytes | None = None
-        for chunk in self._chunks:
-            if held is not None:
-                yield held
-            held = chunk
-            self.at_boundary = isinstance(chunk, _Header)
-        if held is not None:
-            yield held
-
-
-def _gone(storage: Storage, backup_id: str) -> bool:
-    """Whether the backup's manifest went away (a prune) — not the destination failing."""
-    try:
-        return not storage.exists(manifest_key(backup_id))
-    except StorageError:
-        return False  # the destination is failing: its first error says so
-
-
-def _compressor(codec: str) -> Any:
-    """A compressobj for ``codec`` (None: "none"): written once and kept, so zstd's and
-    gzip's usual levels, not the fastest ones backups use."""
-    if codec == "zstd":
-        import zstandard
-
-        return zstandard.ZstdCompressor(level=3, threads=-1, write_checksum=True).compressobj()
-    if codec == "gzip":
-        return zlib.compressobj(6, zlib.DEFLATED, 31)  # 31: a gzip member (header, crc)
-    return None
-
-
 def _wanted(manifest: Manifest, names: Sequence[str]) -> list[str]:
     wanted = list(dict.fromkeys(names)) if names else list(manifest.services)
     unknown = [n for n in wanted if n not in manifest.services]
@@ -299,26 +152,9 @@ def _wanted(manifest: Manifest, names: Sequence[str]) -> list[str]:
     return wanted
 
 
-def _check_present(storage: Storage, manifest: Manifest, wanted: list[str]) -> None:
+def _check_present(repo: Repository, manifest: Manifest, wanted: list[str]) -> None:
     """Every object (archive) the export needs is there, of its recorded size."""
-    problems: list[str] = []
-    if manifest.format_version == 1:
-        for name in wanted:
-            entry = manifest.archive(name)
-            key = manifest.key_of(name)
-            stored = storage.size(key) if storage.exists(key) else None
-            if stored != entry.size:
-                how = "missing" if stored is None else f"{stored} bytes, not {entry.size}"
-                problems.append(f"archive {entry.archive} is {how}")
-    else:
-        present = index.list_objects(storage)
-        for name in wanted:
-            for blob in manifest.files(name).blobs():
-                stored = present.get(blob.ref.id)
-                if stored != blob.ref.stored:
-                    how = "missing" if stored is None else f"{stored} bytes, not {blob.ref.stored}"
-                    problems.append(f"object {blob.ref.id[:16]}… ({name}) is {how}")
-    problems = list(dict.fromkeys(problems))
+    problems = repo.absent(manifest, wanted)
     if problems:
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
         raise IntegrityError(
@@ -353,7 +189,7 @@ def _counted(member: Member, count: ServiceExport) -> Member:
 
 
 def _files(
-    storage: Storage,
+    repo: Repository,
     name: str,
     files: ServiceFiles,
     top: str,
@@ -366,7 +202,7 @@ def _files(
         pack = None
         if files.pack is not None:
             what = f"the pack of {name}"
-            pack = stack.enter_context(open_object(storage, files.pack, what, None, identities))
+            pack = stack.enter_context(repo.open_object(files.pack, what, None, identities))
         for entry in files.files:
             kind = TAR_TYPES.get(entry.kind, tarfile.REGTYPE)
             link = f"{top}/{entry.link}" if entry.kind == "hardlink" else entry.link
@@ -376,9 +212,9 @@ def _files(
                 entry.uid, entry.gid, entry.mtime, link,
             )  # fmt: skip
             check_member(member, top)
-            yield _Header(header(_counted(member, count), pax=True))
+            yield Header(header(_counted(member, count), pax=True))
             if entry.kind == "file":
-                yield from content(storage, entry, pack, identities)
+                yield from content(repo, entry, pack, identities)
                 if pad := padding(entry.size):
                     yield b"\0" * pad
         if pack is not None and pack.read(1):  # the end: the pack's own hashes
@@ -394,13 +230,13 @@ def _below(name: str, root: str) -> str:
 
 
 def _archive(
-    storage: Storage, manifest: Manifest, name: str, top: str, count: ServiceExport
+    repo: Repository, manifest: Manifest, name: str, top: str, count: ServiceExport
 ) -> Iterator[bytes]:
     """A format-1 archive's members moved under ``top``; its stored bytes hashed on
     the way and compared with the manifest at the end."""
     entry = manifest.archive(name)
     root = posixpath.normpath(entry.data_root) if entry.data_root else ""
-    with storage.open(manifest.key_of(name)) as stored:
+    with repo.open_archive(manifest, name) as stored:
         hashing = HashingReader(stored)
         tar = decompress_stream(io.BufferedReader(hashing), manifest.compression)
         for member, body in members(tar):
@@ -413,7 +249,7 @@ def _archive(
                 f"{top}/{rel}", member.type, member.size, member.mode & 0o1777,
                 member.uid, member.gid, member.mtime, link,
             )  # fmt: skip
-            yield _Header(header(_counted(out, count), pax=True))
+            yield Header(header(_counted(out, count), pax=True))
             while chunk := body.read():
                 yield chunk
             if pad := padding(member.size):
@@ -427,7 +263,7 @@ def _archive(
 
 
 def _tar(
-    storage: Storage,
+    repo: Repository,
     manifest: Manifest,
     wanted: list[str],
     identities: Identities | None,
@@ -438,19 +274,48 @@ def _tar(
         count = ServiceExport(name)
         counts.append(count)
         top = _top(name, manifest)
-        yield _Header(header(top, pax=True))
+        yield Header(header(top, pax=True))
         try:
             if isinstance(manifest.services[name], ServiceFiles):
-                yield from _files(storage, name, manifest.files(name), top.name, identities, count)
+                yield from _files(repo, name, manifest.files(name), top.name, identities, count)
             else:
-                yield from _archive(storage, manifest, name, top.name, count)
+                yield from _archive(repo, manifest, name, top.name, count)
         except IntegrityError as e:
             raise IntegrityError(f"{name}: {e.message}", hint=e.hint or VERIFY_HINT) from None
-    yield _Header(end_marker())
+    yield Header(end_marker())
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """What ``monctl backup export`` is asked (built by the command from its options and
+    ``.env``); ``output`` None: ``monctl-<id>.tar`` in the working directory."""
+
+    project: Project
+    destination: str | None
+    backup_id: str
+    services: tuple[str, ...] = ()
+    identity: tuple[str, ...] = ()  # key files as given; read by Repository.open_keyed
+    output: str | None = None
+
+
+def perform(
+    request: ExportRequest, on_bytes: Callable[[str, int], None] | None = None
+) -> ExportReport:
+    """Keys, destination, ``latest`` resolved, then ``run``; ``on_bytes(id, n)``."""
+    repo, identities = Repository.open_keyed(request.project, request.destination, request.identity)
+    backup_id = repo.resolve(request.backup_id)
+    return run(
+        repo,
+        backup_id,
+        request.services,
+        output=request.output or f"monctl-{backup_id}.tar",
+        identities=identities,
+        on_bytes=(lambda n: on_bytes(backup_id, n)) if on_bytes is not None else None,
+    )
 
 
 def run(
-    storage: Storage,
+    repo: RepositoryLike,
     backup_id: str,
     names: Sequence[str] = (),
     *,
@@ -468,17 +333,18 @@ def run(
     OutputError (a StorageError) when the output cannot be written.
     ``on_bytes(n)``: n more bytes of the tar stream were written (progress).
     """
+    repo = Repository.of(repo)
     started = time.monotonic()
-    manifest = read_manifest(storage, backup_id)
+    manifest = repo.manifest(backup_id)
     wanted = _wanted(manifest, names)
-    keys.check_can_open(storage, manifest, wanted, identities)
-    report = ExportReport(backup_id, storage.location, output, compression_of(output))
-    with lease.holding(storage, backup_id, "export", required=False):
-        _check_present(storage, manifest, wanted)
-        tar = _Behind(_tar(storage, manifest, wanted, identities, report.services))
+    repo.check_can_open(manifest, wanted, identities)
+    report = ExportReport(backup_id, repo.location, output, compression_of(output))
+    with repo.lease(backup_id, "export", required=False):
+        _check_present(repo, manifest, wanted)
+        tar = Behind(_tar(repo, manifest, wanted, identities, report.services))
         sink = Sink(output)
         try:
-            compressor = _compressor(report.compression)
+            compressor = compressor_of(report.compression)
             for chunk in tar:
                 report.tar_size += len(chunk)
                 sink.write(compressor.compress(chunk) if compressor else chunk)
@@ -492,9 +358,9 @@ def run(
             raise
         except StorageError:
             sink.discard(tar.at_boundary)
-            if _gone(storage, backup_id):
+            if repo.gone(backup_id):
                 raise StorageError(
-                    f"backup {backup_id} disappeared from {storage.location} while it was "
+                    f"backup {backup_id} disappeared from {repo.location} while it was "
                     "exported (deleted by a prune, on this host or another?)",
                     hint="`monctl backup list` shows what is there now",
                 ) from None

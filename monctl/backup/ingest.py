@@ -6,7 +6,7 @@ every member checked by ``tar_safety`` as it passes) and turns each into a
 
 - to an object of its own when it lies in an immutable unit, matches the
   declaration's ``objects`` globs, or is large (``SHARED_SIZE``): hashed piece
-  by piece as it streams (``store.py``); when the repository already holds the
+  by piece as it streams (``monctl/repository/index.py``); when the repository already holds the
   same plaintext (``index.Index``), nothing is written and the existing object
   is referenced; otherwise it is encoded (``objects``) into a spool of the
   backup's staging batch and kept under its hash;
@@ -31,16 +31,15 @@ from typing import TYPE_CHECKING, Any
 
 from monctl.errors import IntegrityError
 from monctl.repository.filelist import FileEntry, Stats
-from monctl.repository.index import Index
+from monctl.repository.index import IN_MEMORY, Index, ObjectStore
 from monctl.repository.objects import Blob, Encoder
-from monctl.repository.store import IN_MEMORY, ObjectStore
 from monctl.repository.tar_safety import check_member
 from monctl.repository.tar_stream import Data, Member, members
 from monctl.result import SILENT, Progress
 from monctl.services.model import Layout
 
 if TYPE_CHECKING:  # pragma: no cover
-    from monctl.adapters.storage import Staging
+    from monctl.repository.index import Staging
 
 # A file this large is an object of its own whatever the declaration says: unchanged, it is
 # shared between backups (a plugin, an index file); changed, it costs what packing it would.

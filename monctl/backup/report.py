@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from monctl.backup import repository
+from monctl.backup import prune as pruning
 from monctl.errors import ExitCode
 from monctl.monitoring import textfile
 from monctl.project import Project
@@ -60,7 +60,7 @@ class BackupReport:
     finished_at: datetime | None = None
     services: list[ServiceResult] = field(default_factory=list)
     error: Failure | None = None  # why the backup failed; None when complete
-    prune: repository.PruneReport | None = None
+    prune: pruning.PruneReport | None = None
     prune_error: Failure | None = None
     warnings: list[str] = field(default_factory=list)
     full: bool = False

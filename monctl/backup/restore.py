@@ -21,7 +21,7 @@ Order of events, each step a guarantee:
 
 A format-2 backup is assembled as it is staged: the manifest's file list,
 in order, each file's bytes from its object or from the service's pack,
-every object's hashes checked at its end (``objects.open_object``). A
+every object's hashes checked at its end (``object_reader.open_object``). A
 format-1 backup is its archive, as it was.
 
 Nothing runs inside any image: no shell, no helper image, so the distroless
@@ -41,16 +41,16 @@ from monctl import services as declared
 from monctl.backup import verify
 from monctl.backup.restore_stream import archive_stream, assembled
 from monctl.errors import ExitCode, IntegrityError, Interrupted, MonctlError, StorageError
-from monctl.repository import keys, lease, lock, versions
+from monctl.repository import Repository, project_lock, versions
 from monctl.repository.filelist import ServiceFiles
-from monctl.repository.manifest import Manifest, read_manifest
+from monctl.repository.manifest import Manifest
 from monctl.result import SILENT, Progress
 from monctl.services.model import Service
 
 if TYPE_CHECKING:  # pragma: no cover
     from monctl.adapters.age import Identities
-    from monctl.adapters.storage import Storage
     from monctl.project import Project
+    from monctl.repository import RepositoryLike
     from monctl.runtime import Runtime
 
 READY_TIMEOUT = 180.0
@@ -132,7 +132,7 @@ def _selected(manifest: Manifest, names: tuple[str, ...]) -> tuple[Service, ...]
 
 
 def check(
-    storage: Storage,
+    repo: RepositoryLike,
     manifest: Manifest,
     names: tuple[str, ...],
     *,
@@ -143,10 +143,11 @@ def check(
     """Everything about the backup that restoring ``names`` relies on, checked before
     Docker is ever contacted: something to restore, the keys, every archive or object
     (``verify``; IntegrityError when any fails). ``hold_lease``: the caller holds none."""
+    repo = Repository.of(repo)
     services = _selected(manifest, names)
-    keys.check_can_open(storage, manifest, [s.name for s in services], identities)
+    repo.check_can_open(manifest, [s.name for s in services], identities)
     return verify.verify(
-        storage,
+        repo,
         manifest.backup_id,
         [s.name for s in services],
         check=True,
@@ -168,10 +169,42 @@ def describe(targets: list[tuple[Service, str]], backup_id: str) -> str:
     return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class RestoreRequest:
+    """What ``monctl restore`` is asked, built by the command from its options and ``.env``:
+    the backup (or ``latest``), where it is (None: the project's), which services, keys."""
+
+    project: Project
+    runtime: Runtime
+    destination: str | None
+    backup_id: str
+    services: tuple[str, ...] = ()
+    identity: tuple[str, ...] = ()  # key files as given; read by Repository.open_keyed
+    allow_downgrade: bool = False
+
+
+def perform(
+    request: RestoreRequest, confirm: Callable[[str], bool], progress: Progress = SILENT
+) -> RestoreReport:
+    """``monctl restore``: keys, destination, ``latest`` resolved, then ``run``."""
+    repo, identities = Repository.open_keyed(request.project, request.destination, request.identity)
+    return run(
+        request.project,
+        request.runtime,
+        repo,
+        repo.resolve(request.backup_id),
+        request.services,
+        confirm=confirm,
+        progress=progress,
+        allow_downgrade=request.allow_downgrade,
+        identities=identities,
+    )
+
+
 def run(
     project: Project,
     runtime: Runtime,
-    storage: Storage,
+    repo: RepositoryLike,
     backup_id: str,
     names: tuple[str, ...],
     *,
@@ -197,16 +230,17 @@ def run(
     before anything is touched (``keys.check_can_open``). ``verified``: what ``check``
     found, when the caller (a drill) checked the backup already.
     """
-    with lock.hold(lock.lock_path(project), f"restore {backup_id}"):
+    repo = Repository.of(repo)
+    with project_lock(project, f"restore {backup_id}"):
         # The manifest before the lease: a lease on an id that holds no backup
         # would make a missing backup look like an incomplete one.
         if manifest is None:  # a drill has read it already
-            manifest = read_manifest(storage, backup_id)
-        with lease.holding(storage, backup_id, "restore", required=False):
+            manifest = repo.manifest(backup_id)
+        with repo.lease(backup_id, "restore", required=False):
             return _restore(
                 project,
                 runtime,
-                storage,
+                repo,
                 manifest,
                 names,
                 confirm,
@@ -222,7 +256,7 @@ def run(
 def _restore(
     project: Project,
     runtime: Runtime,
-    storage: Storage,
+    repo: Repository,
     manifest: Manifest,
     names: tuple[str, ...],
     confirm: Callable[[str], bool],
@@ -235,9 +269,9 @@ def _restore(
 ) -> RestoreReport:
     backup_id = manifest.backup_id
     services = _selected(manifest, names)
-    report = RestoreReport(backup_id, storage.location)
+    report = RestoreReport(backup_id, repo.location)
     if verified is None:
-        verified = check(storage, manifest, names, progress=progress, identities=identities)
+        verified = check(repo, manifest, names, progress=progress, identities=identities)
     report.verified = verified
     # Docker only now: a bad backup is told as such (exit 10), also with the engine down.
     for note in versions.check(manifest, services, runtime.states(), allow_downgrade):
@@ -250,7 +284,7 @@ def _restore(
             _restore_one(
                 project,
                 runtime,
-                storage,
+                repo,
                 manifest,
                 service,
                 volume,
@@ -265,7 +299,7 @@ def _restore(
 def _restore_one(
     project: Project,
     runtime: Runtime,
-    storage: Storage,
+    repo: Repository,
     manifest: Manifest,
     service: Service,
     volume: str,
@@ -281,17 +315,17 @@ def _restore_one(
         if isinstance(data, ServiceFiles):
             volume_data = service.data
             with runtime.stage(service) as stage:
-                stage.write(assembled(storage, data, volume_data, identities))
+                stage.write(assembled(repo, data, volume_data, identities))
                 # The staged copy is complete and checked; the live volume is filled
                 # from the repository once more (checked again), the stage kept as
                 # the fallback until it is.
                 state = runtime.swap_in(
                     service,
                     stage,
-                    refill=lambda: assembled(storage, data, volume_data, identities),
+                    refill=lambda: assembled(repo, data, volume_data, identities),
                 )
         else:
-            state = _restore_archive(runtime, storage, manifest, service)
+            state = _restore_archive(runtime, repo, manifest, service)
     except MonctlError as exc:
         return ServiceRestore(
             name,
@@ -311,13 +345,13 @@ def _restore_one(
 
 
 def _restore_archive(
-    runtime: Runtime, storage: Storage, manifest: Manifest, service: Service
+    runtime: Runtime, repo: Repository, manifest: Manifest, service: Service
 ) -> str:
     """Format 1: the archive streamed into the stage, checked and hashed on the way."""
     with runtime.stage(service) as stage:
-        stage.write(archive_stream(storage, manifest, service))
+        stage.write(archive_stream(repo, manifest, service))
         return runtime.swap_in(
-            service, stage, refill=lambda: archive_stream(storage, manifest, service)
+            service, stage, refill=lambda: archive_stream(repo, manifest, service)
         )
 
 

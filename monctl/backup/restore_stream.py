@@ -1,7 +1,7 @@
 """The tar streams a restore extracts: every member checked again as it is made.
 
 ``assembled``: a format-2 service from its objects and pack (each object's
-hashes checked at its end, ``objects.open_object``; decrypted with the
+hashes checked at its end, ``object_reader.open_object``; decrypted with the
 identities given when the backup is encrypted); ``archive_stream``: a format-1
 archive as it was, its stored bytes hashed on the way; ``extracted``: a tar
 moved under the data directory and owned by the image's user.
@@ -18,17 +18,19 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, BinaryIO
 
 from monctl.errors import IntegrityError
+from monctl.repository import Repository
 from monctl.repository.archive import HashingReader, decompress_stream
 from monctl.repository.filelist import FileEntry, ServiceFiles
 from monctl.repository.manifest import Manifest
-from monctl.repository.objects import READ_SIZE, open_object, read_packed
+from monctl.repository.object_reader import read_packed
+from monctl.repository.objects import READ_SIZE
 from monctl.repository.tar_safety import check_member
 from monctl.repository.tar_stream import Member, end_marker, header, members, padding
 from monctl.services.model import DataVolume, Service
 
 if TYPE_CHECKING:  # pragma: no cover
     from monctl.adapters.age import Identities
-    from monctl.adapters.storage import Storage
+    from monctl.repository import RepositoryLike
 
 
 def extracted(tar: BinaryIO, data_root: str, data: DataVolume) -> Iterator[bytes]:
@@ -62,7 +64,7 @@ TAR_TYPES = {"dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE, "hardlink": tar
 
 
 def assembled(
-    storage: Storage,
+    repo: RepositoryLike,
     files: ServiceFiles,
     data: DataVolume,
     identities: Identities | None = None,
@@ -72,14 +74,13 @@ def assembled(
     that owner, each file's bytes from its object or the pack. Every member is
     checked again as it is made; any object or packed file that does not hash
     as recorded raises IntegrityError before the stream ends."""
+    repo = Repository.of(repo)
     base = posixpath.basename(data.path.rstrip("/"))
     yield header(Member(base, tarfile.DIRTYPE, 0, 0o755, data.uid, data.gid, time.time()))
     with contextlib.ExitStack() as stack:
         pack = None
         if files.pack is not None:
-            pack = stack.enter_context(
-                open_object(storage, files.pack, "the pack", None, identities)
-            )
+            pack = stack.enter_context(repo.open_object(files.pack, "the pack", None, identities))
         for entry in files.files:
             name = f"{base}/{entry.path}"
             kind = TAR_TYPES.get(entry.kind, tarfile.REGTYPE)
@@ -91,7 +92,7 @@ def assembled(
             check_member(member, base)
             yield header(member)
             if entry.kind == "file":
-                yield from content(storage, entry, pack, identities)
+                yield from content(repo, entry, pack, identities)
                 if pad := padding(entry.size):
                     yield b"\0" * pad
         if pack is not None and pack.read(1):  # the end: the pack's own hashes
@@ -100,23 +101,25 @@ def assembled(
 
 
 def content(
-    storage: Storage, entry: FileEntry, pack: BinaryIO | None, identities: Identities | None
+    repo: RepositoryLike, entry: FileEntry, pack: BinaryIO | None, identities: Identities | None
 ) -> Iterator[bytes]:
+    repo = Repository.of(repo)  # every reader is given a Repository or a bare Storage
     if entry.blob is not None:
         what = f"the object of {entry.path}"
-        with open_object(storage, entry.blob, what, None, identities) as plain:
+        with repo.open_object(entry.blob, what, None, identities) as plain:
             while data := plain.read(READ_SIZE):
                 yield data
         return
     yield from read_packed(pack if pack is not None else io.BytesIO(), entry, "the pack")
 
 
-def archive_stream(storage: Storage, manifest: Manifest, service: Service) -> Iterator[bytes]:
+def archive_stream(repo: RepositoryLike, manifest: Manifest, service: Service) -> Iterator[bytes]:
     """Format 1: the archive as restore extracts it (``extracted``), its stored bytes
     hashed on the way and compared with the manifest at the end."""
+    repo = Repository.of(repo)
     assert service.data is not None
     entry = manifest.archive(service.name)
-    with storage.open(manifest.key_of(service.name)) as stored:
+    with repo.open_archive(manifest, service.name) as stored:
         hashing = HashingReader(stored)
         tar = decompress_stream(io.BufferedReader(hashing), manifest.compression)
         yield from extracted(tar, entry.data_root, service.data)

@@ -10,7 +10,7 @@ names and links were checked when the manifest was parsed (``filelist``).
 A missing or damaged object is named, with every backup that needs it.
 Everything restore relies on is checked here before Docker is ever contacted.
 
-A verify holds a lease on the backup (``lease.py``) so no prune deletes it
+A verify holds a lease on the backup (``monctl/repository/locking.py``) so no prune deletes it
 meanwhile; when it cannot write one (read-only credentials), it still notices
 a backup that disappears under it and says so instead of calling it corrupt.
 """
@@ -20,27 +20,25 @@ from __future__ import annotations
 import contextlib
 import io
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from monctl.adapters.age import NoMatchingIdentity
-from monctl.adapters.storage import Storage
 from monctl.backup.verify_report import ServiceCheck, VerifyReport
 from monctl.errors import IntegrityError, StorageError
-from monctl.repository import index, keys, lease
+from monctl.repository import Repository
 from monctl.repository.archive import HashingReader, decompress_stream
 from monctl.repository.filelist import ServiceFiles
-from monctl.repository.manifest import Manifest, is_backup_id, manifest_key, read_manifest
-from monctl.repository.objects import (
-    Blob,
-    check_object,
-    hash_stored,
-    open_object,
-    read_packed,
-)
+from monctl.repository.manifest import Manifest
+from monctl.repository.object_reader import read_packed
+from monctl.repository.objects import Blob
 from monctl.repository.tar_safety import TarCheck, check_tar
 
 if TYPE_CHECKING:  # pragma: no cover
     from monctl.adapters.age import Identities
+    from monctl.backup.verify_all import RepositoryCheck
+    from monctl.project import Project
+    from monctl.repository import RepositoryLike
 
 __all__ = ["ServiceCheck", "VerifyReport", "verify", "verify_archive", "verify_files"]
 
@@ -49,7 +47,7 @@ Checked = dict[tuple[str, str, str, bool, str, int], str | None]  # check_blob: 
 
 
 def verify_archive(
-    storage: Storage,
+    repo: RepositoryLike,
     manifest: Manifest,
     service: str,
     on_bytes: Callable[[int], None] | None = None,
@@ -61,22 +59,22 @@ def verify_archive(
     tar error that follows from it). Never raises for a bad archive: the
     ServiceCheck says what is wrong. StorageError (destination failing) propagates.
     """
+    repo = Repository.of(repo)
     entry = manifest.archive(service)
-    key = manifest.key_of(service)
 
     def failed(error: str, size: int = 0, sha: str = "") -> ServiceCheck:
         return ServiceCheck(service, False, size, sha, None, error)
 
-    if not storage.exists(key):
+    stored = repo.archive_size(manifest, service)
+    if stored is None:
         return failed(f"archive {entry.archive} is missing")
-    stored = storage.size(key)
     if stored != entry.size:
         # No need to read it: the manifest recorded what was written.
         how = "truncated" if stored < entry.size else "longer than recorded"
         return failed(f"{entry.archive} is {how}: {stored} bytes, manifest says {entry.size}")
     tar: TarCheck | None = None
     tar_error: str | None = None
-    with storage.open(key) as f:
+    with repo.open_archive(manifest, service) as f:
         hashing = HashingReader(f, on_bytes)
         try:
             stream = decompress_stream(io.BufferedReader(hashing), manifest.compression)
@@ -97,7 +95,7 @@ def verify_archive(
 
 
 def check_blob(
-    storage: Storage,
+    repo: RepositoryLike,
     blob: Blob,
     present: dict[str, int],
     what: str,
@@ -107,6 +105,7 @@ def check_blob(
 ) -> str | None:
     """What is wrong with ``blob`` (None: nothing), each object read once per run.
     Encrypted and no ``identities``: its stored bytes only (size, hash = its name)."""
+    repo = Repository.of(repo)
     # Everything that decides how the object is checked: a manifest naming the same object
     # with another hash, codec or encryption gets its own check, not the first one's.
     key = (blob.ref.id, blob.ref.hash, blob.ref.codec, blob.ref.encrypted, blob.sha256, blob.size)
@@ -122,9 +121,9 @@ def check_blob(
     else:
         try:
             if blob.ref.encrypted and identities is None:
-                problem = _stored_problem(storage, blob, what, on_bytes)
+                problem = _stored_problem(repo, blob, what, on_bytes)
             else:
-                check_object(storage, blob, what, on_bytes, identities)
+                repo.check_object(blob, what, on_bytes, identities)
         except NoMatchingIdentity as e:
             # keys.check_can_open found the key fits this backup before any object was
             # read, so an object it cannot open was replaced: damage, named with the rest.
@@ -132,7 +131,7 @@ def check_blob(
         except IntegrityError as e:
             problem = e.message
         except StorageError:
-            if storage.exists(blob.ref.key):
+            if repo.has_object(blob.ref):
                 raise  # the destination failing, not the object
             problem = f"{what} is missing"
     checked[key] = problem
@@ -140,16 +139,16 @@ def check_blob(
 
 
 def _stored_problem(
-    storage: Storage, blob: Blob, what: str, on_bytes: Callable[[int], None] | None
+    repo: Repository, blob: Blob, what: str, on_bytes: Callable[[int], None] | None
 ) -> str | None:
-    sha, size = hash_stored(storage, blob.ref, on_bytes)
+    sha, size = repo.hash_stored(blob.ref, on_bytes)
     if sha != blob.ref.id or size != blob.ref.stored:
         return f"{what} is corrupt: its stored bytes hash to {sha[:16]}… ({size} bytes)"
     return None
 
 
 def _check_pack(
-    storage: Storage,
+    repo: Repository,
     service: str,
     files: ServiceFiles,
     present: dict[str, int],
@@ -163,9 +162,9 @@ def _check_pack(
     if stored != files.pack.ref.stored:
         return f"{what} is missing" if stored is None else f"{what} has the wrong size"
     if files.pack.ref.encrypted and identities is None:
-        return _stored_problem(storage, files.pack, what, on_bytes)
+        return _stored_problem(repo, files.pack, what, on_bytes)
     try:
-        with open_object(storage, files.pack, what, on_bytes, identities) as plain:
+        with repo.open_object(files.pack, what, on_bytes, identities) as plain:
             for entry in files.files:
                 if entry.kind == "file" and entry.blob is None:
                     for _ in read_packed(plain, entry, what):
@@ -179,7 +178,7 @@ def _check_pack(
 
 
 def verify_files(
-    storage: Storage,
+    repo: RepositoryLike,
     manifest: Manifest,
     service: str,
     present: dict[str, int],
@@ -189,6 +188,7 @@ def verify_files(
 ) -> ServiceCheck:
     """Check one format-2 service: every object it references, the pack file by file
     (encrypted and no ``identities``: the stored bytes of each)."""
+    repo = Repository.of(repo)
     files = manifest.files(service)
     problems: list[str] = []
     bad: list[str] = []
@@ -201,7 +201,7 @@ def verify_files(
             on_bytes(n)
 
     if files.pack is not None:
-        problem = _check_pack(storage, service, files, present, counted, identities)
+        problem = _check_pack(repo, service, files, present, counted, identities)
         if problem:
             problems.append(problem)
             bad.append(files.pack.ref.id)
@@ -212,7 +212,7 @@ def verify_files(
             continue
         seen.add((blob.ref.id, blob.sha256, blob.size))
         what = f"object {blob.ref.id[:16]}… ({entry.path})"
-        problem = check_blob(storage, blob, present, what, checked, counted, identities)
+        problem = check_blob(repo, blob, present, what, checked, counted, identities)
         if problem:
             problems.append(problem)
             bad.append(blob.ref.id)
@@ -231,13 +231,14 @@ def verify_files(
     return ServiceCheck(service, True, read, sha, tar)
 
 
-def needed_by(storage: Storage, object_ids: Sequence[str]) -> dict[str, list[str]]:
+def needed_by(repo: RepositoryLike, object_ids: Sequence[str]) -> dict[str, list[str]]:
     """For each object id, the complete backups whose manifest references it."""
+    repo = Repository.of(repo)
     wanted = set(object_ids)
     found: dict[str, list[str]] = {i: [] for i in object_ids}
-    for backup_id in sorted(n for n in storage.children("") if is_backup_id(n)):
+    for backup_id in repo.backup_ids():
         try:
-            manifest = read_manifest(storage, backup_id)
+            manifest = repo.manifest(backup_id)
         except (IntegrityError, StorageError):
             continue
         for object_id in manifest.object_ids() & wanted:
@@ -245,8 +246,44 @@ def needed_by(storage: Storage, object_ids: Sequence[str]) -> dict[str, list[str
     return found
 
 
+@dataclass(frozen=True)
+class VerifyRequest:
+    """What ``monctl backup verify`` is asked (built by the command from its options and
+    ``.env``): one backup (or ``latest``), or every one (``backup_id`` None: ``--all``)."""
+
+    project: Project
+    destination: str | None
+    backup_id: str | None
+    services: tuple[str, ...] = ()
+    identity: tuple[str, ...] = ()  # key files as given; read by Repository.open_keyed
+    deep: bool = False
+
+
+def perform(
+    request: VerifyRequest, on_bytes: Callable[[str, int], None] | None = None
+) -> VerifyReport | RepositoryCheck:
+    """Keys, destination, then ``verify`` (``latest`` resolved) or ``verify_all``, the
+    report returned whatever it found; ``on_bytes(backup id or "repository", n)``."""
+    repo, identities = Repository.open_keyed(request.project, request.destination, request.identity)
+    if request.backup_id is None:
+        from monctl.backup.verify_all import verify_all
+
+        counted = (lambda n: on_bytes("repository", n)) if on_bytes is not None else None
+        return verify_all(repo, on_bytes=counted, identities=identities, deep=request.deep)
+    backup_id = repo.resolve(request.backup_id)
+    return verify(
+        repo,
+        backup_id,
+        list(request.services) or None,
+        check=False,
+        on_bytes=(lambda n: on_bytes(backup_id, n)) if on_bytes is not None else None,
+        identities=identities,
+        deep=request.deep,
+    )
+
+
 def verify(
-    storage: Storage,
+    repo: RepositoryLike,
     backup_id: str,
     services: Sequence[str] | None = None,
     *,
@@ -272,8 +309,9 @@ def verify(
     (a missing or wrong identity: IntegrityError at once); else its stored bytes.
     ``manifest``: already read by the caller (a restore), which has checked the keys.
     """
+    repo = Repository.of(repo)
     given = manifest is not None
-    manifest = manifest if manifest is not None else read_manifest(storage, backup_id)
+    manifest = manifest if manifest is not None else repo.manifest(backup_id)
     wanted = list(services) if services else list(manifest.services)
     unknown = [n for n in wanted if n not in manifest.services]
     if unknown:
@@ -282,32 +320,32 @@ def verify(
             hint=f"it holds: {', '.join(manifest.services) or 'nothing'}",
         )
     if manifest.recipients and (deep or identities is not None) and not given:
-        keys.check_can_open(storage, manifest, wanted, identities)
-    holding = lease.holding(storage, backup_id, "verify", required=False)
+        repo.check_can_open(manifest, wanted, identities)
+    holding = repo.lease(backup_id, "verify", required=False)
     with holding if hold_lease else contextlib.nullcontext():
         if manifest.format_version == 1:
-            checks = [verify_archive(storage, manifest, name, on_bytes) for name in wanted]
+            checks = [verify_archive(repo, manifest, name, on_bytes) for name in wanted]
         else:
-            present = index.list_objects(storage)
+            present = repo.objects()
             checked: Checked = {}
             checks = [
-                verify_files(storage, manifest, name, present, checked, on_bytes, identities)
+                verify_files(repo, manifest, name, present, checked, on_bytes, identities)
                 for name in wanted
             ]
-    if any(not c.ok for c in checks) and not storage.exists(manifest_key(backup_id)):
+    if any(not c.ok for c in checks) and not repo.has_manifest(backup_id):
         # Missing archives because the whole backup went away (a prune elsewhere)
         # are not corruption: say what happened.
         raise StorageError(
-            f"backup {backup_id} disappeared from {storage.location} while it was verified "
+            f"backup {backup_id} disappeared from {repo.location} while it was verified "
             "(deleted by a prune, on this host or another?)",
             hint="`monctl backup list` shows what is there now",
         )
     bad = [i for c in checks for i in c.bad_objects]
     report = VerifyReport(
-        storage.location,
+        repo.location,
         backup_id,
         checks,
-        needed_by(storage, bad) if bad else {},
+        needed_by(repo, bad) if bad else {},
         contents_checked=not manifest.recipients or identities is not None,
     )
     error = report.error()

@@ -16,15 +16,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from monctl.adapters.age import NoMatchingIdentity
-from monctl.adapters.storage import Storage
-from monctl.backup.repository import list_backups
 from monctl.backup.verify import Checked, ServiceCheck, verify_archive, verify_files
 from monctl.errors import ExitCode, IntegrityError, StorageError
-from monctl.repository import gc, index, keys, lease
-from monctl.repository.manifest import manifest_key, read_manifest
+from monctl.repository import Repository, gc
 
 if TYPE_CHECKING:  # pragma: no cover
     from monctl.adapters.age import Identities
+    from monctl.repository import RepositoryLike
 
 
 @dataclass(frozen=True)
@@ -86,53 +84,54 @@ class RepositoryCheck:
 
 
 def verify_all(
-    storage: Storage,
+    repo: RepositoryLike,
     on_bytes: Callable[[int], None] | None = None,
     identities: Identities | None = None,
     deep: bool = False,
 ) -> RepositoryCheck:
-    """Check every backup in ``storage`` (see the module doc). StorageError when
+    """Check every backup in ``repo`` (see the module doc). StorageError when
     the destination fails; problems of backups and objects are in the report.
     Encrypted backups: what their objects decrypt to when ``identities`` open them
     (a backup they cannot open is reported as such), else their stored bytes;
     with ``deep``, a backup whose contents could not be checked fails the run."""
-    report = RepositoryCheck(storage.location, deep=deep)
+    repo = Repository.of(repo)
+    report = RepositoryCheck(repo.location, deep=deep)
 
     def counted(n: int) -> None:
         report.read_bytes += n
         if on_bytes is not None:
             on_bytes(n)
 
-    present = index.list_objects(storage)
+    present = repo.objects()
     report.objects = len(present)
     checked: Checked = {}
     used: set[str] = set()
-    for entry in reversed(list_backups(storage)):  # oldest first
+    for entry in reversed(repo.backups()):  # oldest first
         if entry.manifest is None:
             state = entry.state
             report.backups.append(BackupCheck(entry.backup_id, state, problem=entry.problem))
             continue
-        with lease.holding(storage, entry.backup_id, "verify", required=False):
+        with repo.lease(entry.backup_id, "verify", required=False):
             try:
-                manifest = read_manifest(storage, entry.backup_id)  # with its file lists
+                manifest = repo.manifest(entry.backup_id)  # with its file lists
                 used |= gc.referenced(manifest)
                 keyed = identities
                 if manifest.recipients and identities is not None:
                     try:
-                        keys.check_can_open(storage, manifest, manifest.services, identities)
+                        repo.check_can_open(manifest, manifest.services, identities)
                     except NoMatchingIdentity as e:
                         report.sealed.append(f"{entry.backup_id}: {e.message}")
                         keyed = None  # its stored bytes, then
                 elif manifest.recipients:
                     report.sealed.append(entry.backup_id)
                 checks = tuple(
-                    verify_archive(storage, manifest, name, counted)
+                    verify_archive(repo, manifest, name, counted)
                     if manifest.format_version == 1
-                    else verify_files(storage, manifest, name, present, checked, counted, keyed)
+                    else verify_files(repo, manifest, name, present, checked, counted, keyed)
                     for name in manifest.services
                 )
             except (IntegrityError, StorageError) as e:
-                if storage.exists(manifest_key(entry.backup_id)):
+                if repo.has_manifest(entry.backup_id):
                     raise
                 report.backups.append(
                     BackupCheck(entry.backup_id, "disappeared", problem=e.message)

@@ -13,8 +13,6 @@ from monctl.cli.backup_options import (
     DEST_HELP,
     dest_from,
     identity_option,
-    keyed_source,
-    resolved,
     run_announced,
     services_option,
 )
@@ -33,7 +31,6 @@ from monctl.cli.restore import drill_command
 if TYPE_CHECKING:  # pragma: no cover
     from monctl.backup.report import BackupReport
     from monctl.repository.retention import Policy
-    from monctl.result import Result
 
 
 # Retention, the same for `backup --keep-*` (after a complete backup) and `backup prune`.
@@ -142,36 +139,29 @@ def backup(
         return
     from monctl.backup import create
     from monctl.cli.progress import CliProgress
-    from monctl.repository.destination import open_destination
 
     app: AppContext = ctx.obj
     out = output(as_json, quiet)
-    project = app.project
-    selected = create.services_to_back_up(services)
-    retention = checked_policy(keep)
+    request = create.BackupRequest(
+        app.project,
+        app.runtime,
+        dest,
+        create.services_to_back_up(services),
+        compression=compression,
+        full=full,
+        encrypt_to=encrypt_to,
+        retention=checked_policy(keep),
+        sse=sse,
+        kms_key_id=sse_kms_key_id,
+        storage_class=storage_class,
+    )
 
     def run() -> BackupReport:
-        from monctl.repository import keys
-
-        recipients = keys.recipients_for(project, encrypt_to)
-        storage = open_destination(
-            project, dest, sse=sse, kms_key_id=sse_kms_key_id, storage_class=storage_class
-        )
         with CliProgress(out, "backing up") as progress:
-            return create.run(
-                project,
-                app.runtime,
-                storage,
-                selected,
-                compression=compression,
-                full=full,
-                recipients=recipients,
-                retention=retention,
-                progress=progress,
-            )
+            return create.perform(request, progress)
 
-    names = ", ".join(s.name for s in selected)
-    run_announced(out, project, "backup", f"services: {names}", run)
+    names = ", ".join(s.name for s in request.services)
+    run_announced(out, app.project, "backup", f"services: {names}", run)
 
 
 def _pass_down(ctx: click.Context, name: str) -> None:
@@ -213,10 +203,9 @@ def list_(app: AppContext, source: str | None, as_json: bool) -> None:
       monctl backup list
       monctl backup list --repo /mnt/backups --json
     """
-    from monctl.backup import repository
-    from monctl.repository import Repository
+    from monctl.backup import listing
 
-    finish(output(as_json), repository.list_repository(Repository.open(app.project, source)))
+    finish(output(as_json), listing.perform(listing.ListRequest(app.project, source)))
 
 
 @backup.command(epilog=epilog("backup verify"))
@@ -269,33 +258,12 @@ def verify(
         raise click.UsageError("give a backup ID, or --all")
     if everything and services:
         raise click.UsageError("--service goes with a backup ID, not with --all")
+    from monctl.backup import verify as op
+
     out = output(as_json)
-    storage, identities = keyed_source(app.project, source, identity)
+    request = op.VerifyRequest(app.project, source, backup_id, services, identity, deep)
     with CliProgress(out, "verifying") as progress:
-        result: Result
-        if everything:
-            from monctl.backup.verify_all import verify_all
-
-            result = verify_all(
-                storage,
-                on_bytes=lambda n: progress.moved("repository", n),
-                identities=identities,
-                deep=deep,
-            )
-        else:
-            from monctl.backup import verify as op
-
-            assert backup_id is not None
-            backup_id = resolved(storage, backup_id)
-            result = op.verify(
-                storage,
-                backup_id,
-                list(services) or None,
-                check=False,
-                on_bytes=lambda n: progress.moved(backup_id, n),
-                identities=identities,
-                deep=deep,
-            )
+        result = op.perform(request, on_bytes=progress.moved)
     finish(out, result)
 
 
@@ -319,16 +287,10 @@ def prune(
     Examples:
       monctl backup prune --keep-daily 7 --keep-weekly 4 --dry-run
     """
-    from monctl.backup import repository
-    from monctl.repository import lock
-    from monctl.repository.destination import open_destination
+    from monctl.backup import prune as op
 
     policy = checked_policy(keep, required=True)
-    project = app.project
-    storage = open_destination(project, source)
-    with lock.hold(lock.lock_path(project), "prune"):
-        report = repository.prune(storage, policy, dry_run)
-    finish(output(as_json), report)
+    finish(output(as_json), op.perform(op.PruneRequest(app.project, source, policy, dry_run)))
 
 
 # `backup test` restores, so it lives with restore; it is a subcommand of backup.

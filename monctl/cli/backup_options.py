@@ -8,13 +8,11 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from monctl.cli.common import ServiceChoice, finish
-from monctl.cli.params import LATEST, BackupId, checked_path
+from monctl.cli.params import BackupId, checked_path
 
 if TYPE_CHECKING:  # pragma: no cover
     from pathlib import Path
 
-    from monctl.adapters.age import Identities
-    from monctl.adapters.storage import Storage
     from monctl.cli.output import Output
     from monctl.monitoring.announce import Announcer
     from monctl.project import Project
@@ -49,15 +47,6 @@ dest_from = click.option(
 backup_id = click.argument("backup_id", metavar="ID", type=BackupId())
 
 
-def resolved(storage: Storage, backup_id: str) -> str:
-    """``backup_id``, with ``latest`` made the newest complete backup in ``storage``."""
-    if backup_id != LATEST:
-        return backup_id
-    from monctl.backup.drill import newest_complete
-
-    return newest_complete(storage)
-
-
 identity_option = click.option(
     "--identity",
     "identity",
@@ -87,29 +76,16 @@ def services_option(
     )
 
 
-def keyed_source(
-    project: Project, source: str | None, identity: tuple[str, ...]
-) -> tuple[Storage, Identities | None]:
-    """The destination to read (``--from``) and the identities for it (``--identity``,
-    else MONCTL_BACKUP_IDENTITY): keys are read first, so a bad one stops the command
-    before the destination (S3) is opened."""
-    from monctl.repository import keys
-    from monctl.repository.destination import open_destination
-
-    identities = keys.identities_for(project, identity)
-    return open_destination(project, source), identities
-
-
 def announcer_for(project: Project, command: str) -> Announcer:
     """Heartbeat and notifications of one run (settings read now: a bad one stops it).
     Backups ping MONCTL_BACKUP_PING_URL; restores and drills MONCTL_RESTORE_PING_URL.
     While another run holds a lock this one needs, no start is pinged."""
     from monctl.monitoring import heartbeat
     from monctl.monitoring.announce import Announcer
-    from monctl.repository import lock
+    from monctl.repository import locking
 
     var = heartbeat.BACKUP_PING_VAR if command == "backup" else heartbeat.RESTORE_PING_VAR
-    locks: tuple[Path, ...] = (lock.lock_path(project),)
+    locks: tuple[Path, ...] = (locking.lock_path(project),)
     if command == "backup test":
         from monctl.backup.drill import drill_lock_path
 

@@ -11,8 +11,6 @@ from monctl.cli import AppContext
 from monctl.cli.backup_options import (
     dest_from,
     identity_option,
-    keyed_source,
-    resolved,
     services_option,
 )
 from monctl.cli.common import epilog, finish, json_option, output, quiet_option
@@ -71,15 +69,7 @@ def export(
     elif target is not None and os.path.isdir(target):
         raise click.UsageError(f"--output names a directory: {target}; give a file name")
     out = output(as_json, quiet)
-    storage, identities = keyed_source(app.project, source, identity)
-    backup_id = resolved(storage, backup_id)
+    request = op.ExportRequest(app.project, source, backup_id, services, identity, target)
     with CliProgress(out, "exporting") as progress:
-        report = op.run(
-            storage,
-            backup_id,
-            services,
-            output=target or f"monctl-{backup_id}.tar",
-            identities=identities,
-            on_bytes=lambda n: progress.moved(backup_id, n),
-        )
+        report = op.perform(request, on_bytes=progress.moved)
     finish(out, report)

@@ -13,8 +13,6 @@ from monctl.cli.backup_options import (
     backup_id,
     dest_from,
     identity_option,
-    keyed_source,
-    resolved,
     run_announced,
     services_option,
 )
@@ -77,19 +75,13 @@ def drill_command(
 
     out = output(as_json)
 
+    request = drill.DrillRequest(
+        app.project, source, backup_id, services, identity, allow_downgrade, timeout
+    )
+
     def run() -> DrillReport:
-        storage, identities = keyed_source(app.project, source, identity)
         with CliProgress(out, "drilling") as progress:
-            return drill.run(
-                app.project,
-                storage,
-                backup_id,
-                services,
-                allow_downgrade=allow_downgrade,
-                ready_timeout=timeout,
-                progress=progress,
-                identities=identities,
-            )
+            return drill.perform(request, progress)
 
     run_announced(out, app.project, "backup test", f"restore drill of backup {backup_id}", run)
 
@@ -135,20 +127,13 @@ def restore(
 
     out = output(as_json)
 
+    request = op.RestoreRequest(
+        app.project, app.runtime, source, backup_id, services, identity, allow_downgrade
+    )
+
     def run() -> RestoreReport:
-        storage, identities = keyed_source(app.project, source, identity)
         with CliProgress(out, "verifying") as progress:
-            return op.run(
-                app.project,
-                app.runtime,
-                storage,
-                resolved(storage, backup_id),
-                services,
-                confirm=_confirmer(yes, progress),
-                progress=progress,
-                allow_downgrade=allow_downgrade,
-                identities=identities,
-            )
+            return op.perform(request, _confirmer(yes, progress), progress)
 
     run_announced(out, app.project, "restore", f"restore of backup {backup_id}", run)
 

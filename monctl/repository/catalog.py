@@ -17,7 +17,7 @@ from typing import Any
 
 from monctl.adapters.storage import Storage
 from monctl.errors import IntegrityError, StorageError
-from monctl.repository import lease
+from monctl.repository import locking
 from monctl.repository.filelist import ServiceFiles, Stats
 from monctl.repository.manifest import (
     Incomplete,
@@ -138,7 +138,7 @@ def list_backups(storage: Storage) -> list[BackupEntry]:
                 created=parse_backup_id(name),
                 own_size=sum(o.size for o in objects),
                 problem=problem,
-                leases=tuple(o.key for o in objects if lease.is_lease(o.key)),
+                leases=tuple(o.key for o in objects if locking.is_lease(o.key)),
                 needs=needs,
                 newer_format=newer,
                 incomplete=incomplete,

@@ -3,7 +3,7 @@
 ``prune`` decides which backups go (``retention.py``) and deletes them; then
 ``collect`` sweeps the objects (``objects/``) nothing references any more.
 Mark and sweep, under the project lock (one prune per host) and across hosts
-through the leases (``lease.py``):
+through the leases (``locking.py``):
 
 - **mark**: every object referenced by a complete backup, as listed now
   (after the deletions, so a backup that completed meanwhile counts), and by
@@ -26,7 +26,7 @@ through the leases (``lease.py``):
   lease counts as a backup running since forever (nothing is swept either), and
   so does a retired record that cannot be read while a backup runs. Unreadable
   is a kind of failure (``manifest.Incomplete`` is "no manifest yet"), never
-  the words of a message; a number read (a time) is bounded (``lease.number``).
+  the words of a message; a number read (a time) is bounded (``locking.number``).
 
 A backup itself lists the repository once more just before its manifest
 (``create._confirm_present``) and reuses only objects that complete
@@ -42,7 +42,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from monctl.errors import IntegrityError, StorageError
-from monctl.repository import lease, strict_json
+from monctl.repository import locking, parsing
 from monctl.repository.manifest import Incomplete, Manifest, is_backup_id, read_manifest
 from monctl.repository.objects import PREFIX, id_of_key, is_id
 
@@ -53,7 +53,7 @@ RETIRED = "retired/"
 SKEW = 600.0  # seconds of clock difference allowed between hosts (and the store)
 MAX_RETIRED_BYTES = 64 * 1024 * 1024
 # A spool (local partial object) older than this belongs to no live backup.
-STALE_SPOOL = timedelta(seconds=lease.TTL)
+STALE_SPOOL = timedelta(seconds=locking.TTL)
 
 
 @dataclass
@@ -108,8 +108,8 @@ def _retired(storage: Storage) -> list[tuple[str, float, set[str] | None]]:
         deleted, ids = time.time(), None
         try:
             with storage.open(key) as f:
-                doc = strict_json.loads(f.read(MAX_RETIRED_BYTES))
-            deleted = lease.number(doc, "deleted_at", lease.MAX_TIME)
+                doc = parsing.loads(f.read(MAX_RETIRED_BYTES))
+            deleted = locking.number(doc, "deleted_at", locking.MAX_TIME)
             ids = {i for i in doc["objects"] if isinstance(i, str) and is_id(i)}
         except (StorageError, ValueError, TypeError, KeyError, RecursionError):
             pass
@@ -124,8 +124,8 @@ def _running_since(storage: Storage, now: float) -> float | None:
     for name in storage.children(""):
         if not is_backup_id(name):
             continue
-        keys = [k for k in storage.list(f"{name}/") if lease.is_lease(k)]
-        for held in lease.active(storage, keys, now):
+        keys = [k for k in storage.list(f"{name}/") if locking.is_lease(k)]
+        for held in locking.active(storage, keys, now):
             if held.operation in ("restore", "verify"):
                 continue
             oldest = held.started if oldest is None else min(oldest, held.started)

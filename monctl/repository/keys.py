@@ -78,7 +78,7 @@ def check_can_open(
         return
     from monctl.adapters import age
     from monctl.repository.filelist import ServiceFiles
-    from monctl.repository.objects import check_object
+    from monctl.repository.object_reader import check_object
 
     keys = ", ".join(short(r) for r in manifest.recipients)
     what = f"backup {manifest.backup_id} is encrypted (age, to {keys})"

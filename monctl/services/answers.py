@@ -268,3 +268,30 @@ def metric_value(text: str, name: str, labels: dict[str, str] | None = None) -> 
 def metric_sum(text: str, name: str) -> float:
     """The sum of every sample of ``name`` (e.g. a counter over all its label sets)."""
     return sum(value for _, value in _samples(text, name))
+
+
+def compare_recorded(
+    service: str,
+    recorded: list[tuple[str, int]],
+    present: Mapping[str, int],
+    *,
+    rows: str,
+    units: str,
+    every: str,
+    label: Callable[[str], str] = str,
+) -> Check:
+    """A drill's verdict on a restored service: every row the backup recorded (a Loki
+    stream, a Prometheus series: ``recorded``, as ``recorded_rows`` reads it) holds at
+    least the count it had (``present``: row -> count now; absent: 0). The first row
+    short is named (``label``), in the words ``rows``, ``units`` and ``every``."""
+    short = [(n, had, present.get(n, 0)) for n, had in recorded if present.get(n, 0) < had]
+    if short:
+        name, had, has = short[0]
+        detail = (
+            f"{len(short)} of the {len(recorded)} {rows} the backup recorded lost {units}: "
+            f"{label(name)} holds {has} of {had} in the hour before the backup"
+        )
+        return Check(service, "query", False, detail)
+    total = sum(n for _, n in recorded)
+    detail = f"{every} the {len(recorded)} {rows} the backup recorded ({total} {units})"
+    return Check(service, "query", True, detail)

@@ -23,6 +23,7 @@ from monctl.services.answers import (
     Fetched,
     Role,
     Verdict,
+    compare_recorded,
     json_data,
     recorded_rows,
     status_200,
@@ -127,23 +128,22 @@ def drill(ask: DrillAsk) -> tuple[Check, ...]:
             return (Check("loki", "query", False, f"cannot tell: {error}"),)
         detail = "Loki answers; the backup recorded no log lines: nothing to compare"
         return (Check("loki", "query", True, detail),)
-    short = []
-    for name, had in recorded:
+    present: dict[str, int] = {}
+    for name, _ in recorded:
         has, _, error = _lines(ask, _selector(name), end_ns)
         if has is None:
             return (Check("loki", "query", False, f"cannot tell: {error}"),)
-        if has < had:
-            short.append((name, had, has))
-    if short:
-        name, had, has = short[0]
-        detail = (
-            f"{len(short)} of the {len(recorded)} streams the backup recorded lost lines: "
-            f"service_name {name[:60]!r} holds {has} of {had} in the hour before the backup"
-        )
-        return (Check("loki", "query", False, detail),)
-    total = sum(n for _, n in recorded)
-    detail = f"every line of the {len(recorded)} streams the backup recorded ({total} lines)"
-    return (Check("loki", "query", True, detail),)
+        present[name] = has
+    verdict = compare_recorded(
+        "loki",
+        recorded,
+        present,
+        rows="streams",
+        units="lines",
+        every="every line of",
+        label=lambda name: f"service_name {name[:60]!r}",
+    )
+    return (verdict,)
 
 
 SERVICE = Service(

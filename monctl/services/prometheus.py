@@ -31,6 +31,7 @@ from monctl.services.answers import (
     Target,
     TargetState,
     Verdict,
+    compare_recorded,
     count_severity,
     json_data,
     recorded_rows,
@@ -235,17 +236,10 @@ def drill(ask: DrillAsk) -> tuple[Check, ...]:
     if at_ns is None or not recorded:
         detail = "Prometheus answers; the backup recorded no series: nothing to compare"
         return (Check("prometheus", "query", True, detail),)
-    short = [(s, n, counts.get(s, 0)) for s, n in recorded if counts.get(s, 0) < n]
-    if short:
-        series, had, has = short[0]
-        detail = (
-            f"{len(short)} of the {len(recorded)} series the backup recorded lost samples: "
-            f"{series} holds {has} of {had} in the hour before the backup"
-        )
-        return (Check("prometheus", "query", False, detail),)
-    total = sum(n for _, n in recorded)
-    detail = f"every one of the {len(recorded)} series the backup recorded ({total} samples)"
-    return (Check("prometheus", "query", True, detail),)
+    verdict = compare_recorded(
+        "prometheus", recorded, counts, rows="series", units="samples", every="every one of"
+    )
+    return (verdict,)
 
 
 # Every entry of a snapshot as "<mode hex> <size> <mtime> <path>", without reading it.

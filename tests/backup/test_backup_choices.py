@@ -11,7 +11,7 @@ from monctl import services
 from monctl.backup import create
 from monctl.errors import ExitCode, UsageError
 from monctl.project import Project
-from monctl.repository.destination import destination
+from monctl.repository import destination
 from monctl.services.model import Pause, Snapshot
 
 

@@ -20,10 +20,12 @@ from support import repo
 from support.fake_runtime import FakeRuntime
 
 from monctl.adapters.storage.local import LocalStorage
-from monctl.backup.repository import list_backups, prune
+from monctl.backup.listing import list_backups
+from monctl.backup.prune import prune
 from monctl.errors import ExitCode, StorageError
 from monctl.project import Project
-from monctl.repository import gc, lease
+from monctl.repository import gc
+from monctl.repository import locking as lease
 from monctl.repository.manifest import manifest_key, new_backup_id, read_manifest
 from monctl.repository.objects import object_key
 from monctl.repository.retention import Policy

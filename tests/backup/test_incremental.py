@@ -269,7 +269,7 @@ def test_verify_all_reads_each_object_once_and_names_every_backup_in_need(
 def test_list_says_what_each_backup_read_wrote_and_reused(
     proj: Project, rt: FakeRuntime, storage: LocalStorage
 ) -> None:
-    from monctl.backup.repository import list_repository
+    from monctl.backup.listing import list_repository
     from monctl.repository import Repository
 
     repo.back_up(proj, rt, storage)

@@ -15,17 +15,13 @@ import pytest
 from support.backup_factory import add_dir, add_file, days_ago, make_backup
 
 from monctl.adapters.storage.local import LocalStorage
-from monctl.backup.repository import (
-    BackupEntry,
-    BackupList,
-    list_backups,
-    prune,
-)
+from monctl.backup.listing import BackupEntry, BackupList, list_backups
+from monctl.backup.prune import prune
 from monctl.backup.verify import verify
 from monctl.cli.output import Output
 from monctl.cli.render import draw
 from monctl.errors import IntegrityError, StorageError
-from monctl.repository import lease
+from monctl.repository import locking as lease
 from monctl.repository.archive import Digest, compress_stream
 from monctl.repository.manifest import Manifest, ServiceEntry, parse_backup_id, write_manifest
 from monctl.repository.retention import INCOMPLETE_GRACE, Policy, decide
@@ -343,7 +339,7 @@ def test_a_lease_taken_after_prune_decided_still_saves_the_backup(
     storage: LocalStorage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A restore starts on another host between prune's listing and its deletion."""
-    from monctl.backup import repository
+    from monctl.backup import prune as repository
 
     for d in (0, 1):
         make_backup(storage, days_ago(NOW, d), services=["loki"])

@@ -43,13 +43,13 @@ CASES: dict[str, tuple[list[str], str, str, bool, str | None]] = {
     "validate": (["validate"], "monctl.config.validate", "validate", True, None),
     "backup": (["backup"], "monctl.backup.create", "run", True, "MONCTL_BACKUP_PING_URL"),
     "backup list": (
-        ["backup", "list"], "monctl.backup.repository", "list_repository", True, None
+        ["backup", "list"], "monctl.backup.listing", "list_repository", True, None
     ),
     "backup verify": (
         ["backup", "verify", BACKUP_ID], "monctl.backup.verify", "verify", True, None
     ),
     "backup prune": (
-        ["backup", "prune", "--keep-last", "1"], "monctl.backup.repository", "prune", True, None
+        ["backup", "prune", "--keep-last", "1"], "monctl.backup.prune", "prune", True, None
     ),
     "backup test": (
         ["backup", "test", BACKUP_ID], "monctl.backup.drill", "run", True,

@@ -15,7 +15,7 @@ from support import repo
 from support.fake_runtime import FakeRuntime
 
 from monctl.adapters.storage.local import LocalStorage
-from monctl.backup.repository import prune
+from monctl.backup.prune import prune
 from monctl.project import Project
 from monctl.repository import gc
 from monctl.repository.manifest import new_backup_id, read_manifest

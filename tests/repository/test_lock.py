@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from monctl.errors import ConfigError, ExitCode, LockHeld
-from monctl.repository import lock
+from monctl.repository import locking as lock
 
 HOLD = (
     "import sys, time\n"
     "from pathlib import Path\n"
-    "from monctl.repository import lock\n"
+    "from monctl.repository import locking as lock\n"
     "with lock.hold(Path(sys.argv[1]), 'backup'):\n"
     "    print('held', flush=True)\n"
     "    time.sleep(60)\n"

@@ -11,17 +11,15 @@ import pytest
 
 from monctl.adapters.storage.local import LocalStorage
 from monctl.errors import IntegrityError
+from monctl.repository.object_reader import check_object, hash_stored, open_object
 from monctl.repository.objects import (
     PREFIX,
     Blob,
     Encoder,
     ObjectRef,
-    check_object,
     choose_codec,
-    hash_stored,
     id_of_key,
     object_key,
-    open_object,
 )
 
 

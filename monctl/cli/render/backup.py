@@ -9,8 +9,9 @@ from monctl.cli.output import Output, human_size, styled
 from monctl.monitoring.announce import Announced, problems
 
 if TYPE_CHECKING:  # pragma: no cover
+    from monctl.backup.listing import BackupList
+    from monctl.backup.prune import PruneReport
     from monctl.backup.report import BackupReport
-    from monctl.backup.repository import BackupList, PruneReport
     from monctl.backup.verify_all import RepositoryCheck
     from monctl.backup.verify_report import VerifyReport
 

@@ -11,7 +11,8 @@ import pytest
 from support.backup_factory import days_ago, make_backup
 
 from monctl.adapters.storage.s3 import S3Storage
-from monctl.backup.repository import list_backups, prune
+from monctl.backup.listing import list_backups
+from monctl.backup.prune import prune
 from monctl.backup.verify import verify
 from monctl.errors import IntegrityError, StorageError
 from monctl.repository.retention import Policy

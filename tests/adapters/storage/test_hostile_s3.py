@@ -13,7 +13,7 @@ from typing import Any
 from support import repo
 
 from monctl.adapters.storage.s3 import S3Storage
-from monctl.backup.repository import prune
+from monctl.backup.prune import prune
 from monctl.repository.retention import Policy
 
 

@@ -1,4 +1,5 @@
-"""The backups in a destination: list them, and prune old ones (verify is ``verify.py``).
+"""``monctl backup prune``: delete old backups of a destination (listing is ``listing.py``,
+verify ``verify.py``).
 
 Prune is retention (which backups go, ``retention.py``) followed by garbage
 collection (which objects no kept backup needs, ``gc.py``).
@@ -10,7 +11,7 @@ is missing is incomplete (failed, or still running), one whose manifest is
 malformed is invalid. Neither is offered for restore; one poisoned backup
 never stops the listing or the pruning of the others. What prune keeps and
 why is ``retention.py``; prune runs under the project lock and honours the
-destination-side leases of ``lease.py``.
+destination-side leases of ``monctl/repository/locking.py``.
 """
 
 from __future__ import annotations
@@ -18,47 +19,35 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from monctl.adapters.storage import Storage
 from monctl.errors import ExitCode, StorageError
-from monctl.repository import Repository, gc, lease
+from monctl.repository import Repository, project_lock
 from monctl.repository.catalog import BackupEntry as BackupEntry  # re-exported: tests, verbs
-from monctl.repository.catalog import list_backups as list_backups
-from monctl.repository.manifest import (
-    read_manifest,
-)
+from monctl.repository.gc import GcReport
 from monctl.repository.retention import Decision, Policy, decide
+
+if TYPE_CHECKING:  # pragma: no cover
+    from monctl.project import Project
+    from monctl.repository import RepositoryLike
 
 
 @dataclass(frozen=True)
-class BackupList:
-    """Report of ``monctl backup list``."""
+class PruneRequest:
+    """What ``monctl backup prune`` is asked: the destination (None: the project's),
+    the retention rules, and whether only to say what would go."""
 
-    location: str
-    entries: list[BackupEntry]
-    objects: dict[str, int] = field(default_factory=dict)  # the repository's: id -> bytes
-
-    @property
-    def exit_code(self) -> ExitCode:
-        return ExitCode.OK
-
-    @property
-    def repository_bytes(self) -> int:
-        """Everything stored: the shared objects and what lies under each backup id."""
-        return sum(self.objects.values()) + sum(e.own_size for e in self.entries)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "location": self.location,
-            "repository": {"objects": len(self.objects), "bytes": self.repository_bytes},
-            "backups": [e.to_json() for e in self.entries],
-        }
+    project: Project
+    destination: str | None
+    policy: Policy
+    dry_run: bool = False
 
 
-def list_repository(repository: Repository) -> BackupList:
-    """``monctl backup list``: the backups, and what the repository holds in all."""
-    return BackupList(repository.location, repository.backups(), repository.objects())
+def perform(request: PruneRequest) -> PruneReport:
+    """``monctl backup prune``: open the destination, take the project's lock, prune."""
+    repo = Repository.open(request.project, request.destination)
+    with project_lock(request.project, "prune"):
+        return prune(repo, request.policy, request.dry_run)
 
 
 @dataclass
@@ -72,7 +61,7 @@ class PruneReport:
     deleted: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     cleaned: list[str] = field(default_factory=list)  # unfinished uploads removed
-    collected: gc.GcReport | None = None  # the objects swept after the backups
+    collected: GcReport | None = None  # the objects swept after the backups
 
     @property
     def kept(self) -> list[str]:
@@ -112,13 +101,13 @@ class PruneReport:
 
 
 def prune(
-    storage: Storage,
+    repo: RepositoryLike,
     policy: Policy,
     dry_run: bool = False,
     *,
     now: datetime | None = None,
 ) -> PruneReport:
-    """Apply retention (``retention.decide``) to the backups in ``storage``.
+    """Apply retention (``retention.decide``) to the backups in ``repo``.
 
     The caller holds the project lock. Deletes each doomed backup's whole
     directory (archives, manifest, partial objects, unfinished uploads), the
@@ -127,34 +116,34 @@ def prune(
     deletion; the report's ``errors`` lists them (exit 8). With ``dry_run``
     nothing is deleted. Raise ValueError for an empty or negative policy.
     """
+    repo = Repository.of(repo)
     now = now or datetime.now(UTC)
-    entries = list_backups(storage)
+    entries = repo.backups()
     by_id = {e.backup_id: e for e in entries}
 
     def leased(backup_id: str) -> str | None:
-        held = lease.active(storage, list(by_id[backup_id].leases), now.timestamp())
+        held = repo.leases_held(backup_id, by_id[backup_id].leases, now.timestamp())
         return "; ".join(h.describe() for h in held) or None
 
     decisions = decide(entries, policy, now, leased)
-    report = PruneReport(storage.location, dry_run, entries, decisions)
+    report = PruneReport(repo.location, dry_run, entries, decisions)
     doomed = frozenset(d.backup_id for d in decisions if not d.keep)
     if dry_run:
-        report.collected = gc.collect(storage, dry_run=True, ignore=doomed)
+        report.collected = repo.collect(dry_run=True, ignore=doomed)
         return report
     for decision in decisions:
         if decision.keep:
             continue
         # A lease taken since the decision (a restore that just started) still wins:
         # the backup's keys are listed again, not taken from the listing above.
-        fresh = [k for k in storage.list(f"{decision.backup_id}/") if lease.is_lease(k)]
-        if lease.active(storage, fresh, time.time()):
+        if repo.leases_held(decision.backup_id, None, time.time()):
             continue
         manifest = by_id[decision.backup_id].manifest
         try:
-            if manifest is not None and manifest.format_version >= 2:
-                # The whole manifest: the retired record lists every object it needs.
-                gc.retire(storage, read_manifest(storage, decision.backup_id), time.time())
-            storage.delete_prefix(f"{decision.backup_id}/")
+            # Format 2 on: the whole manifest is read again, and its retired record lists
+            # every object it needs.
+            retire = manifest is not None and manifest.format_version >= 2
+            repo.delete_backup(decision.backup_id, retire=retire)
             report.deleted.append(decision.backup_id)
         except StorageError as e:
             report.errors.append(f"could not delete backup {decision.backup_id}: {e.message}")
@@ -162,11 +151,11 @@ def prune(
         # Uploads that died without being aborted (a killed run, an endpoint that
         # stayed down) cost storage; an hour's grace spares one still running.
         try:
-            report.cleaned.extend(storage.clean_partials(f"{backup_id}/", timedelta(hours=1)))
+            report.cleaned.extend(repo.clean_partials(backup_id, timedelta(hours=1)))
         except StorageError as e:
             report.errors.append(f"could not clean unfinished uploads of {backup_id}: {e.message}")
     try:
-        report.collected = gc.collect(storage)
+        report.collected = repo.collect()
     except StorageError as e:
         report.errors.append(f"could not collect unreferenced objects: {e.message}")
     return report
