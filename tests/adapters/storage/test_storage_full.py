@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -108,7 +107,9 @@ def test_a_destination_removed_during_the_batch_is_not_made_again(tmp_path: Path
         first = batch.spool()
         first.write(b"one")
         batch.keep(first, "objects/aa/one")
-        shutil.rmtree(tmp_path / "bk")  # removed (or unmounted) mid-run
+        # Removed (or unmounted) mid-run. Moved away in one step, not rmtree: the
+        # batch may still be writing in the background, and rmtree would race it.
+        (tmp_path / "bk").rename(tmp_path / "gone")
         batch.spool()
         batch.spool()
     assert "it is gone (removed or unmounted during the run?)" in caught.value.message
