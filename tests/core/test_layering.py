@@ -28,24 +28,7 @@ CORE = {
 }
 
 # (adapter, what it imports) -> why it still does. Remove an entry when it is fixed.
-KNOWN_UPWARD = {
-    (
-        "monctl/adapters/docker.py",
-        "monctl.runtime.state",
-    ): "the engine's answers are made into the runtime's ServiceState here; the state "
-    "types belong in the core or the adapter should return its own",
-    (
-        "monctl/adapters/compose_cli.py",
-        "monctl.project",
-    ): "the compose CLI reads the project's files and .env; to be given them as values",
-    (
-        "monctl/adapters/http.py",
-        "monctl.credentials",
-    ): "to_service adds the stack's credentials and explains a 401; to move beside "
-    "monctl/credentials.py (tests/core/test_credentials.py calls it here)",
-    ("monctl/adapters/http.py", "monctl.project"): "to_service's annotation (as above)",
-    ("monctl/adapters/http.py", "monctl.services.model"): "to_service's annotation (as above)",
-}
+KNOWN_UPWARD: dict[tuple[str, str], str] = {}
 
 # Modules outside monctl/adapters/ that still import httpx, and why.
 KNOWN_HTTPX = {
