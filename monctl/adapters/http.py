@@ -2,8 +2,8 @@
 
 ``call`` is for one-off requests by operations (reload, snapshot, flush):
 connection failures and timeouts become OperationFailed naming the service
-and URL. Health probes use their own async client (monctl/health/probes.py)
-because there a refused connection is a result ("down"), not an error.
+and URL. Health probes use their own async client (``http_probe.py``) because
+there a refused connection is a result ("down"), not an error.
 """
 
 from __future__ import annotations
