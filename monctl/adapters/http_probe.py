@@ -10,7 +10,8 @@ a login page or a wrong route prefix must not read as healthy.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import socket
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -87,16 +88,33 @@ class ProbeClient:
             return Reply(response.status_code, text, response.headers)
 
 
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and what caused it, groups opened (bounded: a chain can be a loop)."""
+    todo: list[BaseException] = [exc]
+    seen: set[int] = set()
+    while todo and len(seen) < 50:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        todo += [e for e in (current.__cause__, current.__context__) if e is not None]
+        if isinstance(current, BaseExceptionGroup):
+            todo += current.exceptions
+
+
 def _why(exc: httpx.HTTPError, timeout: float) -> str:
     if isinstance(exc, httpx.TimeoutException):
         return f"timed out after {timeout:g}s"
     text = str(exc)
     lowered = text.lower()
-    if "refused" in lowered:
+    # anyio says "All connection attempts failed" and keeps the OS's reason as the cause.
+    causes = list(_causes(exc))
+    if "refused" in lowered or any(isinstance(e, ConnectionRefusedError) for e in causes):
         return "connection refused"
     if any(
         s in lowered for s in ("name or service not known", "nodename nor servname", "getaddrinfo")
-    ):
+    ) or any(isinstance(e, socket.gaierror) for e in causes):
         return "DNS lookup failed"
     if isinstance(exc, httpx.RemoteProtocolError):
         return f"connection dropped ({redact(text) or 'no response'})"
