@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from monctl import redaction
-from monctl.errors import ConfigError, ExitCode, OperationFailed
+from monctl.errors import ConfigError, ExitCode
 from monctl.project import GENERATE_MARKER
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -88,6 +88,7 @@ def to_service(
     them). A 401 means the two disagree: OperationFailed saying so, rather than a
     confusing answer further on."""
     from monctl.adapters import http  # httpx: only the commands that send a request
+    from monctl.errors import OperationFailed
 
     response = http.call(method, url, what=what, auth=auth(project, service), **kwargs)
     if response.status_code == 401:
