@@ -33,6 +33,11 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
     env = dict(os.environ)
+    # Bytecode is written by the warm-up run, as on a used machine (an installed wheel has
+    # its .pyc): PYTHONDONTWRITEBYTECODE, set in some shells, would have every run compile
+    # monctl's sources again, a cost that grows with them (bench/README.md).
+    if env.pop("PYTHONDONTWRITEBYTECODE", None):
+        print("note: PYTHONDONTWRITEBYTECODE is set here: not for these runs")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     bare_argv = [sys.executable, "-c", "pass"]
     # `python -m monctl` is what the console script does, minus its tiny wrapper.

@@ -30,6 +30,7 @@ from monctl.health.report import AfterHealth
 from monctl.project import GENERATE_MARKER
 
 if TYPE_CHECKING:  # pragma: no cover
+    from monctl.adapters.http import Response
     from monctl.health.report import HealthReport
     from monctl.project import Project
     from monctl.result import Progress
@@ -77,6 +78,23 @@ def refused(project: Project, service: Service) -> tuple[str, str]:
         "`monctl up` hands .env's credentials to the services; "
         "after editing the password by hand, run it again",
     )
+
+
+def to_service(
+    project: Project, service: Service, method: str, url: str, *, what: str, **kwargs: Any
+) -> Response:
+    """One request to a service of the stack (``monctl.adapters.http.call``: the same
+    ``kwargs``, timeout included), with the credentials it requires (httpx never logs
+    them). A 401 means the two disagree: OperationFailed saying so, rather than a
+    confusing answer further on."""
+    from monctl.adapters import http  # httpx: only the commands that send a request
+    from monctl.errors import OperationFailed
+
+    response = http.call(method, url, what=what, auth=auth(project, service), **kwargs)
+    if response.status_code == 401:
+        message, hint = refused(project, service)
+        raise OperationFailed(f"{what}: {message}", hint=hint)
+    return response
 
 
 def web_config(password: str) -> str:

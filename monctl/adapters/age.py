@@ -13,7 +13,7 @@ Why a thread: pyrage streams only as ``encrypt_io(reader, writer)`` /
 ``decrypt_io(reader, writer)`` — it pulls from a reader and pushes to a writer
 until the end. monctl's encoder is pushed to (``write``) and its decoder is
 pulled from (``read``), so the age side runs in a worker thread joined to the
-caller by a bounded queue (``DEPTH`` pieces). Contents up to ``SMALL`` bytes are
+caller by a bounded queue (``DEPTH`` pieces; ``age_pipe.py``). Contents up to ``SMALL`` bytes are
 done in one call (``pyrage.encrypt``/``decrypt``) with no thread at all: most
 objects are small, and a thread per object would cost more than the cipher.
 
@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import queue
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, BinaryIO
 
@@ -48,6 +46,15 @@ from monctl.adapters.age_keys import (
     parse_recipients,
 )
 from monctl.adapters.age_native import MAGIC, NativeEncryptor, x25519_public
+from monctl.adapters.age_pipe import (
+    DEPTH,
+    END,
+    Aborted,
+    Pipe,
+    PipeReader,
+    PipeWriter,
+    Worker,
+)
 from monctl.errors import IntegrityError
 
 __all__ = [
@@ -73,105 +80,9 @@ __all__ = [
 ]
 
 SMALL = 4 * 1024 * 1024  # up to this, one call and no thread
-DEPTH = 8  # pieces in flight between the caller and the age thread
 
 
 # --- streams -------------------------------------------------------------------------------
-
-_END = object()
-_ABORT = object()
-
-
-class _Aborted(Exception):
-    pass
-
-
-class _Pipe:
-    """A bounded queue between a producer and a consumer thread, either of which may stop."""
-
-    def __init__(self) -> None:
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=DEPTH)
-        self.closed = threading.Event()  # the consumer will read no more
-
-    def put(self, item: object, alive: Callable[[], bool]) -> None:
-        while True:
-            if self.closed.is_set():
-                raise _Aborted
-            try:
-                self._queue.put(item, timeout=0.2)
-                return
-            except queue.Full:
-                if not alive():
-                    raise _Aborted from None
-
-    def get(self, alive: Callable[[], bool]) -> object:
-        while True:
-            try:
-                return self._queue.get(timeout=0.2)
-            except queue.Empty:
-                if not alive():
-                    # The producer may have put its last pieces and ended between the
-                    # timeout and this check: what it left is still to be read.
-                    try:
-                        return self._queue.get_nowait()
-                    except queue.Empty:
-                        return _ABORT
-
-    def abandon(self) -> None:
-        """The consumer stops: unblock a producer waiting on a full queue."""
-        self.closed.set()
-        with contextlib.suppress(queue.Empty):
-            while True:
-                self._queue.get_nowait()
-
-
-class _PipeReader:
-    """What pyrage reads: pieces from the pipe, served ``n`` bytes at a time."""
-
-    def __init__(self, pipe: _Pipe, alive: Callable[[], bool]) -> None:
-        self._pipe, self._alive = pipe, alive
-        self._piece = memoryview(b"")
-        self._at = 0
-        self._ended = False
-
-    def read(self, n: int = -1) -> bytes:
-        while self._at >= len(self._piece):
-            if self._ended:
-                return b""
-            item = self._pipe.get(self._alive)
-            if item is _END:
-                self._ended = True
-                return b""
-            if item is _ABORT:
-                raise _Aborted
-            assert isinstance(item, bytes)
-            self._piece, self._at = memoryview(item), 0
-        size = len(self._piece) - self._at if n is None or n < 0 else n
-        data = bytes(self._piece[self._at : self._at + size])
-        self._at += len(data)
-        return data
-
-
-class _Worker:
-    """Runs ``job`` in a daemon thread; keeps what it raised (also BaseException:
-    pyo3's PanicException is one) for the caller to raise."""
-
-    def __init__(self, job: Callable[[], None], name: str) -> None:
-        self.error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(job,), name=name, daemon=True)
-        self._thread.start()
-
-    def _run(self, job: Callable[[], None]) -> None:
-        try:
-            job()
-        except BaseException as e:  # handed to the caller's thread
-            self.error = e
-
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
-    def join(self) -> None:
-        self._thread.join()
 
 
 def encryptor(
@@ -206,8 +117,8 @@ class Encryptor:
         self._what = what
         self._held: list[bytes] = []
         self._held_size = 0
-        self._pipe: _Pipe | None = None
-        self._worker: _Worker | None = None
+        self._pipe: Pipe | None = None
+        self._worker: Worker | None = None
         self._sink_error: BaseException | None = None
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
@@ -222,18 +133,18 @@ class Encryptor:
         self._send(bytes(data))
 
     def _start(self) -> None:
-        pipe = self._pipe = _Pipe()
-        worker: _Worker | None = None
+        pipe = self._pipe = Pipe()
+        worker: Worker | None = None
 
         def alive() -> bool:
             return worker is None or worker.alive()
 
-        reader = _PipeReader(pipe, lambda: not pipe.closed.is_set())
+        reader = PipeReader(pipe, lambda: not pipe.closed.is_set())
 
         def job() -> None:
             self._pyrage.encrypt_io(reader, _SinkWriter(self), self._recipients)
 
-        worker = self._worker = _Worker(job, "age-encrypt")
+        worker = self._worker = Worker(job, "age-encrypt")
         self._alive = alive
         held, self._held = self._held, []
         for piece in held:
@@ -243,7 +154,7 @@ class Encryptor:
         assert self._pipe is not None
         try:
             self._pipe.put(item, self._alive)
-        except _Aborted:
+        except Aborted:
             self._raise_from_worker()
             raise IntegrityError(f"{self._what}: encryption stopped") from None
 
@@ -264,7 +175,7 @@ class Encryptor:
             self._held = []
             self._sink(data)
             return
-        self._send(_END)
+        self._send(END)
         self._raise_from_worker()
 
     def abort(self) -> None:
@@ -289,28 +200,6 @@ class _SinkWriter:
         return len(data)
 
 
-class _PipeWriter:
-    """What pyrage writes plaintext to while decrypting (8 KiB at a time): gathered
-    into pieces of ``PIECE`` bytes, so the queue moves few large pieces."""
-
-    PIECE = 256 * 1024
-
-    def __init__(self, pipe: _Pipe) -> None:
-        self._pipe = pipe
-        self._buffer = bytearray()
-
-    def write(self, data: bytes) -> int:
-        self._buffer += data
-        if len(self._buffer) >= self.PIECE:
-            self.flush()
-        return len(data)
-
-    def flush(self) -> None:
-        if self._buffer:
-            self._pipe.put(bytes(self._buffer), lambda: True)
-            self._buffer.clear()
-
-
 class _ReaderGuard:
     """The stored bytes as pyrage reads them; keeps the reader's own failure (a
     storage error) so that it, not pyrage's wrapping of it, reaches the caller."""
@@ -328,9 +217,9 @@ class _ReaderGuard:
 
 
 class _Decrypted(io.RawIOBase):
-    def __init__(self, pipe: _Pipe, worker: _Worker, guard: _ReaderGuard, what: str) -> None:
+    def __init__(self, pipe: Pipe, worker: Worker, guard: _ReaderGuard, what: str) -> None:
         self._pipe, self._worker, self._guard, self._what = pipe, worker, guard, what
-        self._reader = _PipeReader(pipe, worker.alive)
+        self._reader = PipeReader(pipe, worker.alive)
 
     def readable(self) -> bool:
         return True
@@ -338,7 +227,7 @@ class _Decrypted(io.RawIOBase):
     def readinto(self, b: Any) -> int:
         try:
             data = self._reader.read(len(b))
-        except _Aborted:
+        except Aborted:
             self._fail()
         b[: len(data)] = data
         if not data:
@@ -377,19 +266,19 @@ def decrypting(
             raise _translate(e, what) from None
         yield io.BytesIO(plain)
         return
-    pipe = _Pipe()
+    pipe = Pipe()
     guard = _ReaderGuard(stored)
-    writer = _PipeWriter(pipe)
+    writer = PipeWriter(pipe)
 
     def job() -> None:
         try:
             pyrage.decrypt_io(guard, writer, list(identities.keys))
             writer.flush()  # only after success: an error must not look like the end
         finally:
-            with contextlib.suppress(_Aborted):
-                pipe.put(_END, lambda: True)
+            with contextlib.suppress(Aborted):
+                pipe.put(END, lambda: True)
 
-    worker = _Worker(job, "age-decrypt")
+    worker = Worker(job, "age-decrypt")
     try:
         yield io.BufferedReader(_Decrypted(pipe, worker, guard, what), 1024 * 1024)
     finally:

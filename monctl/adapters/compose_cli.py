@@ -3,6 +3,9 @@
 Every call is an argument list with a timeout, through ``monctl.runner``.
 Compose's own error text is kept (it is what an operator can search for) but
 recognisable failures are turned into MonctlErrors with a next step.
+
+What compose needs to know of the stack is ``ComposeProject`` (its files, name and
+settings): ``monctl.project.Project`` is one, and this adapter, below it, does not import it.
 """
 
 from __future__ import annotations
@@ -12,11 +15,12 @@ import re
 import shutil
 import subprocess
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
 
 from monctl import runner
-from monctl.adapters.docker import daemon_error
+from monctl.adapters.docker_errors import daemon_error
 from monctl.errors import DockerUnavailable, OperationFailed, PortInUse, StartFailed
-from monctl.project import Project
 from monctl.redaction import redact
 
 _V2 = re.compile(r"v?2\.\d+")
@@ -25,6 +29,24 @@ _PORT_TAKEN = re.compile(
     r"(?P<addr>[\d.:\[\]a-f]*?):(?P<port>\d+)"
     r"(?: failed: port is already allocated|: bind: address already in use)"
 )
+
+
+class ComposeProject(Protocol):
+    """The stack as compose sees it (``monctl.project.Project`` satisfies it)."""
+
+    @property
+    def name(self) -> str: ...  # compose's project name
+
+    @property
+    def compose_file(self) -> Path: ...
+
+    @property
+    def compose_overrides(self) -> tuple[Path, ...]: ...  # applied over compose_file
+
+    @property
+    def env_file(self) -> Path: ...  # handed to compose when it exists
+
+    def setting(self, name: str, default: str = "") -> str: ...  # environment, then .env
 
 
 @functools.cache
@@ -47,7 +69,7 @@ def compose_command() -> tuple[str, ...]:
     )
 
 
-def base_args(project: Project) -> list[str]:
+def base_args(project: ComposeProject) -> list[str]:
     args = [
         *compose_command(),
         "--file",
@@ -64,7 +86,7 @@ def base_args(project: Project) -> list[str]:
 
 
 def run(
-    project: Project,
+    project: ComposeProject,
     *args: str,
     timeout: float = 300,
     capture: bool = True,
@@ -74,7 +96,7 @@ def run(
 
 
 def up(
-    project: Project,
+    project: ComposeProject,
     services: Sequence[str],
     timeout: float = 600,
     no_deps: bool = False,
@@ -89,7 +111,7 @@ def up(
         raise _start_error(redact(result.stderr or result.stdout))
 
 
-def down(project: Project, volumes: bool, timeout: float = 300) -> None:
+def down(project: ComposeProject, volumes: bool, timeout: float = 300) -> None:
     args = ["down", "--remove-orphans"] + (["--volumes"] if volumes else [])
     # Stopping never needs a required setting (a stack from before the credentials
     # existed stops without `up` having written them).
@@ -98,7 +120,7 @@ def down(project: Project, volumes: bool, timeout: float = 300) -> None:
         raise _generic_error(redact(result.stderr or result.stdout), "stopping the stack")
 
 
-def logs(project: Project, services: Sequence[str], follow: bool, tail: str | None) -> int:
+def logs(project: ComposeProject, services: Sequence[str], follow: bool, tail: str | None) -> int:
     """Pass through to `compose logs`; its output goes straight to the terminal."""
     args = ["logs"] + (["--follow"] if follow else []) + (["--tail", tail] if tail else [])
     # Following has no natural end; a day is a timeout that only guards against a hang.
@@ -113,7 +135,7 @@ def logs(project: Project, services: Sequence[str], follow: bool, tail: str | No
     return result.returncode
 
 
-def config_check(project: Project) -> str:
+def config_check(project: ComposeProject) -> str:
     """`compose config --quiet`: the compose file and .env interpolate cleanly."""
     result = run(project, "config", "--quiet", timeout=60)
     if result.returncode != 0:
@@ -129,7 +151,7 @@ def config_check(project: Project) -> str:
 _REQUIRED = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*):?\?")
 
 
-def required_placeholders(project: Project) -> dict[str, str] | None:
+def required_placeholders(project: ComposeProject) -> dict[str, str] | None:
     """An environment giving a placeholder to every variable the compose file
     requires (``${VAR:?...}``) that neither .env nor the environment sets: for
     one-off containers that never read it (validate) and for stopping or reading logs,

@@ -14,15 +14,14 @@ pyproject.toml for that reason.
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from monctl.errors import DockerUnavailable, OperationFailed, StorageError
-from monctl.runtime.state import PublishedPort, ServiceState
+from monctl.adapters.docker_errors import docker_errors, engine_write_error
+from monctl.errors import OperationFailed
 
 if TYPE_CHECKING:  # pragma: no cover
     import docker
@@ -31,71 +30,6 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 HELPER_LABEL = "org.monctl.helper"  # on every container and volume monctl creates itself
-
-
-def daemon_error(denied: bool) -> DockerUnavailable:
-    """The one wording of "monctl cannot talk to Docker", whoever noticed it
-    (the SDK, the engine API in docker_api.py, or compose's own output)."""
-    if denied:
-        return DockerUnavailable(
-            "permission denied talking to the Docker daemon",
-            hint="add your user to the 'docker' group (then log in again), or run with sudo",
-        )
-    # Named as the docker CLI names it: where monctl looked, so a wrong DOCKER_HOST shows.
-    from monctl.redaction import redact
-
-    host = os.environ.get("DOCKER_HOST")
-    address = redact(host) if host else "unix:///var/run/docker.sock"
-    return DockerUnavailable(
-        f"cannot reach the Docker daemon at {address} (is it running?)",
-        hint="start Docker there, or correct DOCKER_HOST"
-        if host
-        else "start Docker (e.g. `sudo systemctl start docker`), or set DOCKER_HOST "
-        "to the engine's address",
-    )
-
-
-def translate_error(exc: BaseException) -> DockerUnavailable:
-    """A connection failure (SDK, requests or httpx) as the daemon error it means."""
-    return daemon_error("Permission denied" in str(exc) or isinstance(exc, PermissionError))
-
-
-@contextlib.contextmanager
-def docker_errors(action: str) -> Iterator[None]:
-    """Turn Docker SDK and connection failures inside the block into MonctlErrors."""
-    import docker.errors
-    import requests.exceptions
-
-    from monctl.redaction import redact
-
-    try:
-        yield
-    except docker.errors.APIError as exc:
-        raise OperationFailed(f"{action}: {redact(str(exc.explanation or exc))}") from None
-    except (docker.errors.DockerException, requests.exceptions.ConnectionError) as exc:
-        raise translate_error(exc) from None
-
-
-# What the engine's disk says when it refuses a write (Go prints the OS's words), and
-# what the operator can do about it.
-_ENGINE_DISK = {
-    errno.ENOSPC: "free space on the disk where Docker keeps its volumes (`docker system df` "
-    "shows what uses it), then run again",
-    errno.EDQUOT: "raise the quota of the disk where Docker keeps its volumes, then run again",
-    errno.EROFS: "the disk where Docker keeps its volumes is read-only: check it (dmesg)",
-    errno.EIO: "the disk where Docker keeps its volumes failed: check it (dmesg)",
-}
-
-
-def engine_write_error(explanation: str, where: str) -> StorageError | None:
-    """The engine's answer when its disk refused a write into ``where`` (a volume) as
-    the StorageError it is (exit 8); None when the answer is about something else."""
-    said = explanation.lower()
-    for code, hint in _ENGINE_DISK.items():
-        cause = os.strerror(code).lower()
-        if cause in said:
-            return StorageError(f"the Docker engine cannot write into {where}: {cause}", hint=hint)
-    return None
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -115,34 +49,10 @@ def version_of(image_ref: str, labels: dict[str, str]) -> str | None:
     return tail.split(":", 1)[1] if ":" in tail else None
 
 
-def container_state(attrs: dict[str, Any], service: str) -> ServiceState:
-    """A ServiceState from Docker's inspect document (GET /containers/{id}/json)."""
-    state = attrs.get("State", {})
-    labels = attrs.get("Config", {}).get("Labels") or {}
-    image_ref = attrs.get("Config", {}).get("Image", "")
-    ports: list[PublishedPort] = []
-    for key, bindings in (attrs.get("NetworkSettings", {}).get("Ports") or {}).items():
-        for b in bindings or []:
-            ports.append(PublishedPort(int(key.split("/")[0]), b["HostIp"], int(b["HostPort"])))
-    return ServiceState(
-        service=service,
-        name=str(attrs.get("Name", "")).lstrip("/"),
-        id=str(attrs.get("Id", "")),
-        state=state.get("Status", "unknown"),
-        health=(state.get("Health") or {}).get("Status"),
-        started_at=parse_time(state.get("StartedAt")),
-        image=image_ref,
-        version=version_of(image_ref, labels),
-        ports=tuple(sorted(ports, key=lambda p: (p.container_port, p.host_ip))),
-    )
-
-
 class Engine:
     """One connection to the Docker engine (DOCKER_HOST, or the local socket)."""
 
     def __init__(self, timeout: int = 30) -> None:
-        import os
-
         import docker
 
         # ssh://: through the `ssh` program, as the docker CLI does (the operator's keys,

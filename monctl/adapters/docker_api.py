@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from monctl.adapters.docker import translate_error
+from monctl.adapters.docker_errors import translate_error
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 

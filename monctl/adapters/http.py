@@ -2,23 +2,19 @@
 
 ``call`` is for one-off requests by operations (reload, snapshot, flush):
 connection failures and timeouts become OperationFailed naming the service
-and URL. Health probes use their own async client (monctl/health/probes.py)
-because there a refused connection is a result ("down"), not an error.
+and URL. Health probes use their own async client (``http_probe.py``) because
+there a refused connection is a result ("down"), not an error.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
 from monctl.errors import OperationFailed
 from monctl.redaction import redact
-
-if TYPE_CHECKING:  # pragma: no cover
-    from monctl.project import Project
-    from monctl.services.model import Service
 
 DEFAULT_TIMEOUT = 10.0
 
@@ -49,28 +45,6 @@ def call(
             f"{what}: cannot reach {url} ({redact(str(exc)) or type(exc).__name__})",
             hint="is the service running? `monctl status` shows where it listens",
         ) from None
-
-
-def to_service(
-    project: Project,
-    service: Service,
-    method: str,
-    url: str,
-    *,
-    what: str,
-    timeout: float = DEFAULT_TIMEOUT,
-    **kwargs: Any,
-) -> httpx.Response:
-    """``call`` to one of the stack's services, with the credentials it requires
-    (``monctl.credentials``; httpx never logs them). A 401 means the two disagree:
-    OperationFailed saying so, rather than a confusing answer further on."""
-    from monctl.credentials import auth, refused
-
-    response = call(method, url, what=what, timeout=timeout, auth=auth(project, service), **kwargs)
-    if response.status_code == 401:
-        message, hint = refused(project, service)
-        raise OperationFailed(f"{what}: {message}", hint=hint)
-    return response
 
 
 @dataclass(frozen=True)

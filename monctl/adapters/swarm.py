@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from monctl.adapters.docker import docker_errors
+from monctl.adapters.docker_errors import docker_errors
 from monctl.errors import DockerUnavailable, MonctlError
 
 if TYPE_CHECKING:  # pragma: no cover

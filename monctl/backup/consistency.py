@@ -38,7 +38,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from monctl import signals
+from monctl import credentials, signals
 from monctl.adapters import http
 from monctl.errors import MonctlError, OperationFailed
 from monctl.services.answers import Fetched
@@ -143,7 +143,7 @@ def _snapshot(ctx: Context, service: Service, data: DataVolume, spec: Snapshot) 
     source: Source | None = None
     try:
         with signals.deferred():
-            response = http.to_service(
+            response = credentials.to_service(
                 ctx.project,
                 service,
                 "POST",
@@ -201,7 +201,7 @@ def _delete_snapshot(ctx: Context, service: Service, path: str, source: Source) 
 @contextlib.contextmanager
 def _paused(ctx: Context, service: Service, data: DataVolume, spec: Pause) -> Iterator[Source]:
     if spec.flush:
-        response = http.to_service(
+        response = credentials.to_service(
             ctx.project,
             service,
             "POST",

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from monctl import credentials
 from monctl.adapters import http
 from monctl.config.reload import lines
 from monctl.config.reload_report import Outcome
@@ -62,7 +63,7 @@ class _Metrics:
 
 
 def _read_metrics(ctx: Context, service: Service, url: str, spec: ReloadMetrics) -> _Metrics:
-    response = http.to_service(
+    response = credentials.to_service(
         ctx.project, service, "GET", f"{url}/metrics", what=f"reading {service.title}'s metrics"
     )
     text = response.text
@@ -98,7 +99,7 @@ def http_reload(service: Service, spec: HttpReload, ctx: Context) -> Outcome:
     title = service.title
     before = _read_metrics(ctx, service, url, spec.confirm) if spec.confirm else None
     ctx.progress.note(f"{service.name}: POST {url}{spec.path}")
-    response = http.to_service(
+    response = credentials.to_service(
         ctx.project, service, "POST", f"{url}{spec.path}", what=f"reloading {title}", timeout=60
     )
     status = response.status_code

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from monctl import credentials
 from monctl import services as declared
+from monctl.adapters.http_probe import ProbeClient
 from monctl.health.endpoints import Endpoint, discover, override
 from monctl.health.probes import fetch, interpret
 from monctl.health.report import GOOD, HealthReport, ServiceHealth, Status
@@ -68,14 +69,10 @@ async def _probe_all(
     """Ask the runtime and probe, overlapping the two: a service whose URL comes
     from MONCTL_<SERVICE>_URL is probed at once, while the runtime is asked on
     the same event loop; the others wait for it to say where they listen."""
-    import httpx
-
-    # Redirects are not followed (see probes.interpret); the pool is wide enough
-    # for every probe of every service to be in flight at once. Loading the CA
-    # bundle costs ~0.3 s and only an https override URL needs it.
-    limits = httpx.Limits(max_connections=100, max_keepalive_connections=0)
+    # Redirects are not followed (see probes.interpret). Loading the CA bundle
+    # costs ~0.3 s and only an https override URL needs it.
     tls = any((override(s) or "").startswith("https:") for s in services)
-    client = httpx.AsyncClient(follow_redirects=False, limits=limits, verify=tls)
+    client = ProbeClient(tls)
 
     async def ask_runtime() -> tuple[dict[str, ServiceState] | None, str | None]:
         # When every URL is given, the runtime only fills in the container state:

@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from monctl.adapters import compose_cli
-from monctl.adapters.docker import Engine, container_state
+from monctl.adapters.docker import Engine, parse_time, version_of
 from monctl.adapters.ports import url_host
 from monctl.errors import MonctlError, OperationFailed, PortInUse
 from monctl.runtime import ToolRunner
 from monctl.runtime import volumes as staging
-from monctl.runtime.state import ServiceState, newest_by_service
+from monctl.runtime.state import PublishedPort, ServiceState, newest_by_service
 from monctl.services import application
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -43,6 +43,28 @@ log = logging.getLogger(__name__)
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
+
+
+def container_state(attrs: dict[str, Any], service: str) -> ServiceState:
+    """A ServiceState from Docker's inspect document (GET /containers/{id}/json)."""
+    state = attrs.get("State", {})
+    labels = attrs.get("Config", {}).get("Labels") or {}
+    image_ref = attrs.get("Config", {}).get("Image", "")
+    ports: list[PublishedPort] = []
+    for key, bindings in (attrs.get("NetworkSettings", {}).get("Ports") or {}).items():
+        for b in bindings or []:
+            ports.append(PublishedPort(int(key.split("/")[0]), b["HostIp"], int(b["HostPort"])))
+    return ServiceState(
+        service=service,
+        name=str(attrs.get("Name", "")).lstrip("/"),
+        id=str(attrs.get("Id", "")),
+        state=state.get("Status", "unknown"),
+        health=(state.get("Health") or {}).get("Status"),
+        started_at=parse_time(state.get("StartedAt")),
+        image=image_ref,
+        version=version_of(image_ref, labels),
+        ports=tuple(sorted(ports, key=lambda p: (p.container_port, p.host_ip))),
+    )
 
 
 class ComposeRuntime:

@@ -21,7 +21,8 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING, Any
 
-from monctl.adapters.docker import HELPER_LABEL, docker_errors
+from monctl.adapters.docker import HELPER_LABEL
+from monctl.adapters.docker_errors import docker_errors
 from monctl.errors import MonctlError, PortInUse
 from monctl.runtime.swarm_state import GATEWAY_LABEL, GATEWAY_SERVICE_LABEL
 

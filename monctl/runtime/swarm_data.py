@@ -23,7 +23,8 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from monctl.adapters.docker import HELPER_LABEL, docker_errors
+from monctl.adapters.docker import HELPER_LABEL
+from monctl.adapters.docker_errors import docker_errors
 from monctl.errors import OperationFailed
 from monctl.runtime import volumes
 from monctl.runtime.swarm_deploy import NODE_LABEL

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from monctl import runner
 from monctl.adapters import compose_cli
-from monctl.adapters.docker import docker_errors
+from monctl.adapters.docker_errors import docker_errors
 from monctl.adapters.swarm import STACK_LABEL
 from monctl.errors import ConfigError, OperationFailed, StartFailed
 from monctl.redaction import redact

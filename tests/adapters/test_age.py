@@ -14,7 +14,7 @@ import pytest
 from support.age_keys import write_identity
 
 from monctl import redaction
-from monctl.adapters import age
+from monctl.adapters import age, age_pipe
 from monctl.adapters.age_native import x25519_public
 from monctl.errors import IntegrityError, UsageError
 
@@ -305,14 +305,14 @@ def test_an_encrypted_object_that_fails_leaves_no_thread(
 def test_the_pipe_hands_over_what_a_producer_left_as_it_ended() -> None:
     """The producer puts its last piece and ends between the consumer's timeout and its
     look at whether the producer lives: the piece is read, not taken for an abort."""
-    pipe = age._Pipe()
+    pipe = age_pipe.Pipe()
 
     def ended_just_now() -> bool:
         pipe._queue.put(b"last piece")
         return False
 
     assert pipe.get(ended_just_now) == b"last piece"
-    assert pipe.get(lambda: False) is age._ABORT
+    assert pipe.get(lambda: False) is age_pipe.ABORT
 
 
 def test_an_identity_others_can_read_is_warned_about(

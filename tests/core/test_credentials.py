@@ -16,7 +16,6 @@ from support import require, require_binary
 
 from monctl import credentials, redaction
 from monctl import services as declared
-from monctl.adapters import http
 from monctl.errors import ConfigError, OperationFailed
 from monctl.project import Project, parse_env
 
@@ -121,7 +120,7 @@ def test_a_401_says_the_credentials_disagree_and_never_shows_them(tmp_path: Path
             return_value=httpx.Response(401, text="Unauthorized")
         )
         with pytest.raises(OperationFailed) as caught:
-            http.to_service(
+            credentials.to_service(
                 project, prometheus, "POST", "http://127.0.0.1:9090/-/reload", what="reloading"
             )
     sent = route.calls.last.request.headers["authorization"]

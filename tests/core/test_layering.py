@@ -4,7 +4,8 @@ httpx is imported only under monctl/adapters/.
 Every import counts, also one made inside a function or only for type checking: each
 ties the adapter to the layer it names. What still breaks a rule is listed below with
 the reason, and the list may only shrink: a test fails when an entry is no longer
-needed, so a fix removes it."""
+needed, so a fix removes it. Both lists are empty now (issue 18, item 5 done): the
+tests of their entries have nothing to check."""
 
 from __future__ import annotations
 
@@ -28,31 +29,10 @@ CORE = {
 }
 
 # (adapter, what it imports) -> why it still does. Remove an entry when it is fixed.
-KNOWN_UPWARD = {
-    (
-        "monctl/adapters/docker.py",
-        "monctl.runtime.state",
-    ): "the engine's answers are made into the runtime's ServiceState here; the state "
-    "types belong in the core or the adapter should return its own",
-    (
-        "monctl/adapters/compose_cli.py",
-        "monctl.project",
-    ): "the compose CLI reads the project's files and .env; to be given them as values",
-    (
-        "monctl/adapters/http.py",
-        "monctl.credentials",
-    ): "to_service adds the stack's credentials and explains a 401; to move beside "
-    "monctl/credentials.py (tests/core/test_credentials.py calls it here)",
-    ("monctl/adapters/http.py", "monctl.project"): "to_service's annotation (as above)",
-    ("monctl/adapters/http.py", "monctl.services.model"): "to_service's annotation (as above)",
-}
+KNOWN_UPWARD: dict[tuple[str, str], str] = {}  # empty: the rule holds
 
 # Modules outside monctl/adapters/ that still import httpx, and why.
-KNOWN_HTTPX = {
-    "monctl/health/probes.py": "the health probes' async GET; to move into the adapters with "
-    "the client health builds (speed-sensitive: measure with bench/health_bench.py)",
-    "monctl/health/check.py": "builds the probes' httpx.AsyncClient (see probes.py)",
-}
+KNOWN_HTTPX: dict[str, str] = {}  # empty: the rule holds
 
 
 def imports_of(source: str) -> set[str]:
@@ -144,7 +124,7 @@ def test_a_known_upward_import_is_still_there(entry: tuple[str, str]) -> None:
 
 def test_httpx_only_in_the_adapters() -> None:
     new = sorted(httpx_outside_adapters() - set(KNOWN_HTTPX))
-    assert not new, f"httpx imported outside monctl/adapters/ (use monctl/adapters/http.py): {new}"
+    assert not new, f"httpx imported outside monctl/adapters/ (use monctl/adapters/http*.py): {new}"
 
 
 @pytest.mark.parametrize("path", sorted(KNOWN_HTTPX))
