@@ -130,6 +130,7 @@ def test_prometheus_scrapes_itself_and_alertmanager_with_the_credentials(
     guarded(running_stack).scrapes_itself_and_alertmanager()
 
 
+@pytest.mark.settles  # APIServiceDown has `for: 1m`: run last, when that minute has passed
 def test_an_alert_fires_end_to_end_to_alertmanager(running_stack: Stack) -> None:
     guarded(running_stack).alert_reaches_alertmanager()
 

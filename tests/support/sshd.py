@@ -14,6 +14,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,10 +44,16 @@ def sshd(tmp: Path) -> Iterator[dict[str, str]]:
     )
     host_key = (tmp / "host_key.pub").read_text().split()
     (tmp / "known_hosts").write_text(f"[127.0.0.1]:{port} {host_key[0]} {host_key[1]}\n")
+    # One connection carries them all (ControlMaster), as an operator's ~/.ssh/config often
+    # has it: the Docker SDK and the docker CLI start an `ssh` per API connection, and each
+    # new one's handshake made every command over ssh seconds slower (a minute and more
+    # for tests/e2e/test_swarm.py's). The socket's path must stay short (sun_path).
+    control = Path(tempfile.mkdtemp(prefix="monctl-ssh-"))
     (tmp / "ssh_config").write_text(
         f"Host *\n  IdentityFile {tmp / 'client_key'}\n  IdentitiesOnly yes\n"
         f"  UserKnownHostsFile {tmp / 'known_hosts'}\n  StrictHostKeyChecking yes\n"
         "  BatchMode yes\n"
+        f"  ControlMaster auto\n  ControlPath {control}/%C\n  ControlPersist 30\n"
     )
     bin_dir = tmp / "bin"
     bin_dir.mkdir()
@@ -74,6 +81,10 @@ def sshd(tmp: Path) -> Iterator[dict[str, str]]:
             "DOCKER_HOST": f"ssh://root@127.0.0.1:{port}",
         }
     finally:
+        # The master connection first (it would outlive sshd's listener for ControlPersist).
+        stop = [client, "-F", str(tmp / "ssh_config"), "-p", str(port), "-O", "exit"]
+        subprocess.run([*stop, "root@127.0.0.1"], capture_output=True, timeout=10, check=False)
+        shutil.rmtree(control, ignore_errors=True)
         process.terminate()
         process.wait(timeout=10)
         log.close()
