@@ -65,6 +65,10 @@ def drill_command(
     Docker is contacted. The throwaway stack and its volumes are removed afterwards, always
     (also on failure, Ctrl-C or SIGTERM). Exit 0 only if every check passed.
 
+    The throwaway stack runs as plain containers (compose) on the engine monctl
+    talks to, also with --runtime swarm: on Swarm the drill runs on that manager,
+    not as a Swarm stack.
+
     \b
     Examples:
       monctl backup test latest
@@ -74,6 +78,12 @@ def drill_command(
     from monctl.cli.progress import CliProgress
 
     out = output(as_json)
+    if app.project.runtime != "compose":
+        # Said, not silently ignored: the drill does not use the project's runtime.
+        out.info(
+            f"the drill runs as plain containers on this engine, not on the "
+            f"{app.project.runtime} runtime (see `monctl backup test --help`)"
+        )
 
     request = drill.DrillRequest(
         app.project, source, backup_id, services, identity, allow_downgrade, timeout

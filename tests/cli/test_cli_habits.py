@@ -326,3 +326,20 @@ def test_completion_offers_service_names_and_backup_ids(stack: Path) -> None:
     offered = complete("monctl backup verify ", stack)
     assert offered == ["latest", "20260102T020000Z", "20260101T020000Z"]
     assert complete("monctl restore 202601", stack) == ["20260102T020000Z", "20260101T020000Z"]
+
+
+def test_a_drill_on_swarm_says_it_runs_on_plain_containers(stack: Path, tmp_path: Path) -> None:
+    """Issue 18: the drill does not use the project's runtime; with --runtime swarm it
+    says so (once, before it starts) instead of silently running on compose."""
+    empty = tmp_path / "none"
+    empty.mkdir()
+    on_swarm = monctl(
+        "--runtime", "swarm", "backup", "test", "latest", "--repo", str(empty), cwd=stack
+    )
+    note = "the drill runs as plain containers on this engine, not on the swarm runtime"
+    assert on_swarm.stderr.count(note) == 1, on_swarm.stderr
+    on_compose = monctl("backup", "test", "latest", "--repo", str(empty), cwd=stack)
+    assert note not in on_compose.stderr
+    assert on_swarm.returncode == on_compose.returncode != 0
+    helped = monctl("backup", "test", "--help", cwd=stack)
+    assert "also with --runtime swarm" in " ".join(helped.stdout.split())

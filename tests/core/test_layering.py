@@ -141,8 +141,8 @@ ENTRY = {"monctl/__main__.py"}
 STREAMS = {
     "monctl/signals.py": "a second signal's one line, written from the signal handler itself "
     "(no Output there, and rich must not run inside a handler)",
-    "monctl/backup/export_sink.py": "`backup export -o -` writes the tar itself to stdout: the data "
-    "asked for, not a drawing of it",
+    "monctl/backup/export_sink.py": "`backup export -o -` writes the tar itself to stdout: "
+    "the data asked for, not a drawing of it",
 }
 
 
