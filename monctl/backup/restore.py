@@ -256,6 +256,17 @@ def _restore(
     services = _selected(manifest, names)
     report = RestoreReport(backup_id, storage.location)
     if verified is None:
+        # Straight into the volumes' directories when they are on this host (one read,
+        # one write, the service down for a swap only): ``restore_direct``.
+        from monctl.backup import restore_direct
+
+        where = restore_direct.prepared(runtime, storage, manifest, services, identities)
+        if where is not None:
+            return restore_direct.run(
+                runtime, storage, manifest, services, where, report, confirm=confirm,
+                progress=progress, allow_downgrade=allow_downgrade, identities=identities,
+                ready=lambda s: _ready(project, runtime, s, ready_timeout, wait_ready),
+            )  # fmt: skip
         verified = check(storage, manifest, names, progress=progress, identities=identities)
     report.verified = verified
     # Docker only now: a bad backup is told as such (exit 10), also with the engine down.
@@ -322,11 +333,21 @@ def _restore_one(
             exc.exit_code,
             exc.hint,
         )
-    if state == "running" and wait_ready is not None:
-        state = wait_ready(service)
-    elif state == "running":
-        state = _wait_ready(project, runtime, service, ready_timeout)
+    if state == "running":
+        state = _ready(project, runtime, service, ready_timeout, wait_ready)
     return ServiceRestore(name, volume, "restored", state, time.monotonic() - started)
+
+
+def _ready(
+    project: Project,
+    runtime: Runtime,
+    service: Service,
+    timeout: float,
+    wait_ready: Callable[[Service], str] | None,
+) -> str:
+    if wait_ready is not None:
+        return wait_ready(service)
+    return _wait_ready(project, runtime, service, timeout)
 
 
 def _restore_archive(

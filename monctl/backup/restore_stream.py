@@ -14,7 +14,7 @@ import io
 import posixpath
 import tarfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, BinaryIO
 
 from monctl.errors import IntegrityError
@@ -100,11 +100,17 @@ def assembled(
 
 
 def content(
-    storage: Storage, entry: FileEntry, pack: BinaryIO | None, identities: Identities | None
+    storage: Storage,
+    entry: FileEntry,
+    pack: BinaryIO | None,
+    identities: Identities | None,
+    on_bytes: Callable[[int], None] | None = None,
 ) -> Iterator[bytes]:
+    """The plaintext of file ``entry`` from its object (``on_bytes``: its stored bytes
+    as they are read) or the next bytes of the ``pack``; checked at the end of each."""
     if entry.blob is not None:
         what = f"the object of {entry.path}"
-        with open_object(storage, entry.blob, what, None, identities) as plain:
+        with open_object(storage, entry.blob, what, on_bytes, identities) as plain:
             while data := plain.read(READ_SIZE):
                 yield data
         return

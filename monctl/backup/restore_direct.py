@@ -1,0 +1,252 @@
+"""A restore written straight into the volumes' directories: one read, one write, a swap.
+
+Used by ``restore`` for a format-2 backup when every volume to restore is a
+directory of this host (``runtime.host_volume.locate``); else restore writes
+through the engine as before. Order of events, each step a guarantee:
+
+1. Before the engine: something to restore, the keys fit, and every object the
+   services need is present with its recorded size (one listing, no reads);
+   a missing or truncated object is refused with exit 10, nothing touched.
+2. The engine is asked (versions, volumes) and the operator confirms.
+3. Every service is staged, while it keeps running, in a new directory beside
+   its live data (``HostVolume.new_stage``): each file written as its object
+   is read, decrypted and decompressed, each object's hashes (stored bytes,
+   plaintext size and sha256) checked at its end, each name judged by
+   ``tar_safety`` and created only inside directories this restore made
+   (no path through a link, no file opened through one: O_NOFOLLOW, O_EXCL);
+   owners are the image's user, modes and times the backup's, as the engine
+   path extracts them. Any failure removes every stage: nothing live is
+   touched until every object of every service checked out.
+4. Per service: stop, two renames, start (``HostVolume.swap``: signals wait),
+   wait until ready, then the previous data is removed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from monctl.backup.restore import RestoreReport, ServiceRestore
+from monctl.backup.restore_files import tar_check, write
+from monctl.backup.verify_report import ServiceCheck, VerifyReport
+from monctl.errors import ExitCode, IntegrityError, Interrupted, MonctlError
+from monctl.repository import index, keys, versions
+from monctl.repository.manifest import Manifest
+from monctl.runtime import host_volume
+from monctl.runtime.host_volume import HostVolume
+
+if TYPE_CHECKING:  # pragma: no cover
+    from monctl.adapters.age import Identities
+    from monctl.adapters.storage import Storage
+    from monctl.result import Progress
+    from monctl.runtime import Runtime
+    from monctl.services.model import Service
+
+
+def plan(
+    runtime: Runtime, manifest: Manifest, services: tuple[Service, ...]
+) -> dict[str, HostVolume] | None:
+    """Every service's volume as a host directory, or None (restore goes through the
+    engine): a format-1 backup, any volume not reachable so, or the engine down —
+    then the engine path verifies everything first and tells a bad backup as such."""
+    if manifest.format_version != 2:
+        return None
+    found: dict[str, HostVolume] = {}
+    for service in services:
+        try:
+            where = host_volume.locate(runtime, service)
+        except MonctlError:
+            return None
+        if where is None:
+            return None
+        found[service.name] = where
+    return found
+
+
+def precheck(
+    storage: Storage,
+    manifest: Manifest,
+    services: tuple[Service, ...],
+    identities: Identities | None,
+) -> None:
+    """Step 1: the keys fit, every object is there with its stored size (IntegrityError)."""
+    keys.check_can_open(storage, manifest, [s.name for s in services], identities)
+    present = index.list_objects(storage)
+    checks = []
+    for service in services:
+        files = manifest.files(service.name)
+        blobs = [b for e in files.files if (b := e.blob) is not None]
+        problems, bad = [], []
+        for blob in ([files.pack] if files.pack else []) + blobs:
+            stored = present.get(blob.ref.id)
+            if stored != blob.ref.stored:
+                what = f"object {blob.ref.id[:16]}…"
+                how = "missing" if stored is None else f"{stored} bytes, not {blob.ref.stored}"
+                problems.append(f"{what} is {how}")
+                bad.append(blob.ref.id)
+        error = "; ".join(problems[:3]) or None
+        checks.append(
+            ServiceCheck(service.name, not problems, 0, "", None, error, tuple(dict.fromkeys(bad)))
+        )
+    failed = VerifyReport(storage.location, manifest.backup_id, checks).error()
+    if failed is not None:
+        raise failed
+
+
+def stage_all(
+    storage: Storage,
+    manifest: Manifest,
+    services: tuple[Service, ...],
+    where: dict[str, HostVolume],
+    identities: Identities | None,
+    on_bytes: Callable[[int], None],
+) -> tuple[dict[str, Path], list[ServiceCheck]]:
+    """Step 3: every service staged ({name: stage}) and what was checked; on any
+    failure every stage made is removed and the failure raised, with ``checks`` of
+    the services (the failing one not ok) on the exception as ``checks``."""
+    stages: dict[str, Path] = {}
+    checks: list[ServiceCheck] = []
+    try:
+        for service in services:
+            assert service.data is not None
+            files = manifest.files(service.name)
+            stages[service.name] = stage = where[service.name].new_stage()
+            read = 0
+
+            def counted(n: int) -> None:
+                nonlocal read
+                read += n
+                on_bytes(n)
+
+            sha = files.pack.ref.id if files.pack else ""
+            try:
+                write(storage, files, service.data, stage, identities, counted)
+            except IntegrityError as exc:
+                checks.append(ServiceCheck(service.name, False, read, sha, None, exc.message))
+                raise StagingFailed(service.name, exc, checks) from exc
+            except OSError as exc:
+                error = _disk_error(exc, where[service.name])
+                raise StagingFailed(service.name, error, checks) from exc
+            checks.append(ServiceCheck(service.name, True, read, sha, tar_check(files)))
+    except BaseException:
+        for stage in stages.values():
+            host_volume.remove(stage)
+        raise
+    return stages, checks
+
+
+class StagingFailed(Exception):
+    """A service could not be staged (``error``); every stage is removed."""
+
+    def __init__(self, service: str, error: MonctlError, checks: list[ServiceCheck]) -> None:
+        super().__init__(error.message)
+        self.service = service
+        self.error = error
+        self.checks = checks
+
+
+def _disk_error(exc: OSError, where: HostVolume) -> MonctlError:
+    from monctl.errors import StorageError
+
+    return StorageError(
+        f"cannot write the restored data beside volume {where.volume} "
+        f"({where.data.parent}): {exc.strerror or exc}",
+        hint="free space there (`df`, `docker system df`) and run the restore again",
+    )
+
+
+def swap(where: HostVolume, stage: Path, ready: Callable[[], str]) -> str:
+    """Step 4 for one service: swap, wait until ready, remove the previous data (the
+    stage when the swap failed: the service runs on its previous data then)."""
+    try:
+        previous = where.swap(stage)
+    except BaseException:
+        host_volume.remove(stage)
+        raise
+    try:
+        return ready()
+    finally:
+        host_volume.remove(previous)
+
+
+def prepared(
+    runtime: Runtime,
+    storage: Storage,
+    manifest: Manifest,
+    services: tuple[Service, ...],
+    identities: Identities | None,
+) -> dict[str, HostVolume] | None:
+    """Steps 1 and the engine's part of 2 when this restore can go direct, else None."""
+    if manifest.format_version != 2 or not host_volume.local_engine():
+        return None
+    precheck(storage, manifest, services, identities)  # before the engine is asked
+    return plan(runtime, manifest, services)
+
+
+def run(
+    runtime: Runtime,
+    storage: Storage,
+    manifest: Manifest,
+    services: tuple[Service, ...],
+    where: dict[str, HostVolume],
+    report: RestoreReport,
+    *,
+    confirm: Callable[[str], bool],
+    progress: Progress,
+    allow_downgrade: bool,
+    identities: Identities | None,
+    ready: Callable[[Service], str],
+) -> RestoreReport:
+    """Steps 2 to 4 (see the module's docstring) into ``report``."""
+    from monctl.backup.restore import describe
+
+    backup_id = manifest.backup_id
+    for note in versions.check(manifest, services, runtime.states(), allow_downgrade):
+        progress.note(note)
+    if not confirm(describe([(s, where[s.name].volume) for s in services], backup_id)):
+        raise Interrupted("restore declined; nothing was changed")
+    started = time.monotonic()
+    moved = lambda n: progress.moved(backup_id, n)  # noqa: E731
+    try:
+        stages, checks = stage_all(storage, manifest, services, where, identities, moved)
+    except StagingFailed as failed:
+        report.verified = VerifyReport(storage.location, backup_id, failed.checks)
+        for s in services:
+            why = failed.error if s.name == failed.service else None
+            error = why.message if why else f"not restored: {failed.service} could not be"
+            code = why.exit_code if why else ExitCode.FAILED
+            hint = why.hint if why else None
+            state = _state_now(runtime, s)
+            seconds = time.monotonic() - started
+            volume = where[s.name].volume
+            report.services.append(
+                ServiceRestore(s.name, volume, "failed", state, seconds, error, code, hint)
+            )
+        return report
+    report.verified = VerifyReport(storage.location, backup_id, checks)
+    for s in services:
+        begun = time.monotonic()
+        volume = where[s.name].volume
+        try:
+            state = swap(where[s.name], stages[s.name], lambda s=s: ready(s))  # type: ignore[misc]
+        except MonctlError as exc:
+            seconds = time.monotonic() - begun
+            report.services.append(
+                ServiceRestore(s.name, volume, "failed", _state_now(runtime, s), seconds,
+                               exc.message, exc.exit_code, exc.hint)
+            )  # fmt: skip
+            continue
+        report.services.append(
+            ServiceRestore(s.name, volume, "restored", state, time.monotonic() - begun)
+        )
+    return report
+
+
+def _state_now(runtime: Runtime, service: Service) -> str:
+    try:
+        state = runtime.states().get(service.name)
+    except MonctlError:
+        return "unknown"
+    return state.state if state else "missing"

@@ -1,0 +1,145 @@
+"""Writing a format-2 service's files into an empty host directory (``restore_direct``).
+
+Each file is written as its object is read, decrypted and decompressed; each
+object's hashes (stored bytes, plaintext size and sha256) are checked at its
+end and the pack's file by file (``restore_stream.content``), so what is
+written is what was checked — a failure raises IntegrityError and the caller
+removes the directory. Every name is judged by ``tar_safety`` as the engine
+path judges it, and created only inside a directory this writer made (so no
+path ever passes through a link) with O_EXCL and O_NOFOLLOW; owners are the
+image's user, modes (no setuid/setgid) and times the backup's — what the
+engine path's tar stream (``restore_stream.assembled``) extracts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import posixpath
+import tarfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+from monctl.backup.restore_stream import TAR_TYPES, content
+from monctl.errors import IntegrityError
+from monctl.repository.filelist import ServiceFiles
+from monctl.repository.objects import open_object
+from monctl.repository.tar_safety import TarCheck, check_member
+from monctl.repository.tar_stream import Member
+
+if TYPE_CHECKING:  # pragma: no cover
+    from monctl.adapters.age import Identities
+    from monctl.adapters.storage import Storage
+    from monctl.services.model import DataVolume
+
+DIR_MODE = 0o755  # the data directory itself, as the engine path makes it
+FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def tar_check(files: ServiceFiles) -> TarCheck:
+    return TarCheck(
+        members=len(files.files),
+        files=sum(e.kind == "file" for e in files.files),
+        dirs=sum(e.kind == "dir" for e in files.files),
+        links=sum(e.kind in ("symlink", "hardlink") for e in files.files),
+        bytes=files.raw_size,
+    )
+
+
+class _Writer:
+    """Creates a service's entries under an empty directory, never through a link."""
+
+    def __init__(self, root: Path, data: DataVolume) -> None:
+        self.root = root
+        self.data = data
+        self.dirs: set[str] = {""}  # made here: the only parents an entry may have
+        self.files: set[str] = set()  # regular files made here: what hard links may name
+        self.times: list[tuple[str, int]] = []
+
+    def path(self, name: str) -> str:
+        parent = posixpath.dirname(name)
+        if parent not in self.dirs or name in self.dirs or name in self.files:
+            raise IntegrityError(f"the backup's file list names {name!r} out of order")
+        return os.path.join(self.root, name)
+
+    def directory(self, name: str, mode: int, mtime: int) -> None:
+        path = self.path(name)
+        os.mkdir(path, 0o700)
+        os.chown(path, self.data.uid, self.data.gid, follow_symlinks=False)
+        os.chmod(path, mode, follow_symlinks=False)
+        self.dirs.add(name)
+        self.times.append((path, mtime))
+
+    def file(self, name: str, mode: int, mtime: int, chunks: Iterator[bytes]) -> None:
+        fd = os.open(self.path(name), FILE_FLAGS, 0o600)
+        self.files.add(name)
+        try:
+            for chunk in chunks:
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view) :]
+            os.fchown(fd, self.data.uid, self.data.gid)
+            os.fchmod(fd, mode)
+            os.utime(fd, (mtime, mtime))
+        finally:
+            os.close(fd)
+
+    def symlink(self, name: str, target: str, mtime: int) -> None:
+        path = self.path(name)
+        os.symlink(target, path)
+        os.chown(path, self.data.uid, self.data.gid, follow_symlinks=False)
+        os.utime(path, (mtime, mtime), follow_symlinks=False)
+
+    def hardlink(self, name: str, target: str) -> None:
+        if target not in self.files:
+            raise IntegrityError(f"hard link {name!r} names {target!r}, not a file before it")
+        os.link(os.path.join(self.root, target), self.path(name), follow_symlinks=False)
+        self.files.add(name)
+
+    def finish(self) -> None:
+        for path, mtime in reversed(self.times):  # after their contents changed them
+            os.utime(path, (mtime, mtime), follow_symlinks=False)
+        os.chown(self.root, self.data.uid, self.data.gid)
+        os.chmod(self.root, DIR_MODE)
+
+
+def write(
+    storage: Storage,
+    files: ServiceFiles,
+    data: DataVolume,
+    root: Path,
+    identities: Identities | None = None,
+    on_bytes: Callable[[int], None] | None = None,
+) -> None:
+    """Every entry of ``files`` under the empty directory ``root``, each object checked
+    as it is read (IntegrityError when any is not what the manifest records: the caller
+    removes ``root``). The same names, kinds, modes and owner as ``assembled``."""
+    base = posixpath.basename(data.path.rstrip("/"))
+    out = _Writer(root, data)
+    with contextlib.ExitStack() as stack:
+        pack: BinaryIO | None = None
+        if files.pack is not None:
+            pack = stack.enter_context(
+                open_object(storage, files.pack, "the pack", on_bytes, identities)
+            )
+        for entry in files.files:
+            kind = TAR_TYPES.get(entry.kind, tarfile.REGTYPE)
+            link = f"{base}/{entry.link}" if entry.kind == "hardlink" else entry.link
+            size = entry.size if entry.kind == "file" else 0
+            mode = entry.mode & 0o1777
+            member = Member(f"{base}/{entry.path}", kind, size, mode, 0, 0, entry.mtime, link)
+            check_member(member, base)
+            name = posixpath.normpath(entry.path)
+            if entry.kind == "dir":
+                out.directory(name, mode, entry.mtime)
+            elif entry.kind == "symlink":
+                out.symlink(name, entry.link, entry.mtime)
+            elif entry.kind == "hardlink":
+                out.hardlink(name, posixpath.normpath(entry.link))
+            else:
+                chunks = content(storage, entry, pack, identities, on_bytes)
+                out.file(name, mode, entry.mtime, chunks)
+        if pack is not None and pack.read(1):  # the end: the pack's own hashes
+            raise IntegrityError("the pack holds more than its files")
+    out.finish()
