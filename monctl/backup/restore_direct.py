@@ -28,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from monctl.backup import verify
 from monctl.backup.restore import RestoreReport, ServiceRestore
 from monctl.backup.restore_files import tar_check, write
 from monctl.backup.verify_report import ServiceCheck, VerifyReport
@@ -77,20 +78,36 @@ def precheck(
     checks = []
     for service in services:
         files = manifest.files(service.name)
-        blobs = [b for e in files.files if (b := e.blob) is not None]
         problems, bad = [], []
-        for blob in ([files.pack] if files.pack else []) + blobs:
-            stored = present.get(blob.ref.id)
-            if stored != blob.ref.stored:
-                what = f"object {blob.ref.id[:16]}…"
-                how = "missing" if stored is None else f"{stored} bytes, not {blob.ref.stored}"
-                problems.append(f"{what} is {how}")
-                bad.append(blob.ref.id)
-        error = "; ".join(problems[:3]) or None
-        checks.append(
-            ServiceCheck(service.name, not problems, 0, "", None, error, tuple(dict.fromkeys(bad)))
-        )
-    failed = VerifyReport(storage.location, manifest.backup_id, checks).error()
+        if files.pack is not None:  # worded as verify words it
+            what = f"the pack of {service.name} (object {files.pack.ref.id[:16]}…)"
+            stored = present.get(files.pack.ref.id)
+            if stored != files.pack.ref.stored:
+                problems.append(
+                    f"{what} is missing" if stored is None else f"{what} has the wrong size"
+                )
+                bad.append(files.pack.ref.id)
+        for entry in files.files:
+            blob = entry.blob
+            stored = present.get(blob.ref.id) if blob is not None else None
+            if blob is None or stored == blob.ref.stored:
+                continue
+            what = f"object {blob.ref.id[:16]}… ({entry.path})"
+            if stored is None:
+                problems.append(f"{what} is missing")
+            else:
+                how = "truncated" if stored < blob.ref.stored else "longer than recorded"
+                problems.append(
+                    f"{what} is {how}: {stored} bytes, the manifest says {blob.ref.stored}"
+                )
+            bad.append(blob.ref.id)
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        error = "; ".join(problems[:3]) + more if problems else None
+        bad_ids = tuple(dict.fromkeys(bad))
+        checks.append(ServiceCheck(service.name, not problems, 0, "", None, error, bad_ids))
+    bad_all = [i for c in checks for i in c.bad_objects]
+    needing = verify.needed_by(storage, bad_all) if bad_all else {}
+    failed = VerifyReport(storage.location, manifest.backup_id, checks, needing).error()
     if failed is not None:
         raise failed
 
@@ -179,7 +196,7 @@ def prepared(
     identities: Identities | None,
 ) -> dict[str, HostVolume] | None:
     """Steps 1 and the engine's part of 2 when this restore can go direct, else None."""
-    if manifest.format_version != 2 or not host_volume.local_engine():
+    if manifest.format_version != 2 or not host_volume.possible(runtime):
         return None
     precheck(storage, manifest, services, identities)  # before the engine is asked
     return plan(runtime, manifest, services)

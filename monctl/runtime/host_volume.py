@@ -117,12 +117,19 @@ def local_engine() -> bool:
     return host.startswith("unix://") and hasattr(os, "geteuid") and os.geteuid() == 0
 
 
+def possible(runtime: Runtime) -> bool:
+    """Whether ``locate`` may find anything, told without asking the engine."""
+    from monctl.runtime.compose import ComposeRuntime
+
+    return local_engine() and isinstance(runtime, ComposeRuntime)
+
+
 def locate(runtime: Runtime, service: Service) -> HostVolume | None:
     """``service``'s data volume as a directory here, when it can be written directly
     (see the module's docstring); None when not. Raise DockerUnavailable."""
     from monctl.runtime.compose import ComposeRuntime
 
-    if not local_engine() or not isinstance(runtime, ComposeRuntime):
+    if not possible(runtime) or not isinstance(runtime, ComposeRuntime):
         return None
     engine = runtime.engine
     name = runtime.data_volume(service)

@@ -154,7 +154,7 @@ def test_a_corrupt_object_found_mid_stream_removes_the_stage_and_touches_nothing
                                  lambda n: None)  # fmt: skip
     assert failed.value.error.exit_code == ExitCode.INTEGRITY
     [check] = failed.value.checks
-    assert not check.ok and check.error and "ledger" == check.service
+    assert not check.ok and check.error and check.service == "ledger"
     assert leftovers(tmp_path / "vol") == [], "the stage was left"
     assert [p.name for p in where.data.iterdir()] == ["live.txt"]
     assert calls.log == [], "the service was stopped"
