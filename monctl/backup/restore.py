@@ -19,6 +19,11 @@ Order of events, each step a guarantee:
    service is stopped, its volume replaced, and it is ALWAYS started again),
    and the service is waited for until ready.
 
+When the volumes are directories of this host (monctl as root beside a local engine),
+a format-2 restore goes direct instead (``restore_direct``): every object read once and
+checked as it is written beside the live data, nothing live touched until all checked
+out, the service down only for a swap by renames. This module is then the fallback.
+
 A format-2 backup is assembled as it is staged: the manifest's file list,
 in order, each file's bytes from its object or from the service's pack,
 every object's hashes checked at its end (``objects.open_object``). A
