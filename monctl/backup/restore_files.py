@@ -13,17 +13,21 @@ engine path's tar stream (``restore_stream.assembled``) extracts.
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import functools
 import os
 import posixpath
 import tarfile
+import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from monctl.backup.restore_stream import TAR_TYPES, content
 from monctl.errors import IntegrityError
-from monctl.repository.filelist import ServiceFiles
+from monctl.repository.filelist import FileEntry, ServiceFiles
 from monctl.repository.objects import open_object
 from monctl.repository.tar_safety import TarCheck, check_member
 from monctl.repository.tar_stream import Member
@@ -34,6 +38,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from monctl.services.model import DataVolume
 
 DIR_MODE = 0o755  # the data directory itself, as the engine path makes it
+WORKERS = 2
+IN_FLIGHT = 4  # files submitted and not yet collected (open descriptors)
 FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -71,11 +77,20 @@ class _Writer:
         self.dirs.add(name)
         self.times.append((path, mtime))
 
-    def file(self, name: str, mode: int, mtime: int, chunks: Iterator[bytes]) -> None:
+    def create(self, name: str) -> int:
+        """A new file ``name`` (never through a link, never an existing one), open."""
         fd = os.open(self.path(name), FILE_FLAGS, 0o600)
         self.files.add(name)
+        return fd
+
+    def fill(
+        self, fd: int, mode: int, mtime: int, chunks: Iterator[bytes], stop: threading.Event
+    ) -> None:
+        """Write ``chunks`` into ``fd``, then its owner, mode and time; close it."""
         try:
             for chunk in chunks:
+                if stop.is_set():
+                    raise _Stopped
                 view = memoryview(chunk)
                 while view:
                     view = view[os.write(fd, view) :]
@@ -104,6 +119,41 @@ class _Writer:
         os.chmod(self.root, DIR_MODE)
 
 
+class _Stopped(Exception):
+    """Another file failed (or a signal came): this one stops where it is."""
+
+
+class _Parallel:
+    """Files with an object of their own, read, checked and written ``WORKERS`` at a time
+    (hashing and writing release the GIL: two cores, twice the rate); progress is told
+    from the caller's thread, as each is collected, in order."""
+
+    def __init__(self, on_bytes: Callable[[int], None] | None) -> None:
+        self.pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="monctl-restore")
+        self.pending: collections.deque[tuple[Future[None], int]] = collections.deque()
+        self.stop = threading.Event()
+        self.on_bytes = on_bytes
+
+    def make_room(self) -> None:
+        while len(self.pending) >= IN_FLIGHT:
+            self.collect()
+
+    def submit(self, job: Callable[[], None], stored: int) -> None:
+        self.pending.append((self.pool.submit(job), stored))
+
+    def collect(self) -> None:
+        future, stored = self.pending.popleft()
+        future.result()  # the file's failure, raised here
+        if self.on_bytes is not None:
+            self.on_bytes(stored)
+
+    def close(self, failed: bool) -> None:
+        """Wait for every file still being written (stopped first when ``failed``)."""
+        if failed:
+            self.stop.set()
+        self.pool.shutdown(wait=True, cancel_futures=failed)
+
+
 def write(
     storage: Storage,
     files: ServiceFiles,
@@ -114,32 +164,61 @@ def write(
 ) -> None:
     """Every entry of ``files`` under the empty directory ``root``, each object checked
     as it is read (IntegrityError when any is not what the manifest records: the caller
-    removes ``root``). The same names, kinds, modes and owner as ``assembled``."""
+    removes ``root``, once this returned: no file is written after). The same names,
+    kinds, modes and owner as ``assembled``."""
     base = posixpath.basename(data.path.rstrip("/"))
     out = _Writer(root, data)
-    with contextlib.ExitStack() as stack:
-        pack: BinaryIO | None = None
-        if files.pack is not None:
-            pack = stack.enter_context(
-                open_object(storage, files.pack, "the pack", on_bytes, identities)
-            )
-        for entry in files.files:
-            kind = TAR_TYPES.get(entry.kind, tarfile.REGTYPE)
-            link = f"{base}/{entry.link}" if entry.kind == "hardlink" else entry.link
-            size = entry.size if entry.kind == "file" else 0
-            mode = entry.mode & 0o1777
-            member = Member(f"{base}/{entry.path}", kind, size, mode, 0, 0, entry.mtime, link)
-            check_member(member, base)
-            name = posixpath.normpath(entry.path)
-            if entry.kind == "dir":
-                out.directory(name, mode, entry.mtime)
-            elif entry.kind == "symlink":
-                out.symlink(name, entry.link, entry.mtime)
-            elif entry.kind == "hardlink":
-                out.hardlink(name, posixpath.normpath(entry.link))
-            else:
-                chunks = content(storage, entry, pack, identities, on_bytes)
-                out.file(name, mode, entry.mtime, chunks)
-        if pack is not None and pack.read(1):  # the end: the pack's own hashes
-            raise IntegrityError("the pack holds more than its files")
+    parallel = _Parallel(on_bytes)
+    failed = True
+    try:
+        with contextlib.ExitStack() as stack:
+            pack: BinaryIO | None = None
+            if files.pack is not None:
+                pack = stack.enter_context(
+                    open_object(storage, files.pack, "the pack", on_bytes, identities)
+                )
+            for entry in files.files:
+                _one(storage, entry, base, out, pack, parallel, identities, on_bytes)
+            if pack is not None and pack.read(1):  # the end: the pack's own hashes
+                raise IntegrityError("the pack holds more than its files")
+        while parallel.pending:
+            parallel.collect()
+        failed = False
+    finally:
+        parallel.close(failed)
     out.finish()
+
+
+def _one(
+    storage: Storage,
+    entry: FileEntry,
+    base: str,
+    out: _Writer,
+    pack: BinaryIO | None,
+    parallel: _Parallel,
+    identities: Identities | None,
+    on_bytes: Callable[[int], None] | None,
+) -> None:
+    kind = TAR_TYPES.get(entry.kind, tarfile.REGTYPE)
+    link = f"{base}/{entry.link}" if entry.kind == "hardlink" else entry.link
+    size = entry.size if entry.kind == "file" else 0
+    mode = entry.mode & 0o1777
+    member = Member(f"{base}/{entry.path}", kind, size, mode, 0, 0, entry.mtime, link)
+    check_member(member, base)
+    name = posixpath.normpath(entry.path)
+    if entry.kind == "dir":
+        out.directory(name, mode, entry.mtime)
+    elif entry.kind == "symlink":
+        out.symlink(name, entry.link, entry.mtime)
+    elif entry.kind == "hardlink":
+        out.hardlink(name, posixpath.normpath(entry.link))
+    elif entry.blob is not None:  # its own object: written beside the others
+        parallel.make_room()  # before the file is opened: it is always handed on
+        fd = out.create(name)
+        chunks = content(storage, entry, None, identities)
+        job = functools.partial(out.fill, fd, mode, entry.mtime, chunks, parallel.stop)
+        parallel.submit(job, entry.blob.ref.stored)
+    else:  # from the pack, in order
+        fd = out.create(name)
+        chunks = content(storage, entry, pack, identities, on_bytes)
+        out.fill(fd, mode, entry.mtime, chunks, parallel.stop)
