@@ -60,8 +60,9 @@ class HostVolume:
 
     def new_stage(self) -> Path:
         """A fresh empty directory beside ``data`` (stages left by a killed run removed)."""
+        live = self.data.is_dir()  # else a previous data is the only copy: kept
         for old in self.data.parent.iterdir():
-            if old.name.startswith((STAGE, PREVIOUS)):
+            if old.name.startswith(STAGE) or (live and old.name.startswith(PREVIOUS)):
                 remove(old)
         with signals.deferred():  # made and known, or not made
             path = self.data.parent / f"{STAGE}{secrets.token_hex(4)}"
