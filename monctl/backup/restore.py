@@ -270,7 +270,7 @@ def _restore(
             return restore_direct.run(
                 runtime, storage, manifest, services, where, report, confirm=confirm,
                 progress=progress, allow_downgrade=allow_downgrade, identities=identities,
-                ready=lambda s: _ready(project, runtime, s, ready_timeout, wait_ready),
+                ready=lambda s: _ready(project, runtime, s, ready_timeout, wait_ready, 0.2),
             )  # fmt: skip
         verified = check(storage, manifest, names, progress=progress, identities=identities)
     report.verified = verified
@@ -349,10 +349,11 @@ def _ready(
     service: Service,
     timeout: float,
     wait_ready: Callable[[Service], str] | None,
+    interval: float = 2.0,  # the direct restore asks often: its downtime is this wait
 ) -> str:
     if wait_ready is not None:
         return wait_ready(service)
-    return _wait_ready(project, runtime, service, timeout)
+    return _wait_ready(project, runtime, service, timeout, interval)
 
 
 def _restore_archive(
@@ -374,10 +375,12 @@ def _state_now(runtime: Runtime, service: Service) -> str:
     return state.state if state else "missing"
 
 
-def _wait_ready(project: Project, runtime: Runtime, service: Service, timeout: float) -> str:
+def _wait_ready(
+    project: Project, runtime: Runtime, service: Service, timeout: float, interval: float = 2.0
+) -> str:
     from monctl.health.check import ready_or_why
 
-    why_not = ready_or_why(project, runtime, service, timeout)
+    why_not = ready_or_why(project, runtime, service, timeout, interval)
     if why_not is None:
         return "running, ready"
     return f"running, not ready after {timeout:.0f} s ({why_not})"

@@ -18,11 +18,12 @@ through the engine as before. Order of events, each step a guarantee:
    path extracts them. Any failure removes every stage: nothing live is
    touched until every object of every service checked out.
 4. Per service: stop, two renames, start (``HostVolume.swap``: signals wait),
-   wait until ready, then the previous data is removed.
+   wait until ready, the previous data removed meanwhile.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -175,17 +176,21 @@ def _disk_error(exc: OSError, where: HostVolume) -> MonctlError:
 
 
 def swap(where: HostVolume, stage: Path, ready: Callable[[], str]) -> str:
-    """Step 4 for one service: swap, wait until ready, remove the previous data (the
-    stage when the swap failed: the service runs on its previous data then)."""
+    """Step 4 for one service: swap, wait until ready while the previous data is
+    removed (the stage instead when the swap failed: the service runs on its previous
+    data then)."""
     try:
         previous = where.swap(stage)
     except BaseException:
         host_volume.remove(stage)
         raise
+    # Deleted while the service starts (the wait is mostly sleep): the command's time.
+    remover = threading.Thread(target=host_volume.remove, args=(previous,), name="monctl-rm")
+    remover.start()
     try:
         return ready()
     finally:
-        host_volume.remove(previous)
+        remover.join()
 
 
 def prepared(

@@ -18,7 +18,7 @@ root, a volume with driver options (its ``_data`` is a mount point), Swarm, or
 
 That the directory is the engine's own volume, not a stale one of another
 engine at the same path, is checked: the local driver reports a volume's
-``CreatedAt`` from its directory's ctime.
+``CreatedAt`` from the ctime of its ``_data``.
 """
 
 from __future__ import annotations
@@ -111,6 +111,24 @@ def _created(volume: dict[str, object]) -> float | None:
         return None
 
 
+def _plain_directory(doc: dict[str, object]) -> Path | None:
+    """The volume's ``_data`` when it is a plain directory of a plain local volume."""
+    if doc.get("Driver") != "local" or doc.get("Options") or doc.get("Scope") != "local":
+        return None
+    data = Path(str(doc.get("Mountpoint") or ""))
+    if data.name != "_data" or not data.is_absolute():
+        return None
+    try:
+        top, here = os.lstat(data.parent), os.lstat(data)
+    except OSError:
+        return None
+    if not (stat.S_ISDIR(top.st_mode) and stat.S_ISDIR(here.st_mode)):
+        return None  # a symlink, or not there: not the engine's plain directory
+    if top.st_dev != here.st_dev or os.path.ismount(data):
+        return None
+    return data
+
+
 def local_engine() -> bool:
     if os.environ.get(FORCE_ENGINE) == "engine":
         return False
@@ -134,24 +152,17 @@ def locate(runtime: Runtime, service: Service) -> HostVolume | None:
         return None
     engine = runtime.engine
     name = runtime.data_volume(service)
-    doc = engine.volume(name) or {}
-    if doc.get("Driver") != "local" or doc.get("Options") or doc.get("Scope") != "local":
+    data = _plain_directory(engine.volume(name) or {})
+    if data is None:
         return None
-    data = Path(str(doc.get("Mountpoint") or ""))
-    if data.name != "_data" or not data.is_absolute():
-        return None
-    try:
-        top, here = os.lstat(data.parent), os.lstat(data)
-    except OSError:
-        return None
-    if not (stat.S_ISDIR(top.st_mode) and stat.S_ISDIR(here.st_mode)):
-        return None  # a symlink, or not there: not the engine's plain directory
-    if top.st_dev != here.st_dev or os.path.ismount(data):
-        return None
-    created = _created(doc)
-    if created is None or int(created) != int(top.st_ctime):
-        return None  # another engine's directory at the same path
-
+    for _ in range(3):  # the service may touch its directory (its ctime) meanwhile
+        before = os.lstat(data).st_ctime
+        created = _created(engine.volume(name) or {})
+        after = os.lstat(data).st_ctime
+        if created is not None and int(created) in (int(before), int(after)):
+            break
+    else:
+        return None  # another engine's directory at the same path, or one changing
     stopped: list[Container] = []
 
     def stop() -> None:
