@@ -23,6 +23,7 @@ through the engine as before. Order of events, each step a guarantee:
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -38,6 +39,8 @@ from monctl.repository import index, keys, versions
 from monctl.repository.manifest import Manifest
 from monctl.runtime import host_volume
 from monctl.runtime.host_volume import HostVolume
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # pragma: no cover
     from monctl.adapters.age import Identities
@@ -179,11 +182,15 @@ def swap(where: HostVolume, stage: Path, ready: Callable[[], str]) -> str:
     """Step 4 for one service: swap, wait until ready while the previous data is
     removed (the stage instead when the swap failed: the service runs on its previous
     data then)."""
+    started = time.monotonic()
     try:
         previous = where.swap(stage)
     except BaseException:
         host_volume.remove(stage)
         raise
+    log.debug(
+        "%s swapped in %.2f s (stop, renames, start)", where.volume, time.monotonic() - started
+    )
     # Deleted while the service starts (the wait is mostly sleep): the command's time.
     remover = threading.Thread(target=host_volume.remove, args=(previous,), name="monctl-rm")
     remover.start()
@@ -233,6 +240,7 @@ def run(
     moved = lambda n: progress.moved(backup_id, n)  # noqa: E731
     try:
         stages, checks = stage_all(storage, manifest, services, where, identities, moved)
+        log.debug("staged %d service(s) in %.2f s", len(stages), time.monotonic() - started)
     except StagingFailed as failed:
         report.verified = VerifyReport(storage.location, backup_id, failed.checks)
         for s in services:
