@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import errno
 import functools
+import hashlib
+import mmap
 import os
 import posixpath
 import tarfile
@@ -28,7 +31,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from monctl.backup.restore_stream import TAR_TYPES, content
 from monctl.errors import IntegrityError
 from monctl.repository.filelist import FileEntry, ServiceFiles
-from monctl.repository.objects import open_object
+from monctl.repository.objects import READ_SIZE, Blob, open_object
 from monctl.repository.tar_safety import TarCheck, check_member
 from monctl.repository.tar_stream import Member
 
@@ -40,7 +43,8 @@ if TYPE_CHECKING:  # pragma: no cover
 DIR_MODE = 0o755  # the data directory itself, as the engine path makes it
 WORKERS = 2
 IN_FLIGHT = 4  # files submitted and not yet collected (open descriptors)
-FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+COPY_STEP = 16 * 1024 * 1024  # a signal or another file's failure is heard between steps
+FILE_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def tar_check(files: ServiceFiles) -> TarCheck:
@@ -100,6 +104,31 @@ class _Writer:
         finally:
             os.close(fd)
 
+    def copy(self, fd: int, storage: Storage, entry: FileEntry, stop: threading.Event) -> None:
+        """An object stored as it is (no codec, not encrypted) in a local repository:
+        copied by the kernel, then the COPY hashed (what the stage holds is what is
+        checked: the object may change meanwhile); owner, mode, time; close ``fd``."""
+        blob = entry.blob
+        assert blob is not None
+        try:
+            with storage.open(blob.ref.key) as stored:
+                copied = _copy(stored.fileno(), fd, blob.ref.stored + 1, stop)
+            what = f"the object of {entry.path}"
+            if copied > blob.ref.stored:
+                raise IntegrityError(f"{what} holds more than the {blob.ref.stored} bytes recorded")
+            sha = _sha256_of(fd, copied)
+            if copied != blob.ref.stored or sha != blob.ref.id:
+                raise IntegrityError(f"{what} is corrupt: its stored bytes hash to "
+                                     f"{sha[:16]}… ({copied} bytes), not to its name")  # fmt: skip
+            if copied != blob.size or sha != blob.sha256:
+                raise IntegrityError(f"{what} does not decode to the content recorded "
+                                     f"({copied} bytes, sha256 {sha[:16]}…)")  # fmt: skip
+            os.fchown(fd, self.data.uid, self.data.gid)
+            os.fchmod(fd, entry.mode & 0o1777)
+            os.utime(fd, (entry.mtime, entry.mtime))
+        finally:
+            os.close(fd)
+
     def symlink(self, name: str, target: str, mtime: int) -> None:
         path = self.path(name)
         os.symlink(target, path)
@@ -117,6 +146,59 @@ class _Writer:
             os.utime(path, (mtime, mtime), follow_symlinks=False)
         os.chown(self.root, self.data.uid, self.data.gid)
         os.chmod(self.root, DIR_MODE)
+
+
+def _copyable(storage: Storage, blob: Blob) -> bool:
+    """An object the kernel can copy: stored as it is, in a local repository."""
+    from monctl.adapters.storage.local import LocalStorage
+
+    plain = blob.ref.codec == "none" and not blob.ref.encrypted and blob.ref.hash == "sha256"
+    return plain and isinstance(storage, LocalStorage)
+
+
+def _copy(src: int, dst: int, most: int, stop: threading.Event) -> int:
+    """Copy up to ``most`` bytes from ``src`` to ``dst`` in the kernel (by read and write
+    when it cannot: another file system); how many were copied."""
+    done = 0
+    while done < most:
+        if stop.is_set():
+            raise _Stopped
+        try:
+            n = os.copy_file_range(src, dst, min(COPY_STEP, most - done))
+        except OSError as exc:
+            if done or exc.errno not in (errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+                raise
+            return _copy_by_hand(src, dst, most, stop)
+        if n == 0:
+            break
+        done += n
+    return done
+
+
+def _copy_by_hand(src: int, dst: int, most: int, stop: threading.Event) -> int:
+    done = 0
+    while done < most and (data := os.read(src, min(READ_SIZE, most - done))):
+        if stop.is_set():
+            raise _Stopped
+        view = memoryview(data)
+        while view:
+            view = view[os.write(dst, view) :]
+        done += len(data)
+    return done
+
+
+def _sha256_of(fd: int, size: int) -> str:
+    """The sha256 of the first ``size`` bytes of ``fd`` (mapped: no copy is made)."""
+    sha = hashlib.sha256()
+    if size:
+        with mmap.mmap(fd, size, prot=mmap.PROT_READ) as mapped:
+            view = memoryview(mapped)
+            try:
+                for start in range(0, size, COPY_STEP):
+                    sha.update(view[start : start + COPY_STEP])
+            finally:
+                view.release()
+    return sha.hexdigest()
 
 
 class _Stopped(Exception):
@@ -215,8 +297,12 @@ def _one(
     elif entry.blob is not None:  # its own object: written beside the others
         parallel.make_room()  # before the file is opened: it is always handed on
         fd = out.create(name)
-        chunks = content(storage, entry, None, identities)
-        job = functools.partial(out.fill, fd, mode, entry.mtime, chunks, parallel.stop)
+        job: Callable[[], None]
+        if _copyable(storage, entry.blob):
+            job = functools.partial(out.copy, fd, storage, entry, parallel.stop)
+        else:
+            chunks = content(storage, entry, None, identities)
+            job = functools.partial(out.fill, fd, mode, entry.mtime, chunks, parallel.stop)
         parallel.submit(job, entry.blob.ref.stored)
     else:  # from the pack, in order
         fd = out.create(name)

@@ -46,7 +46,8 @@ def live_tree(root: Path) -> Path:
         "big.db": os.urandom(3 * 1024 * 1024 + 17),  # an object of its own
         "small.txt": b"small\n",
         "empty": b"",
-        "journal/0001": os.urandom(70_000),
+        "journal/0001": os.urandom(70_000),  # stored as it is: copied by the kernel
+        "journal/0002": b"compressible " * 200_000,  # compressed: decoded as it is written
         "deep/er/still/file.txt": b"deep",
     }
     for name, data in files.items():
@@ -134,19 +135,22 @@ def test_the_files_written_are_what_the_engine_path_extracts(
     assert got["."][1:4] == (0o755, 4242, 4242)  # the root: the image's user
 
 
-def _corrupt_largest(storage: LocalStorage, manifest: Manifest) -> None:
-    blob = max(manifest.files("ledger").blobs(), key=lambda b: b.ref.stored)
+def _corrupt(storage: LocalStorage, manifest: Manifest, codec: str) -> None:
+    """Flip a byte of the largest object stored with ``codec``."""
+    blobs = [b for b in manifest.files("ledger").blobs() if b.ref.codec == codec]
+    blob = max(blobs, key=lambda b: b.ref.stored)
     path = Path(storage.root) / object_key(blob.ref.id)
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF  # same size: only reading it finds it
     path.write_bytes(bytes(data))
 
 
+@pytest.mark.parametrize("codec", ["none", "zstd"])
 def test_a_corrupt_object_found_mid_stream_removes_the_stage_and_touches_nothing(
-    backup: tuple[LocalStorage, Manifest], tmp_path: Path
+    backup: tuple[LocalStorage, Manifest], tmp_path: Path, codec: str
 ) -> None:
     storage, manifest = backup
-    _corrupt_largest(storage, manifest)
+    _corrupt(storage, manifest, codec)
     calls = Calls()
     where = calls.volume(tmp_path / "vol")
     with pytest.raises(restore_direct.StagingFailed) as failed:
