@@ -183,10 +183,13 @@ def swap(where: HostVolume, stage: Path, ready: Callable[[], str]) -> str:
     removed (the stage instead when the swap failed: the service runs on its previous
     data then)."""
     started = time.monotonic()
+    previous = where.previous()
     try:
-        previous = where.swap(stage)
+        where.swap(stage, previous)
     except BaseException:
-        host_volume.remove(stage)
+        host_volume.remove(stage)  # still there when nothing was swapped
+        if where.data.is_dir():  # swapped (a signal held until the end), or rolled back
+            host_volume.remove(previous)
         raise
     log.debug(
         "%s swapped in %.2f s (stop, renames, start)", where.volume, time.monotonic() - started

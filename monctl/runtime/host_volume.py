@@ -69,12 +69,15 @@ class HostVolume:
             path.mkdir(mode=0o700)
         return path
 
-    def swap(self, stage: Path) -> Path:
-        """Stop the service, make ``stage`` its data by two renames, start it again —
-        always, whatever failed. Returns where the previous data now is (the caller
-        removes it). Signals wait until the service is started again: the swap is
-        never cut between the renames."""
-        previous = self.data.parent / f"{PREVIOUS}{secrets.token_hex(4)}"
+    def previous(self) -> Path:
+        """Where ``swap`` is to put the previous data (a new name)."""
+        return self.data.parent / f"{PREVIOUS}{secrets.token_hex(4)}"
+
+    def swap(self, stage: Path, previous: Path) -> None:
+        """Stop the service, make ``stage`` its data by two renames (the previous data
+        to ``previous``: the caller removes it), start it again — always, whatever
+        failed. Signals wait until the service is started again: the swap is never cut
+        between the renames (and is done when one is raised at the end)."""
         with signals.deferred():
             try:
                 self.stop()
@@ -91,7 +94,6 @@ class HostVolume:
                 ) from exc
             finally:
                 self.start()
-        return previous
 
 
 def remove(path: Path) -> None:

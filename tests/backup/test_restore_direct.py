@@ -11,8 +11,10 @@ the old data or the new, and always starts the service again.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
+import signal
 import stat
 import subprocess
 from pathlib import Path
@@ -227,3 +229,32 @@ def test_a_swap_that_fails_leaves_the_old_data_and_starts_the_service(tmp_path: 
     assert calls.log == ["stop", "start"]
     assert (where.data / "live.txt").read_text() == "the live data"
     assert leftovers(tmp_path / "vol") == []
+
+
+def test_a_signal_during_the_swap_is_held_until_the_service_runs_on_the_new_data(
+    backup: tuple[LocalStorage, Manifest], tmp_path: Path
+) -> None:
+    storage, manifest = backup
+    calls = Calls()
+    where = calls.volume(tmp_path / "vol")
+    stages, _ = restore_direct.stage_all(storage, manifest, (LEDGER,), {"ledger": where},
+                                         None, lambda n: None)  # fmt: skip
+    staged = describe(stages["ledger"])
+
+    def stop() -> None:
+        calls.log.append("stop")
+        os.kill(os.getpid(), signal.SIGTERM)  # between the stop and the renames
+
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    signals.install()
+    try:
+        with pytest.raises(signals.Terminated):
+            restore_direct.swap(dataclasses.replace(where, stop=stop), stages["ledger"],
+                                lambda: calls.log.append("ready?") or "ready")  # fmt: skip
+    finally:
+        signals.reset()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    assert calls.log == ["stop", "start"]  # started again, then stopped: no wait
+    assert describe(where.data) == staged, "not the new data, whole"
+    assert leftovers(tmp_path / "vol") == [], "the previous data was left"
