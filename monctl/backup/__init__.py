@@ -7,14 +7,15 @@ adapters (``tests/core/test_repository_door.py``).
   (``consistency.py``: snapshot, or pause with an optional flush, as the service's
   declaration says; and what the drill will compare with, recorded just before), read
   by ``ingest.py`` (what to read, what is already stored) and written through the
-  repository; ``report.py`` is its report;
+  repository;
 - ``restore.py``: verify, confirm, then put a backup back through the runtime
-  (``restore_stream.py``: the checked stream into the staged volume);
+  (``restore_stream.py``: the checked stream into the staged volume), or straight into
+  the volume's directory on this host (``restore_direct.py``, ``restore_files.py``);
 - ``listing.py`` (``backup list``) and ``prune.py`` (``backup prune``, and retention
-  after a backup); ``verify.py`` and ``verify_all.py``: verify one or all
-  (``verify_report.py``);
-- ``drill.py``: a restore drill (``drill_report.py``);
-- ``export.py``: a backup as a plain archive (``export_sink.py``: where it is written).
+  after a backup); ``verify.py`` and ``verify_all.py``: verify one or all;
+- ``drill.py``: a restore drill;
+- ``export.py``: a backup as a plain archive (``export_sink.py``: where it is written);
+- ``reports.py``: what a backup run, a verify and a drill report.
 
 Each verb takes the lock it needs itself (``monctl/repository/__init__.py::project_lock``):
 backup, restore and prune the project's, the drill its own. Where backups go

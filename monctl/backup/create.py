@@ -31,7 +31,7 @@ from monctl import __version__
 from monctl import services as declared
 from monctl.backup import consistency, prune
 from monctl.backup.ingest import Ingest, parse_listing, plan
-from monctl.backup.report import BackupReport, ServiceResult, publish_metrics
+from monctl.backup.reports import BackupReport, ServiceResult, publish_metrics
 from monctl.errors import (
     ExitCode,
     MonctlError,

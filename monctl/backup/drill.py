@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from monctl import services as declared
 from monctl import signals
 from monctl.backup import restore
-from monctl.backup.drill_report import READY, DrillReport, DrillService
+from monctl.backup.reports import READY, DrillReport, DrillService
 from monctl.errors import OperationFailed, StorageError
 from monctl.monitoring import textfile
 from monctl.repository import Repository, locking, project_lock

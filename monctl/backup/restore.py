@@ -19,10 +19,14 @@ Order of events, each step a guarantee:
    service is stopped, its volume replaced, and it is ALWAYS started again),
    and the service is waited for until ready.
 
-A format-2 backup is assembled as it is staged: the manifest's file list,
-in order, each file's bytes from its object or from the service's pack,
-every object's hashes checked at its end (``object_reader.open_object``). A
-format-1 backup is its archive, as it was.
+When the volumes are directories of this host (monctl as root beside a local engine), a
+format-2 restore goes direct (``restore_direct``): each object read once, checked as written
+beside the live data, nothing live touched until all checked out, the service down only for
+a swap by renames. This module is the fallback.
+
+A format-2 backup is assembled as it is staged: the manifest's file list, in order, each
+file's bytes from its object or from the service's pack, every object's hashes checked at
+its end (``object_reader.open_object``). A format-1 backup is its archive, as it was.
 
 Nothing runs inside any image: no shell, no helper image, so the distroless
 upstream images restore like the others. A Prometheus backup is a TSDB
@@ -271,6 +275,17 @@ def _restore(
     services = _selected(manifest, names)
     report = RestoreReport(backup_id, repo.location)
     if verified is None:
+        # Straight into the volumes' directories when they are on this host (one read,
+        # one write, the service down for a swap only): ``restore_direct``.
+        from monctl.backup import restore_direct
+
+        where = restore_direct.prepared(runtime, repo, manifest, services, identities)
+        if where is not None:
+            return restore_direct.run(
+                runtime, repo, manifest, services, where, report, confirm=confirm,
+                progress=progress, allow_downgrade=allow_downgrade, identities=identities,
+                ready=lambda s: _ready(project, runtime, s, ready_timeout, wait_ready, 0.2),
+            )  # fmt: skip
         verified = check(repo, manifest, names, progress=progress, identities=identities)
     report.verified = verified
     # Docker only now: a bad backup is told as such (exit 10), also with the engine down.
@@ -337,11 +352,22 @@ def _restore_one(
             exc.exit_code,
             exc.hint,
         )
-    if state == "running" and wait_ready is not None:
-        state = wait_ready(service)
-    elif state == "running":
-        state = _wait_ready(project, runtime, service, ready_timeout)
+    if state == "running":
+        state = _ready(project, runtime, service, ready_timeout, wait_ready)
     return ServiceRestore(name, volume, "restored", state, time.monotonic() - started)
+
+
+def _ready(
+    project: Project,
+    runtime: Runtime,
+    service: Service,
+    timeout: float,
+    wait_ready: Callable[[Service], str] | None,
+    interval: float = 2.0,  # the direct restore asks often: its downtime is this wait
+) -> str:
+    if wait_ready is not None:
+        return wait_ready(service)
+    return _wait_ready(project, runtime, service, timeout, interval)
 
 
 def _restore_archive(
@@ -363,10 +389,12 @@ def _state_now(runtime: Runtime, service: Service) -> str:
     return state.state if state else "missing"
 
 
-def _wait_ready(project: Project, runtime: Runtime, service: Service, timeout: float) -> str:
+def _wait_ready(
+    project: Project, runtime: Runtime, service: Service, timeout: float, interval: float = 2.0
+) -> str:
     from monctl.health.check import ready_or_why
 
-    why_not = ready_or_why(project, runtime, service, timeout)
+    why_not = ready_or_why(project, runtime, service, timeout, interval)
     if why_not is None:
         return "running, ready"
     return f"running, not ready after {timeout:.0f} s ({why_not})"

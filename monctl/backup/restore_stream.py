@@ -14,7 +14,7 @@ import io
 import posixpath
 import tarfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, BinaryIO
 
 from monctl.errors import IntegrityError
@@ -101,12 +101,18 @@ def assembled(
 
 
 def content(
-    repo: RepositoryLike, entry: FileEntry, pack: BinaryIO | None, identities: Identities | None
+    repo: RepositoryLike,
+    entry: FileEntry,
+    pack: BinaryIO | None,
+    identities: Identities | None,
+    on_bytes: Callable[[int], None] | None = None,
 ) -> Iterator[bytes]:
+    """The plaintext of file ``entry`` from its object (``on_bytes``: its stored bytes
+    as they are read) or the next bytes of the ``pack``; checked at the end of each."""
     repo = Repository.of(repo)  # every reader is given a Repository or a bare Storage
     if entry.blob is not None:
         what = f"the object of {entry.path}"
-        with repo.open_object(entry.blob, what, None, identities) as plain:
+        with repo.open_object(entry.blob, what, on_bytes, identities) as plain:
             while data := plain.read(READ_SIZE):
                 yield data
         return

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from monctl.adapters.age import NoMatchingIdentity
-from monctl.backup.verify_report import ServiceCheck, VerifyReport
+from monctl.backup.reports import ServiceCheck, VerifyReport
 from monctl.errors import IntegrityError, StorageError
 from monctl.repository import Repository
 from monctl.repository.archive import HashingReader, decompress_stream

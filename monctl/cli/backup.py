@@ -29,7 +29,7 @@ from monctl.cli.params import BackupId, checked_path
 from monctl.cli.restore import drill_command
 
 if TYPE_CHECKING:  # pragma: no cover
-    from monctl.backup.report import BackupReport
+    from monctl.backup.reports import BackupReport
     from monctl.repository.retention import Policy
 
 

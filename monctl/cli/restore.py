@@ -21,7 +21,7 @@ from monctl.cli.params import Seconds
 from monctl.errors import Interrupted
 
 if TYPE_CHECKING:  # pragma: no cover
-    from monctl.backup.drill_report import DrillReport
+    from monctl.backup.reports import DrillReport
     from monctl.backup.restore import RestoreReport
     from monctl.cli.progress import CliProgress
 

@@ -313,10 +313,10 @@ def wait(
 
 
 def ready_or_why(
-    project: Project, runtime: Runtime, service: Service, timeout: float
+    project: Project, runtime: Runtime, service: Service, timeout: float, interval: float = 2.0
 ) -> str | None:
     """Wait until ``service`` is ready: None when it is, else why not (for messages)."""
-    report = wait(project, runtime, (service,), timeout=timeout, deep=False)
+    report = wait(project, runtime, (service,), timeout=timeout, deep=False, interval=interval)
     if report.stack_ok:
         return None
     row = report.services[0] if report.services else None

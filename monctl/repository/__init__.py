@@ -11,15 +11,13 @@
 - ``tar_stream.py`` and ``tar_safety.py``: reading untrusted tars, and what may be extracted;
 - ``gc.py``: garbage collection; ``retention.py``: which backups retention keeps;
   ``catalog.py``: every backup at a destination, complete or not;
-- ``locking.py``: one run at a time on a host (the lock) and a backup in use on any host
-  (leases);
+- ``locking.py``: the host's lock (one run at a time) and leases (a backup in use);
 - ``versions.py``: the downgrade check; ``keys.py``: which keys, and whether they open a
   backup.
 
-Everything here reaches storage only through ``monctl.adapters.storage.Storage``, and
-the destination is chosen and opened here (``destination``, ``open_destination``).
-``Repository`` is the one door the verbs are to talk to (restic's
-``repository.Repository``); ``backup list`` goes only through it so far.
+``Repository`` is the one door the verbs talk to (restic's ``repository.Repository``);
+it reaches storage through ``monctl.adapters.storage.Storage`` and chooses the destination
+(``destination``, ``open_destination``).
 """
 
 from __future__ import annotations
@@ -44,9 +42,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from monctl.repository.objects import Blob, ObjectRef
 
 
-# Where backups go: ``--repo``, else MONCTL_BACKUP_DEST, else <project>/backups (relative:
-# to the project root). The S3 settings come from the command line or ``.env``. Opening
-# a destination touches nothing; the storage adapters (monctl.adapters.storage) talk.
+# Where backups go: ``--repo``, else MONCTL_BACKUP_DEST, else <project>/backups; the S3
+# settings from the command line or ``.env``. Opening one touches nothing.
 DEFAULT_DEST = "backups"  # relative to the project root
 LATEST = "latest"  # as a backup id: the newest complete backup
 
@@ -227,6 +224,10 @@ class Repository:
         from monctl.repository.object_reader import hash_stored
 
         return hash_stored(self.storage, ref, on_bytes)
+
+    def open_stored(self, ref: ObjectRef) -> AbstractContextManager[BinaryIO]:
+        """An object's stored bytes as they are (the direct restore copies a plain one)."""
+        return self.storage.open(ref.key)
 
     def has_object(self, ref: ObjectRef) -> bool:
         return self.storage.exists(ref.key)

@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 # Shaped as results but never returned on their own: each is a row of the result named,
 # drawn by that result's renderer.
 PARTS = {
-    "DrillService": "a service of DrillReport (monctl/backup/drill_report.py)",
+    "DrillService": "a service of DrillReport (monctl/backup/reports.py)",
     "ServiceRestore": "a service of RestoreReport (monctl/backup/restore.py)",
 }
 

@@ -42,12 +42,12 @@ def ballast(data_stack: Stack) -> Iterator[None]:
         sh(data_stack, "grafana", f"rm -f {BALLAST}")
 
 
-def start(stack: Stack, *args: str) -> subprocess.Popen[str]:
+def start(stack: Stack, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     argv = [sys.executable, "-m", "monctl", "--project-dir", str(stack.root)]
     argv += ["--project-name", stack.project_name, *args]
     return subprocess.Popen(
         argv,
-        env=stack.process_env(),
+        env=stack.process_env(env),
         cwd=stack.root,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -147,7 +147,9 @@ def test_sigterm_during_a_restore_leaves_the_live_data_and_no_staging_volume(
         names = docker("volume", "ls", "-q").out.split()
         return [v for v in names if v.startswith(volume(data_stack, "grafana") + "-monctl-restore")]
 
-    proc = start(data_stack, "restore", backup_id, "--from", str(dest), "--yes")
+    # The engine path (a remote engine's): the direct one is tests/e2e/test_restore_direct.py.
+    engine = {"MONCTL_RESTORE_VIA": "engine"}
+    proc = start(data_stack, "restore", backup_id, "--from", str(dest), "--yes", env=engine)
     try:
         until(lambda: bool(staging()), "the staging volume", proc)
         proc.send_signal(signal.SIGTERM)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from monctl import services
-from monctl.backup.drill_report import DrillReport, DrillService
+from monctl.backup.reports import DrillReport, DrillService
 from monctl.errors import ExitCode
 from monctl.services import alertmanager, grafana
 from monctl.services.answers import Check, Fetched

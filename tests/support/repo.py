@@ -17,7 +17,7 @@ from typing import Any
 
 from monctl.adapters.storage import Storage
 from monctl.backup import create
-from monctl.backup.report import BackupReport
+from monctl.backup.reports import BackupReport
 from monctl.project import COMPOSE_FILE, Project
 from monctl.services.model import DataVolume, Layout, Pause, Probe, Service
 from support.fake_runtime import FakeRuntime

@@ -250,6 +250,9 @@ class _Reading(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    def fileno(self) -> int:  # a restore copies an object in the kernel (copy_file_range)
+        return self._file.fileno()
+
     def read(self, size: int | None = -1) -> bytes:
         try:
             return self._file.read(-1 if size is None else size)

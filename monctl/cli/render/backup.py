@@ -11,9 +11,8 @@ from monctl.monitoring.announce import Announced, problems
 if TYPE_CHECKING:  # pragma: no cover
     from monctl.backup.listing import BackupList
     from monctl.backup.prune import PruneReport
-    from monctl.backup.report import BackupReport
+    from monctl.backup.reports import BackupReport, VerifyReport
     from monctl.backup.verify_all import RepositoryCheck
-    from monctl.backup.verify_report import VerifyReport
 
 
 def backup(out: Output, report: BackupReport) -> None:

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 from monctl.cli.output import Output, human_size, styled
 
 if TYPE_CHECKING:  # pragma: no cover
-    from monctl.backup.drill_report import DrillReport
     from monctl.backup.export import ExportReport
+    from monctl.backup.reports import DrillReport
     from monctl.backup.restore import RestoreReport
 
 

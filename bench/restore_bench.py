@@ -1,0 +1,255 @@
+#!/usr/bin/env python3
+"""Restore speed against the tools an operator would use instead (issue 21), side by side.
+
+For each size (GiB) a Prometheus data volume is filled with real TSDB blocks (as
+backup_bench.py fills it: promtool's blocks copied under fresh ULIDs), Prometheus is
+started, and each tool makes its first backup of it: monctl (`monctl backup --service
+prometheus`), restic (`restic backup <volume's directory>`) and borg (`borg create`
+in it, unencrypted: borg's fastest). Then each restores it, as an operator does with
+that tool, timed from the command to Prometheus answering /-/ready again:
+
+  restic   docker stop; empty the volume's directory; restic restore latest --target /;
+           chown -R 65534:65534; docker start; wait until ready
+  borg     the same with `borg extract` inside the volume's directory
+  monctl   monctl restore ID --service prometheus --yes  (checked while written, one
+           write beside the live data, stop, swap by renames, start, wait until ready)
+  today    the same with MONCTL_RESTORE_VIA=engine: the engine path, as restore was
+           before (verify everything, stage through the archive API, refill the live
+           volume through it while the service is stopped)
+
+Each tool's repository is read once right before its restore (a warm page cache for
+all: at 4 GiB five copies of the data do not all stay cached). A thread polls /-/ready
+every 50 ms during each restore: "down" is the longest time
+Prometheus did not answer ready (the downtime an operator sees).
+
+    python bench/restore_bench.py [--sizes 1,4] [--quick] [--keep] [--json]
+
+Needs root, a local Docker engine, the test images (tests/images/build.sh), promtool,
+restic and borg (Debian: apt-get install restic borgbackup).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from backup_bench import (
+    GiB,
+    base_blocks,
+    dir_size,
+    fill_volume,
+    host_path,
+    need_engine,
+    quiet_stack,
+    sh,
+    timed,
+)
+from support.engine import Stack, make_stack
+
+Row = dict[str, float]
+PEER_ENV = {"RESTIC_PASSWORD": "bench", "BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK": "yes"}
+
+
+class Readiness:
+    """Polls Prometheus's /-/ready while a restore runs: the longest time it was not ready."""
+
+    def __init__(self, stack: Stack) -> None:
+        user, password = stack.basic_auth()
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        self.request = urllib.request.Request(
+            f"{stack.url('prometheus')}/-/ready", headers={"Authorization": f"Basic {token}"}
+        )
+        self.longest = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.request, timeout=1) as answer:
+                return bool(answer.status == 200)
+        except OSError:
+            return False
+
+    def _run(self) -> None:
+        down_since: float | None = None
+        while not self._stop.is_set():
+            now = time.perf_counter()
+            if self.ready():
+                if down_since is not None:
+                    self.longest = max(self.longest, now - down_since)
+                down_since = None
+            elif down_since is None:
+                down_since = now
+            time.sleep(0.05)
+        if down_since is not None:
+            self.longest = max(self.longest, time.perf_counter() - down_since)
+
+    def __enter__(self) -> Readiness:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def wait(self, timeout: float = 300) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.ready():
+            if time.monotonic() > deadline:
+                raise SystemExit("Prometheus did not become ready")
+            time.sleep(0.02)
+
+
+def as_operated(stack: Stack, data: Path, extract: list[str], cwd: Path | None) -> float:
+    """Wall seconds of an operator's restore with a peer tool (see the docstring)."""
+    labels = [f"label=com.docker.compose.project={stack.project_name}",
+              "label=com.docker.compose.service=prometheus"]  # fmt: skip
+    container = sh(["docker", "ps", "-aq", "--filter", labels[0], "--filter", labels[1]])
+    container_ids = container.stdout.split()
+    probe = Readiness(stack)
+    started = time.perf_counter()
+    sh(["docker", "stop", *container_ids])
+    sh(["find", str(data), "-mindepth", "1", "-delete"])
+    subprocess.run(extract, check=True, cwd=cwd, env={**os.environ, **PEER_ENV},
+                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    sh(["chown", "-R", "65534:65534", str(data)])
+    sh(["docker", "start", *container_ids])
+    probe.wait()
+    return time.perf_counter() - started
+
+
+def warm(repository: Path) -> None:
+    """Read a repository once: every tool restores from a warm page cache (at 4 GiB,
+    five copies of the data do not all stay cached, and the oldest would be cold)."""
+    sh(["bash", "-c", 'find "$1" -type f -exec cat {} + > /dev/null', "warm", str(repository)])
+
+
+def measured(stack: Stack, key: str, row: Row, run: Callable[[], float], repository: Path) -> None:
+    warm(repository)
+    with Readiness(stack) as probe:
+        row[key] = run()
+    row[f"{key}_down"] = probe.longest
+
+
+def bench_size(size_gib: float, work: Path, base: Path, keep: bool) -> Row:
+    stack = make_stack(work / f"stack-{size_gib:g}")
+    quiet_stack(stack)
+    metas = work / f"metas-{size_gib:g}"
+    metas.mkdir()
+    image = stack.overrides["PROMETHEUS_IMAGE"]
+    volume = f"{stack.project_name}_prometheus_data"
+    env = stack.process_env()
+    monctl = [sys.executable, "-m", "monctl", "--project-dir", str(stack.root),
+              "--project-name", stack.project_name]  # fmt: skip
+    dest, restic_repo, borg_repo = (work / f"{n}-{size_gib:g}" for n in ("dest", "restic", "borg"))
+    peer_env = {**os.environ, **PEER_ENV}
+    row: Row = {}
+    try:
+        sh(["docker", "volume", "create", "--label",
+            f"com.docker.compose.project={stack.project_name}", volume])  # fmt: skip
+        row["gib"] = fill_volume(volume, image, base, int(size_gib * GiB), metas) / GiB
+        data = host_path(volume)
+        if data is None:
+            raise SystemExit("the volume's directory is not readable here: run as root")
+        sh([*monctl, "up", "prometheus", "--timeout", "300"], env=env, timeout=600)
+        out = work / "backup.json"
+        with out.open("wb") as fh:
+            argv = [*monctl, "backup", "--json", "--service", "prometheus", "--to", str(dest)]
+            row["backup_monctl"], _ = timed(argv, stdout=fh, env=env)
+        backup_id = json.loads(out.read_text())["id"]
+        sh(["restic", "-r", str(restic_repo), "init"], env=peer_env)
+        row["backup_restic"], _ = timed(["restic", "-r", str(restic_repo), "backup", "-q",
+                                         str(data)], env=peer_env)  # fmt: skip
+        sh(["borg", "init", "-e", "none", str(borg_repo)], env=peer_env)
+        started = time.perf_counter()
+        subprocess.run(["borg", "create", f"{borg_repo}::a", "."], cwd=data, env=peer_env,
+                       check=True)  # fmt: skip
+        row["backup_borg"] = time.perf_counter() - started
+        restic = ["restic", "-r", str(restic_repo), "restore", "latest", "--target", "/"]
+        measured(stack, "restic", row, lambda: as_operated(stack, data, restic, None), restic_repo)
+        borg = ["borg", "extract", f"{borg_repo}::a"]
+        measured(stack, "borg", row, lambda: as_operated(stack, data, borg, data), borg_repo)
+        argv = [*monctl, "restore", backup_id, "--service", "prometheus", "--yes",
+                "--from", str(dest)]  # fmt: skip
+        for key, extra in (("monctl", {}), ("today", {"MONCTL_RESTORE_VIA": "engine"})):
+            with (work / f"{key}.out").open("wb") as fh:
+                measured(stack, key, row,
+                         lambda fh=fh, e=extra: timed(argv, stdout=fh, env={**env, **e})[0],  # type: ignore[misc]
+                         dest)  # fmt: skip
+            doc = (work / f"{key}.out").read_text()
+            assert "restored" in doc, doc
+        row["restored_gib"] = dir_size(data) / GiB
+        return row
+    finally:
+        if not keep:
+            stack.teardown()
+            subprocess.run(["docker", "volume", "rm", "-f", volume], capture_output=True,
+                           check=False)  # fmt: skip
+            for path in (dest, restic_repo, borg_repo):
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def report(rows: list[Row]) -> None:
+    print("wall time (s), and the longest time Prometheus was not ready during each restore:")
+    print(f"{'volume':>8} | {'backup: monctl':>14} {'restic':>7} {'borg':>7} | "
+          f"{'restore: monctl':>15} {'restic':>7} {'borg':>7} {'today':>7} | "
+          f"{'down: monctl':>12} {'restic':>7} {'borg':>7} {'today':>7}")  # fmt: skip
+    for r in rows:
+        print(f"{r['gib']:>6.2f}Gi | {r['backup_monctl']:>14.2f} {r['backup_restic']:>7.2f} "
+              f"{r['backup_borg']:>7.2f} | {r['monctl']:>15.2f} {r['restic']:>7.2f} "
+              f"{r['borg']:>7.2f} {r['today']:>7.2f} | {r['monctl_down']:>12.2f} "
+              f"{r['restic_down']:>7.2f} {r['borg_down']:>7.2f} "
+              f"{r['today_down']:>7.2f}")  # fmt: skip
+    print("ratios (goal):")
+    print(f"{'volume':>8} {'restore/faster peer':>20} {'restore/today':>14} "
+          f"{'1st backup/faster peer':>23}")  # fmt: skip
+    print(f"{'':>8} {'<=1.0x':>20} {'':>14} {'<=0.5x':>23}")
+    for r in rows:
+        peer = min(r["restic"], r["borg"])
+        peer_backup = min(r["backup_restic"], r["backup_borg"])
+        print(f"{r['gib']:>6.2f}Gi {r['monctl'] / peer:>19.2f}x {r['monctl'] / r['today']:>13.2f}x "
+              f"{r['backup_monctl'] / peer_backup:>22.2f}x")  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", default="1,4", help="volume sizes in GiB, comma-separated")
+    ap.add_argument("--quick", action="store_true", help="a smoke run: 0.05 GiB")
+    ap.add_argument("--keep", action="store_true", help="keep stacks, volumes and repositories")
+    ap.add_argument("--json", action="store_true", help="print the figures as JSON too")
+    args = ap.parse_args()
+    need_engine("restore_bench")
+    for tool in ("restic", "borg"):
+        if not shutil.which(tool):
+            raise SystemExit(f"restore_bench: {tool} is not installed (apt-get install "
+                             "restic borgbackup)")  # fmt: skip
+    sizes = [0.05] if args.quick else sorted(float(s) for s in args.sizes.split(","))
+    work = Path(tempfile.mkdtemp(prefix="monctl-restore-bench-"))
+    rows: list[Row] = []
+    try:
+        base = base_blocks(work, series=100 if args.quick else 1000)
+        for size in sizes:
+            rows.append(bench_size(size, work, base, args.keep))
+            print(json.dumps(rows[-1]), file=sys.stderr)  # kept should a later size fail
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    report(rows)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,285 @@
+"""A restore written straight into the volumes' directories: one read, one write, a swap.
+
+Used by ``restore`` for a format-2 backup when every volume to restore is a
+directory of this host (``runtime.host_volume.locate``); else restore writes
+through the engine as before. Order of events, each step a guarantee:
+
+1. Before the engine: something to restore, the keys fit, and every object the
+   services need is present with its recorded size (one listing, no reads);
+   a missing or truncated object is refused with exit 10, nothing touched.
+2. The engine is asked (versions, volumes) and the operator confirms.
+3. Every service is staged, while it keeps running, in a new directory beside
+   its live data (``HostVolume.new_stage``): each file written as its object
+   is read, decrypted and decompressed, each object's hashes (stored bytes,
+   plaintext size and sha256) checked at its end, each name judged by
+   ``tar_safety`` and created only inside directories this restore made
+   (no path through a link, no file opened through one: O_NOFOLLOW, O_EXCL);
+   owners are the image's user, modes and times the backup's, as the engine
+   path extracts them. Any failure removes every stage: nothing live is
+   touched until every object of every service checked out.
+4. Per service: stop, two renames, start (``HostVolume.swap``: signals wait),
+   wait until ready, the previous data removed meanwhile.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from monctl.backup import verify
+from monctl.backup.reports import ServiceCheck, VerifyReport
+from monctl.backup.restore import RestoreReport, ServiceRestore
+from monctl.backup.restore_files import tar_check, write
+from monctl.errors import ExitCode, IntegrityError, Interrupted, MonctlError
+from monctl.repository import versions
+from monctl.repository.manifest import Manifest
+from monctl.runtime import host_volume
+from monctl.runtime.host_volume import HostVolume
+
+log = logging.getLogger(__name__)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from monctl.adapters.age import Identities
+    from monctl.repository import Repository
+    from monctl.result import Progress
+    from monctl.runtime import Runtime
+    from monctl.services.model import Service
+
+
+def plan(
+    runtime: Runtime, manifest: Manifest, services: tuple[Service, ...]
+) -> dict[str, HostVolume] | None:
+    """Every service's volume as a host directory, or None (restore goes through the
+    engine): a format-1 backup, any volume not reachable so, or the engine down —
+    then the engine path verifies everything first and tells a bad backup as such."""
+    if manifest.format_version != 2:
+        return None
+    found: dict[str, HostVolume] = {}
+    for service in services:
+        try:
+            where = host_volume.locate(runtime, service)
+        except MonctlError:
+            return None
+        if where is None:
+            return None
+        found[service.name] = where
+    return found
+
+
+def precheck(
+    repo: Repository,
+    manifest: Manifest,
+    services: tuple[Service, ...],
+    identities: Identities | None,
+) -> None:
+    """Step 1: the keys fit, every object is there with its stored size (IntegrityError)."""
+    repo.check_can_open(manifest, [s.name for s in services], identities)
+    present = repo.objects()
+    checks = []
+    for service in services:
+        files = manifest.files(service.name)
+        problems, bad = [], []
+        if files.pack is not None:  # worded as verify words it
+            what = f"the pack of {service.name} (object {files.pack.ref.id[:16]}…)"
+            stored = present.get(files.pack.ref.id)
+            if stored != files.pack.ref.stored:
+                problems.append(
+                    f"{what} is missing" if stored is None else f"{what} has the wrong size"
+                )
+                bad.append(files.pack.ref.id)
+        for entry in files.files:
+            blob = entry.blob
+            stored = present.get(blob.ref.id) if blob is not None else None
+            if blob is None or stored == blob.ref.stored:
+                continue
+            what = f"object {blob.ref.id[:16]}… ({entry.path})"
+            if stored is None:
+                problems.append(f"{what} is missing")
+            else:
+                how = "truncated" if stored < blob.ref.stored else "longer than recorded"
+                problems.append(
+                    f"{what} is {how}: {stored} bytes, the manifest says {blob.ref.stored}"
+                )
+            bad.append(blob.ref.id)
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        error = "; ".join(problems[:3]) + more if problems else None
+        bad_ids = tuple(dict.fromkeys(bad))
+        checks.append(ServiceCheck(service.name, not problems, 0, "", None, error, bad_ids))
+    bad_all = [i for c in checks for i in c.bad_objects]
+    needing = verify.needed_by(repo, bad_all) if bad_all else {}
+    failed = VerifyReport(repo.location, manifest.backup_id, checks, needing).error()
+    if failed is not None:
+        raise failed
+
+
+def stage_all(
+    repo: Repository,
+    manifest: Manifest,
+    services: tuple[Service, ...],
+    where: dict[str, HostVolume],
+    identities: Identities | None,
+    on_bytes: Callable[[int], None],
+) -> tuple[dict[str, Path], list[ServiceCheck]]:
+    """Step 3: every service staged ({name: stage}) and what was checked; on any
+    failure every stage made is removed and the failure raised, with ``checks`` of
+    the services (the failing one not ok) on the exception as ``checks``."""
+    stages: dict[str, Path] = {}
+    checks: list[ServiceCheck] = []
+    try:
+        for service in services:
+            assert service.data is not None
+            files = manifest.files(service.name)
+            stages[service.name] = stage = where[service.name].new_stage()
+            read = 0
+
+            def counted(n: int) -> None:
+                nonlocal read
+                read += n
+                on_bytes(n)
+
+            sha = files.pack.ref.id if files.pack else ""
+            try:
+                write(repo, files, service.data, stage, identities, counted)
+            except IntegrityError as exc:
+                checks.append(ServiceCheck(service.name, False, read, sha, None, exc.message))
+                raise StagingFailed(service.name, exc, checks) from exc
+            except OSError as exc:
+                error = _disk_error(exc, where[service.name])
+                raise StagingFailed(service.name, error, checks) from exc
+            checks.append(ServiceCheck(service.name, True, read, sha, tar_check(files)))
+    except BaseException:
+        for stage in stages.values():
+            host_volume.remove(stage)
+        raise
+    return stages, checks
+
+
+class StagingFailed(Exception):
+    """A service could not be staged (``error``); every stage is removed."""
+
+    def __init__(self, service: str, error: MonctlError, checks: list[ServiceCheck]) -> None:
+        super().__init__(error.message)
+        self.service = service
+        self.error = error
+        self.checks = checks
+
+
+def _disk_error(exc: OSError, where: HostVolume) -> MonctlError:
+    from monctl.errors import StorageError
+
+    return StorageError(
+        f"cannot write the restored data beside volume {where.volume} "
+        f"({where.data.parent}): {exc.strerror or exc}",
+        hint="free space there (`df`, `docker system df`) and run the restore again",
+    )
+
+
+def swap(where: HostVolume, stage: Path, ready: Callable[[], str]) -> str:
+    """Step 4 for one service: swap, wait until ready while the previous data is
+    removed (the stage instead when the swap failed: the service runs on its previous
+    data then)."""
+    started = time.monotonic()
+    previous = where.previous()
+    try:
+        where.swap(stage, previous)
+    except BaseException:
+        host_volume.remove(stage)  # still there when nothing was swapped
+        if where.data.is_dir():  # swapped (a signal held until the end), or rolled back
+            host_volume.remove(previous)
+        raise
+    log.debug(
+        "%s swapped in %.2f s (stop, renames, start)", where.volume, time.monotonic() - started
+    )
+    # Deleted while the service starts (the wait is mostly sleep): the command's time.
+    remover = threading.Thread(target=host_volume.remove, args=(previous,), name="monctl-rm")
+    remover.start()
+    try:
+        return ready()
+    finally:
+        remover.join()
+
+
+def prepared(
+    runtime: Runtime,
+    repo: Repository,
+    manifest: Manifest,
+    services: tuple[Service, ...],
+    identities: Identities | None,
+) -> dict[str, HostVolume] | None:
+    """Steps 1 and the engine's part of 2 when this restore can go direct, else None."""
+    if manifest.format_version != 2 or not host_volume.possible(runtime):
+        return None
+    precheck(repo, manifest, services, identities)  # before the engine is asked
+    return plan(runtime, manifest, services)
+
+
+def run(
+    runtime: Runtime,
+    repo: Repository,
+    manifest: Manifest,
+    services: tuple[Service, ...],
+    where: dict[str, HostVolume],
+    report: RestoreReport,
+    *,
+    confirm: Callable[[str], bool],
+    progress: Progress,
+    allow_downgrade: bool,
+    identities: Identities | None,
+    ready: Callable[[Service], str],
+) -> RestoreReport:
+    """Steps 2 to 4 (see the module's docstring) into ``report``."""
+    from monctl.backup.restore import describe
+
+    backup_id = manifest.backup_id
+    for note in versions.check(manifest, services, runtime.states(), allow_downgrade):
+        progress.note(note)
+    if not confirm(describe([(s, where[s.name].volume) for s in services], backup_id)):
+        raise Interrupted("restore declined; nothing was changed")
+    started = time.monotonic()
+    moved = lambda n: progress.moved(backup_id, n)  # noqa: E731
+    try:
+        stages, checks = stage_all(repo, manifest, services, where, identities, moved)
+        log.debug("staged %d service(s) in %.2f s", len(stages), time.monotonic() - started)
+    except StagingFailed as failed:
+        report.verified = VerifyReport(repo.location, backup_id, failed.checks)
+        for s in services:
+            why = failed.error if s.name == failed.service else None
+            error = why.message if why else f"not restored: {failed.service} could not be"
+            code = why.exit_code if why else ExitCode.FAILED
+            hint = why.hint if why else None
+            state = _state_now(runtime, s)
+            seconds = time.monotonic() - started
+            volume = where[s.name].volume
+            report.services.append(
+                ServiceRestore(s.name, volume, "failed", state, seconds, error, code, hint)
+            )
+        return report
+    report.verified = VerifyReport(repo.location, backup_id, checks)
+    for s in services:
+        begun = time.monotonic()
+        volume = where[s.name].volume
+        try:
+            state = swap(where[s.name], stages[s.name], lambda s=s: ready(s))  # type: ignore[misc]
+        except MonctlError as exc:
+            seconds = time.monotonic() - begun
+            report.services.append(
+                ServiceRestore(s.name, volume, "failed", _state_now(runtime, s), seconds,
+                               exc.message, exc.exit_code, exc.hint)
+            )  # fmt: skip
+            continue
+        report.services.append(
+            ServiceRestore(s.name, volume, "restored", state, time.monotonic() - begun)
+        )
+    return report
+
+
+def _state_now(runtime: Runtime, service: Service) -> str:
+    try:
+        state = runtime.states().get(service.name)
+    except MonctlError:
+        return "unknown"
+    return state.state if state else "missing"

@@ -1,0 +1,188 @@
+"""A service's data volume as a directory of this host, for a restore that writes it directly.
+
+When the engine runs on this host (its local socket) and monctl runs as root, a
+plain local-driver volume is a directory here: ``<volumes>/<name>/_data``, which
+the engine bind-mounts into the service's container when it starts. A restore
+then writes its staging copy beside it, in the volume's own directory
+(``_data.monctl-restore-<id>``: the same file system, and invisible to the
+service, which sees ``_data`` only — so no service's rules about extra entries
+in its data directory matter), and swaps it in by two renames while the service
+is stopped: the downtime is the swap, not the copy. The engine never looks at
+anything in that directory but ``_data`` (``docker volume rm`` deletes the whole
+directory, a stage left by a killed monctl with it).
+
+Anything else — a remote engine (DOCKER_HOST not a unix socket), monctl not
+root, a volume with driver options (its ``_data`` is a mount point), Swarm, or
+``MONCTL_RESTORE_VIA=engine`` (the bench's "today" figure) — is told by
+``locate`` returning None, and restore writes through the engine as before.
+
+That the directory is the engine's own volume, not a stale one of another
+engine at the same path, is checked: the local driver reports a volume's
+``CreatedAt`` from the ctime of its ``_data``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+import secrets
+import shutil
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from monctl import signals
+from monctl.errors import MonctlError, OperationFailed
+
+if TYPE_CHECKING:  # pragma: no cover
+    from docker.models.containers import Container
+
+    from monctl.runtime import Runtime
+    from monctl.services.model import Service
+
+FORCE_ENGINE = "MONCTL_RESTORE_VIA"  # "engine": always the engine's archive API
+STAGE = "_data.monctl-restore-"
+PREVIOUS = "_data.monctl-previous-"
+
+
+@dataclass(frozen=True)
+class HostVolume:
+    """The live data directory of ``volume`` on this host, and how to stop and start
+    every container that mounts it."""
+
+    volume: str
+    data: Path  # .../volumes/<name>/_data
+    stop: Callable[[], None]
+    start: Callable[[], None]
+
+    def new_stage(self) -> Path:
+        """A fresh empty directory beside ``data`` (stages left by a killed run removed)."""
+        live = self.data.is_dir()  # else a previous data is the only copy: kept
+        for old in self.data.parent.iterdir():
+            if old.name.startswith(STAGE) or (live and old.name.startswith(PREVIOUS)):
+                remove(old)
+        with signals.deferred():  # made and known, or not made
+            path = self.data.parent / f"{STAGE}{secrets.token_hex(4)}"
+            path.mkdir(mode=0o700)
+        return path
+
+    def previous(self) -> Path:
+        """Where ``swap`` is to put the previous data (a new name)."""
+        return self.data.parent / f"{PREVIOUS}{secrets.token_hex(4)}"
+
+    def swap(self, stage: Path, previous: Path) -> None:
+        """Stop the service, make ``stage`` its data by two renames (the previous data
+        to ``previous``: the caller removes it), start it again — always, whatever
+        failed. Signals wait until the service is started again: the swap is never cut
+        between the renames (and is done when one is raised at the end)."""
+        with signals.deferred():
+            try:
+                self.stop()
+                os.rename(self.data, previous)
+                try:
+                    os.rename(stage, self.data)
+                except OSError:
+                    os.rename(previous, self.data)  # the old data back: never neither
+                    raise
+            except OSError as exc:
+                raise OperationFailed(
+                    f"could not swap the restored data into {self.volume}: {exc.strerror}",
+                    hint="the service runs on its previous data; nothing was lost",
+                ) from exc
+            finally:
+                self.start()
+
+
+def remove(path: Path) -> None:
+    """Remove a stage or previous data monctl made (never following a symlink out)."""
+    with contextlib.suppress(FileNotFoundError):
+        if path.is_symlink() or not path.is_dir():
+            path.unlink()
+        else:
+            shutil.rmtree(path)
+
+
+def _created(volume: dict[str, object]) -> float | None:
+    raw = str(volume.get("CreatedAt") or "")
+    try:
+        return datetime.datetime.fromisoformat(raw).timestamp()
+    except ValueError:
+        return None
+
+
+def _plain_directory(doc: dict[str, object]) -> Path | None:
+    """The volume's ``_data`` when it is a plain directory of a plain local volume."""
+    if doc.get("Driver") != "local" or doc.get("Options") or doc.get("Scope") != "local":
+        return None
+    data = Path(str(doc.get("Mountpoint") or ""))
+    if data.name != "_data" or not data.is_absolute():
+        return None
+    try:
+        top, here = os.lstat(data.parent), os.lstat(data)
+    except OSError:
+        return None
+    if not (stat.S_ISDIR(top.st_mode) and stat.S_ISDIR(here.st_mode)):
+        return None  # a symlink, or not there: not the engine's plain directory
+    if top.st_dev != here.st_dev or os.path.ismount(data):
+        return None
+    return data
+
+
+def local_engine() -> bool:
+    if os.environ.get(FORCE_ENGINE) == "engine":
+        return False
+    host = os.environ.get("DOCKER_HOST") or "unix://"
+    return host.startswith("unix://") and hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def possible(runtime: Runtime) -> bool:
+    """Whether ``locate`` may find anything, told without asking the engine."""
+    from monctl.runtime.compose import ComposeRuntime
+
+    return local_engine() and isinstance(runtime, ComposeRuntime)
+
+
+def locate(runtime: Runtime, service: Service) -> HostVolume | None:
+    """``service``'s data volume as a directory here, when it can be written directly
+    (see the module's docstring); None when not. Raise DockerUnavailable."""
+    from monctl.runtime.compose import ComposeRuntime
+
+    if not possible(runtime) or not isinstance(runtime, ComposeRuntime):
+        return None
+    engine = runtime.engine
+    name = runtime.data_volume(service)
+    data = _plain_directory(engine.volume(name) or {})
+    if data is None:
+        return None
+    for _ in range(3):  # the service may touch its directory (its ctime) meanwhile
+        before = os.lstat(data).st_ctime
+        created = _created(engine.volume(name) or {})
+        after = os.lstat(data).st_ctime
+        if created is not None and int(created) in (int(before), int(after)):
+            break
+    else:
+        return None  # another engine's directory at the same path, or one changing
+    stopped: list[Container] = []
+
+    def stop() -> None:
+        for container in runtime._containers(service):
+            engine.stop(container)
+            stopped.append(container)
+
+    def start() -> None:
+        # The containers stopped, as they were (fast); compose when that is not enough.
+        try:
+            for container in stopped:
+                engine.start(container)
+            if stopped:
+                return
+        except MonctlError:
+            pass
+        from monctl.adapters import compose_cli
+
+        compose_cli.up(runtime.project, [service.name], no_deps=True)
+
+    return HostVolume(name, data, stop, start)
