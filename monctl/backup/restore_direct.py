@@ -35,7 +35,7 @@ from monctl.backup.reports import ServiceCheck, VerifyReport
 from monctl.backup.restore import RestoreReport, ServiceRestore
 from monctl.backup.restore_files import tar_check, write
 from monctl.errors import ExitCode, IntegrityError, Interrupted, MonctlError
-from monctl.repository import versions
+from monctl.repository import Repository, versions
 from monctl.repository.manifest import Manifest
 from monctl.runtime import host_volume
 from monctl.runtime.host_volume import HostVolume
@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # pragma: no cover
     from monctl.adapters.age import Identities
-    from monctl.repository import Repository
+    from monctl.repository import RepositoryLike
     from monctl.result import Progress
     from monctl.runtime import Runtime
     from monctl.services.model import Service
@@ -71,12 +71,13 @@ def plan(
 
 
 def precheck(
-    repo: Repository,
+    repo: RepositoryLike,
     manifest: Manifest,
     services: tuple[Service, ...],
     identities: Identities | None,
 ) -> None:
     """Step 1: the keys fit, every object is there with its stored size (IntegrityError)."""
+    repo = Repository.of(repo)  # given a Repository, or a bare Storage (tests, benches)
     repo.check_can_open(manifest, [s.name for s in services], identities)
     present = repo.objects()
     checks = []
@@ -117,7 +118,7 @@ def precheck(
 
 
 def stage_all(
-    repo: Repository,
+    repo: RepositoryLike,
     manifest: Manifest,
     services: tuple[Service, ...],
     where: dict[str, HostVolume],
@@ -127,6 +128,7 @@ def stage_all(
     """Step 3: every service staged ({name: stage}) and what was checked; on any
     failure every stage made is removed and the failure raised, with ``checks`` of
     the services (the failing one not ok) on the exception as ``checks``."""
+    repo = Repository.of(repo)  # given a Repository, or a bare Storage (tests, benches)
     stages: dict[str, Path] = {}
     checks: list[ServiceCheck] = []
     try:
@@ -205,12 +207,13 @@ def swap(where: HostVolume, stage: Path, ready: Callable[[], str]) -> str:
 
 def prepared(
     runtime: Runtime,
-    repo: Repository,
+    repo: RepositoryLike,
     manifest: Manifest,
     services: tuple[Service, ...],
     identities: Identities | None,
 ) -> dict[str, HostVolume] | None:
     """Steps 1 and the engine's part of 2 when this restore can go direct, else None."""
+    repo = Repository.of(repo)  # given a Repository, or a bare Storage (tests, benches)
     if manifest.format_version != 2 or not host_volume.possible(runtime):
         return None
     precheck(repo, manifest, services, identities)  # before the engine is asked
@@ -219,7 +222,7 @@ def prepared(
 
 def run(
     runtime: Runtime,
-    repo: Repository,
+    repo: RepositoryLike,
     manifest: Manifest,
     services: tuple[Service, ...],
     where: dict[str, HostVolume],
@@ -232,6 +235,7 @@ def run(
     ready: Callable[[Service], str],
 ) -> RestoreReport:
     """Steps 2 to 4 (see the module's docstring) into ``report``."""
+    repo = Repository.of(repo)  # given a Repository, or a bare Storage (tests, benches)
     from monctl.backup.restore import describe
 
     backup_id = manifest.backup_id

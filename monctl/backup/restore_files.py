@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from monctl.backup.restore_stream import TAR_TYPES, content
 from monctl.errors import IntegrityError
+from monctl.repository import Repository
 from monctl.repository.filelist import FileEntry, ServiceFiles
 from monctl.repository.objects import READ_SIZE, Blob
 from monctl.repository.tar_safety import TarCheck, check_member
@@ -37,7 +38,7 @@ from monctl.repository.tar_stream import Member
 
 if TYPE_CHECKING:  # pragma: no cover
     from monctl.adapters.age import Identities
-    from monctl.repository import Repository
+    from monctl.repository import RepositoryLike
     from monctl.services.model import DataVolume
 
 DIR_MODE = 0o755  # the data directory itself, as the engine path makes it
@@ -235,7 +236,7 @@ class _Parallel:
 
 
 def write(
-    repo: Repository,
+    repo: RepositoryLike,
     files: ServiceFiles,
     data: DataVolume,
     root: Path,
@@ -246,6 +247,7 @@ def write(
     as it is read (IntegrityError when any is not what the manifest records: the caller
     removes ``root``, once this returned: no file is written after). The same names,
     kinds, modes and owner as ``assembled``."""
+    repo = Repository.of(repo)  # given a Repository, or a bare Storage (tests, benches)
     base = posixpath.basename(data.path.rstrip("/"))
     out = _Writer(root, data)
     parallel = _Parallel(on_bytes)
