@@ -10,7 +10,8 @@ secrets (files under /run/secrets), never as an environment variable or argument
 
 ``up`` creates both when they are missing (``ensure``) and makes the hash again when
 it no longer matches the password (an operator who set a password by hand);
-``rotate`` replaces them. ``.env`` is rewritten whole, mode 0600, atomically.
+``rotate`` replaces them (the verb ``monctl credentials rotate`` is
+``monctl/lifecycle/rotate.py``). ``.env`` is rewritten whole, mode 0600, atomically.
 ``bcrypt`` is imported only there: every other command just reads ``.env``.
 """
 
@@ -20,21 +21,16 @@ import json
 import os
 import re
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from monctl import redaction
-from monctl.errors import ConfigError, ExitCode
-from monctl.health.report import AfterHealth
+from monctl.errors import ConfigError
 from monctl.project import GENERATE_MARKER
 
 if TYPE_CHECKING:  # pragma: no cover
     from monctl.adapters.http import Response
-    from monctl.health.report import HealthReport
     from monctl.project import Project
-    from monctl.result import Progress
-    from monctl.runtime import Runtime
     from monctl.services.model import Service
 
 # The services whose containers hold the credentials (the compose file's `secrets:`):
@@ -204,64 +200,3 @@ def write_env(project: Project, changes: dict[str, str]) -> None:
         Path(temp).unlink(missing_ok=True)
         raise
     project.load_env()
-
-
-def hand_over(
-    project: Project, runtime: Runtime, progress: Progress, names: tuple[str, ...] = HOLDERS
-) -> tuple[str, ...]:
-    """Give the running holders among ``names`` the credentials now in ``.env``: compose
-    creates their containers again (a secret is copied in at creation); Swarm rolls
-    them onto the new secrets. Return the services handed over."""
-    from monctl import services as declared
-
-    states = runtime.states()
-    present = tuple(s for s in declared.SERVICES if s.name in names and s.name in states)
-    if not present:
-        return ()
-    progress.note(f"handing the new credentials to {', '.join(s.name for s in present)} …")
-    if runtime.kind == "swarm":
-        for service in present:
-            runtime.roll_out(service, progress)
-    else:
-        from monctl.adapters import compose_cli
-
-        compose_cli.up(project, [s.name for s in present], no_deps=True, recreate=True)
-    return tuple(s.name for s in present)
-
-
-@dataclass(frozen=True)
-class RotateReport(AfterHealth):
-    """What ``monctl credentials rotate`` did (never the credentials themselves)."""
-
-    project: str
-    handed_over: tuple[str, ...]
-    health: HealthReport | None = None
-    code: ExitCode = ExitCode.OK
-
-    def to_json(self) -> dict[str, Any]:
-        return self.with_health(
-            {
-                "project": self.project,
-                "rotated": [PASSWORD_VAR, WEB_CONFIG_VAR],
-                "handed_over": list(self.handed_over),
-            }
-        )
-
-
-def rotate_stack(
-    project: Project, runtime: Runtime, *, timeout: float, progress: Progress
-) -> RotateReport:
-    """Rotate the credentials and hand them to the running services; wait until ready."""
-    from monctl import services as declared
-
-    rotate(project)
-    handed = hand_over(project, runtime, progress)
-    if not handed:
-        return RotateReport(project.name, ())
-    from monctl.health import check
-
-    report = check.wait(
-        project, runtime, declared.select(handed), timeout=timeout, deep=False, progress=progress
-    )
-    code = ExitCode.OK if report.stack_ok else ExitCode.UNHEALTHY
-    return RotateReport(project.name, handed, report, code)

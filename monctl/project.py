@@ -196,7 +196,7 @@ def init(target: Path, force: bool = False) -> Path:
     for part in ("compose", "config"):
         shutil.copytree(source / part, target / part, dirs_exist_ok=True)
     shutil.copy2(source / ".env.example", target / ".env.example")
-    from monctl.upgrade import record_init
+    from monctl.lifecycle.upgrade import record_init
 
     record_init(source, target)  # what `init --upgrade` tells edits from
     return target

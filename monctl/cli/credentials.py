@@ -32,8 +32,8 @@ def rotate(app: AppContext, timeout: float, as_json: bool) -> None:
     them) so that they use it, and waits until they are ready. Scripts and browsers
     that use the old password must be given the new one (README).
     """
-    from monctl import credentials as verbs
     from monctl.cli.progress import CliProgress
+    from monctl.lifecycle import rotate as verbs
 
     out = output(as_json)
     with CliProgress(out) as progress:

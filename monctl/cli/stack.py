@@ -1,4 +1,4 @@
-"""up, down, status, logs, init: the stack's lifecycle (thin commands over ``monctl.lifecycle``)."""
+"""up, down, status, logs, init: the stack's lifecycle (thin commands over monctl/lifecycle/)."""
 
 from __future__ import annotations
 
@@ -39,13 +39,13 @@ def up(
       monctl up                      the whole stack, waiting until it is ready
       monctl up prometheus grafana   only these services
     """
-    from monctl import lifecycle
     from monctl import services as declared
     from monctl.cli.progress import CliProgress
+    from monctl.lifecycle.up import up as start
 
     out = output(as_json)
     with CliProgress(out) as progress:
-        result = lifecycle.up(
+        result = start(
             app.project,
             app.runtime,
             declared.select(services) if services else (),
@@ -69,8 +69,8 @@ def down(app: AppContext, volumes: bool, yes: bool, as_json: bool) -> None:
       monctl down                    stop the stack, keep its data
       monctl down --volumes --yes   also delete its data (no question)
     """
-    from monctl import lifecycle
     from monctl.cli.output import inert
+    from monctl.lifecycle.down import down as stop
 
     project, runtime = app.project, app.runtime
     if volumes and not yes:
@@ -90,7 +90,7 @@ def down(app: AppContext, volumes: bool, yes: bool, as_json: bool) -> None:
             abort=True,
             err=True,
         )
-    finish(output(as_json), lifecycle.down(project, runtime, volumes))
+    finish(output(as_json), stop(project, runtime, volumes))
 
 
 @click.command(epilog=epilog("status"))
@@ -104,9 +104,9 @@ def status(app: AppContext, as_json: bool) -> None:
       monctl status
       monctl status --json | jq '.services[].state'
     """
-    from monctl import lifecycle
+    from monctl.lifecycle.status import status as describe
 
-    finish(output(as_json), lifecycle.status(app.project, app.runtime))
+    finish(output(as_json), describe(app.project, app.runtime))
 
 
 @click.command(epilog=epilog("logs"))
@@ -161,7 +161,7 @@ def init(directory: Path, force: bool, upgrade: bool, dry_run: bool, as_json: bo
     if upgrade:
         if force:
             raise click.UsageError("--upgrade keeps edits, --force overwrites them: choose one")
-        from monctl.upgrade import upgrade as run_upgrade
+        from monctl.lifecycle.upgrade import upgrade as run_upgrade
 
         finish(output(as_json), run_upgrade(project.packaged_stack(), directory, dry_run))
     target = project.init(directory, force=force)

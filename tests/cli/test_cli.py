@@ -137,7 +137,7 @@ def test_unknown_service_is_a_usage_error() -> None:
 def test_status_json_is_one_document(monkeypatch: pytest.MonkeyPatch) -> None:
     """The renderer writes exactly one JSON document to stdout in JSON mode."""
     from monctl.cli.output import Output
-    from monctl.lifecycle import ServiceStatus, StatusReport
+    from monctl.lifecycle.status import ServiceStatus, StatusReport
 
     rows = tuple(
         ServiceStatus(s.name, "running", "healthy", 12.0, "img:1", "1", ("http://127.0.0.1:1",))

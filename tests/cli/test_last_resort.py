@@ -33,9 +33,9 @@ BACKUP_ID = "20261126T020000Z"
 # command -> (its arguments, the module and attribute on its path that will raise,
 # whether it takes --json, the heartbeat setting it pings).
 CASES: dict[str, tuple[list[str], str, str, bool, str | None]] = {
-    "up": (["up", "--no-wait"], "monctl.lifecycle", "up", True, None),
-    "down": (["down"], "monctl.lifecycle", "down", True, None),
-    "status": (["status"], "monctl.lifecycle", "status", True, None),
+    "up": (["up", "--no-wait"], "monctl.lifecycle.up", "up", True, None),
+    "down": (["down"], "monctl.lifecycle.down", "down", True, None),
+    "status": (["status"], "monctl.lifecycle.status", "status", True, None),
     "logs": (["logs"], "monctl.runtime.compose", "ComposeRuntime.logs", False, None),
     "init": (["init", "{tmp}/copy"], "monctl.project", "init", False, None),
     "health": (["health"], "monctl.health.check", "check", True, None),
@@ -64,7 +64,7 @@ CASES: dict[str, tuple[list[str], str, str, bool, str | None]] = {
         True, None,
     ),
     "credentials rotate": (
-        ["credentials", "rotate"], "monctl.credentials", "rotate_stack", True, None
+        ["credentials", "rotate"], "monctl.lifecycle.rotate", "rotate_stack", True, None
     ),
 }  # fmt: skip
 

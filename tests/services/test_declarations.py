@@ -13,7 +13,7 @@ from monctl.services.model import HostCheck, Service, ToolCheck
 
 REPO = Path(__file__).resolve().parents[2]
 OPERATIONS = [
-    REPO / "monctl" / "lifecycle.py",
+    *sorted((REPO / "monctl" / "lifecycle").glob("*.py")),
     *sorted((REPO / "monctl" / "health").glob("*.py")),
     *sorted((REPO / "monctl" / "config").glob("*.py")),
     *sorted((REPO / "monctl" / "backup").glob("*.py")),

@@ -20,12 +20,13 @@ import pytest
 from click.testing import CliRunner
 from support.fake_runtime import FakeRuntime
 
-from monctl import lifecycle, services
+from monctl import services
 from monctl.adapters.storage.local import LocalStorage
 from monctl.backup import create, restore, verify
 from monctl.config import reload, validate
 from monctl.errors import ExitCode
 from monctl.health import check
+from monctl.lifecycle.status import status as stack_status
 from monctl.project import COMPOSE_FILE, Project
 from monctl.services.answers import Fetched, Role, Verdict
 from monctl.services.model import (
@@ -157,7 +158,7 @@ def runtime(ledger: LedgerServer) -> FakeRuntime:
 def test_status_and_health_handle_it(
     project: Project, runtime: FakeRuntime, ledger: LedgerServer
 ) -> None:
-    rows = {s.name: s for s in lifecycle.status(project, runtime).services}
+    rows = {s.name: s for s in stack_status(project, runtime).services}
     assert rows["ledger"].state == "running" and rows["ledger"].urls == (ledger.url,)
 
     report = check.check(project, runtime, (LEDGER,))

@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 # result class name -> "module of monctl.cli.render:function"
 RENDERERS: dict[str, str] = {
-    # monctl.lifecycle, monctl.upgrade, monctl.credentials
+    # monctl/lifecycle/ (up, down, status, upgrade, rotate)
     "StatusReport": "stack:status",
     "DownReport": "stack:down",
     "UpgradeReport": "stack:upgrade",

@@ -10,9 +10,10 @@ from monctl.errors import ExitCode
 if TYPE_CHECKING:  # pragma: no cover
     from rich.text import Text
 
-    from monctl.credentials import RotateReport
-    from monctl.lifecycle import DownReport, StatusReport
-    from monctl.upgrade import UpgradeReport
+    from monctl.lifecycle.down import DownReport
+    from monctl.lifecycle.rotate import RotateReport
+    from monctl.lifecycle.status import StatusReport
+    from monctl.lifecycle.upgrade import UpgradeReport
 
 
 def status(out: Output, report: StatusReport) -> None:
