@@ -205,3 +205,28 @@ def test_nothing_outside_the_cli_writes_to_the_terminal() -> None:
 @pytest.mark.parametrize("path", sorted(STREAMS))
 def test_a_known_stream_writer_is_still_one(path: str) -> None:
     assert path in writers_outside_cli(), f"{path} no longer writes: remove it from STREAMS"
+
+
+# The top level holds only the shared core (issue 18, item 5); an operation goes into the
+# package of its command (monctl/lifecycle/, monctl/backup/, ...).
+TOP_LEVEL_CORE = {
+    "__init__.py",  # the version and the runtimes' names
+    "__main__.py",  # python -m monctl
+    "credentials.py",  # the stack's credentials: where they live, the auth a request carries
+    "envfile.py",
+    "errors.py",
+    "project.py",
+    "redaction.py",
+    "result.py",
+    "runner.py",
+    "signals.py",
+    "text.py",
+    "url_setting.py",
+}
+
+
+def test_the_top_level_holds_only_the_shared_core() -> None:
+    found = {p.name for p in PACKAGE.glob("*.py")}
+    assert found <= TOP_LEVEL_CORE, (
+        f"not core, move into a package: {sorted(found - TOP_LEVEL_CORE)}"
+    )
