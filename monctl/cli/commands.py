@@ -122,6 +122,7 @@ DECLARED: tuple[Command, ...] = (
         "credentials",
         "monctl.cli.credentials:credentials",
         "Rotate the password Prometheus and Alertmanager require.",
+        names_subcommand=True,
     ),
     Command("credentials rotate", codes=(E.OK, E.UNHEALTHY, E.DOCKER, E.CONFIG, E.START_FAILED)),
 )

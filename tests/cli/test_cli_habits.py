@@ -343,3 +343,10 @@ def test_a_drill_on_swarm_says_it_runs_on_plain_containers(stack: Path, tmp_path
     assert on_swarm.returncode == on_compose.returncode != 0
     helped = monctl("backup", "test", "--help", cwd=stack)
     assert "also with --runtime swarm" in " ".join(helped.stdout.split())
+
+
+def test_a_usage_error_of_credentials_rotate_names_the_subcommand(stack: Path) -> None:
+    """Its JSON document names the command as its success does ("credentials rotate")."""
+    done = monctl("credentials", "rotate", "--timeout", "soon", "--json", cwd=stack)
+    assert done.returncode == ExitCode.USAGE
+    assert json.loads(done.stdout)["command"] == "credentials rotate"
