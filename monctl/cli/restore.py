@@ -123,9 +123,13 @@ def restore(
     a service running an older major.minor than the one that wrote its data is
     refused (exit 6) unless --allow-downgrade. An encrypted backup needs --identity:
     without it, or with one that fits none of its keys, exit 10 and nothing touched.
-    Then per service: the data is staged in a fresh volume (checked again as it
-    is written), the service is stopped, its volume replaced, and it is started
-    and waited for.
+    On the Docker host as root (a local engine, plain local volumes, compose) each
+    service's data is written once, checked as it is written, into a directory
+    beside its live data while it keeps running; once every object checked out,
+    each service is stopped, the directories swapped by renames, and it is started
+    and waited for: the downtime is the swap, not the copy. Otherwise each service
+    is staged in a fresh volume through the engine (checked again as it is
+    written), stopped, its volume refilled, started and waited for.
 
     \b
     Examples:
