@@ -216,7 +216,12 @@ def prepared(
     repo = Repository.of(repo)  # given a Repository, or a bare Storage (tests, benches)
     if manifest.format_version != 2 or not host_volume.possible(runtime):
         return None
-    precheck(repo, manifest, services, identities)  # before the engine is asked
+    try:
+        precheck(repo, manifest, services, identities)  # before the engine is asked
+    except IntegrityError:
+        # Refused either way; the engine path's full verify first (``restore.check``)
+        # names every damaged object, not only the missing and resized ones seen here.
+        return None
     return plan(runtime, manifest, services)
 
 
