@@ -346,7 +346,7 @@ def _restore_one(
             name,
             volume,
             "failed",
-            _state_now(runtime, service),
+            state_now(runtime, service),
             time.monotonic() - started,
             exc.message,
             exc.exit_code,
@@ -381,7 +381,7 @@ def _restore_archive(
         )
 
 
-def _state_now(runtime: Runtime, service: Service) -> str:
+def state_now(runtime: Runtime, service: Service) -> str:
     try:
         state = runtime.states().get(service.name)
     except MonctlError:

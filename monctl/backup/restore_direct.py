@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 from monctl.backup import verify
 from monctl.backup.reports import ServiceCheck, VerifyReport
-from monctl.backup.restore import RestoreReport, ServiceRestore
+from monctl.backup.restore import RestoreReport, ServiceRestore, state_now
 from monctl.backup.restore_files import tar_check, write
 from monctl.errors import ExitCode, IntegrityError, Interrupted, MonctlError
 from monctl.repository import Repository, versions
@@ -260,7 +260,7 @@ def run(
             error = why.message if why else f"not restored: {failed.service} could not be"
             code = why.exit_code if why else ExitCode.FAILED
             hint = why.hint if why else None
-            state = _state_now(runtime, s)
+            state = state_now(runtime, s)
             seconds = time.monotonic() - started
             volume = where[s.name].volume
             report.services.append(
@@ -276,7 +276,7 @@ def run(
         except MonctlError as exc:
             seconds = time.monotonic() - begun
             report.services.append(
-                ServiceRestore(s.name, volume, "failed", _state_now(runtime, s), seconds,
+                ServiceRestore(s.name, volume, "failed", state_now(runtime, s), seconds,
                                exc.message, exc.exit_code, exc.hint)
             )  # fmt: skip
             continue
@@ -284,11 +284,3 @@ def run(
             ServiceRestore(s.name, volume, "restored", state, time.monotonic() - begun)
         )
     return report
-
-
-def _state_now(runtime: Runtime, service: Service) -> str:
-    try:
-        state = runtime.states().get(service.name)
-    except MonctlError:
-        return "unknown"
-    return state.state if state else "missing"
