@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import errno
 import functools
 import hashlib
+import mmap
 import os
 import posixpath
 import tarfile
@@ -30,7 +32,7 @@ from monctl.backup.restore_stream import TAR_TYPES, content
 from monctl.errors import IntegrityError
 from monctl.repository import Repository
 from monctl.repository.filelist import FileEntry, ServiceFiles
-from monctl.repository.objects import Blob
+from monctl.repository.objects import READ_SIZE, Blob
 from monctl.repository.tar_safety import TarCheck, check_member
 from monctl.repository.tar_stream import Member
 
@@ -42,7 +44,7 @@ if TYPE_CHECKING:  # pragma: no cover
 DIR_MODE = 0o755  # the data directory itself, as the engine path makes it
 WORKERS = 2
 IN_FLIGHT = 4  # files submitted and not yet collected (open descriptors)
-BUFFER = 1024 * 1024  # per read: a signal or another file's failure is heard between reads
+COPY_STEP = 16 * 1024 * 1024  # a signal or another file's failure is heard between steps
 FILE_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -105,17 +107,17 @@ class _Writer:
 
     def copy(self, fd: int, repo: Repository, entry: FileEntry, stop: threading.Event) -> None:
         """An object stored as it is (no codec, not encrypted) in a local repository:
-        read into this thread's buffer, hashed there and written from it (what the stage
-        holds is the bytes checked, whatever the object does meanwhile); owner, mode,
-        time; close ``fd``."""
+        copied by the kernel, then the COPY hashed (what the stage holds is what is
+        checked: the object may change meanwhile); owner, mode, time; close ``fd``."""
         blob = entry.blob
         assert blob is not None
         try:
             with repo.open_stored(blob.ref) as stored:
-                copied, sha = _copy_hashed(stored.fileno(), fd, blob.ref.stored + 1, stop)
+                copied = _copy(stored.fileno(), fd, blob.ref.stored + 1, stop)
             what = f"the object of {entry.path}"
             if copied > blob.ref.stored:
                 raise IntegrityError(f"{what} holds more than the {blob.ref.stored} bytes recorded")
+            sha = _sha256_of(fd, copied)
             if copied != blob.ref.stored or sha != blob.ref.id:
                 raise IntegrityError(f"{what} is corrupt: its stored bytes hash to "
                                      f"{sha[:16]}… ({copied} bytes), not to its name")  # fmt: skip
@@ -153,31 +155,49 @@ def _copyable(repo: Repository, blob: Blob) -> bool:
     return plain and repo.is_local
 
 
-_buffers = threading.local()  # one buffer per worker thread, reused file after file
-
-
-def _copy_hashed(src: int, dst: int, most: int, stop: threading.Event) -> tuple[int, str]:
-    """Copy up to ``most`` bytes from ``src`` to ``dst`` through a buffer, hashing each
-    piece between its read and its write (still in the CPU's cache; no page of the
-    copy is faulted in to be hashed again): how many bytes, and their sha256."""
-    buffer = getattr(_buffers, "view", None)
-    if buffer is None:
-        buffer = _buffers.view = memoryview(bytearray(BUFFER))
-    sha = hashlib.sha256()
+def _copy(src: int, dst: int, most: int, stop: threading.Event) -> int:
+    """Copy up to ``most`` bytes from ``src`` to ``dst`` in the kernel (by read and write
+    when it cannot: another file system); how many were copied."""
     done = 0
     while done < most:
         if stop.is_set():
             raise _Stopped
-        piece = buffer[: min(BUFFER, most - done)]
-        n = os.readv(src, [piece])
+        try:
+            n = os.copy_file_range(src, dst, min(COPY_STEP, most - done))
+        except OSError as exc:
+            if done or exc.errno not in (errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+                raise
+            return _copy_by_hand(src, dst, most, stop)
         if n == 0:
             break
-        sha.update(piece[:n])
-        view = piece[:n]
+        done += n
+    return done
+
+
+def _copy_by_hand(src: int, dst: int, most: int, stop: threading.Event) -> int:
+    done = 0
+    while done < most and (data := os.read(src, min(READ_SIZE, most - done))):
+        if stop.is_set():
+            raise _Stopped
+        view = memoryview(data)
         while view:
             view = view[os.write(dst, view) :]
-        done += n
-    return done, sha.hexdigest()
+        done += len(data)
+    return done
+
+
+def _sha256_of(fd: int, size: int) -> str:
+    """The sha256 of the first ``size`` bytes of ``fd`` (mapped: no copy is made)."""
+    sha = hashlib.sha256()
+    if size:
+        with mmap.mmap(fd, size, prot=mmap.PROT_READ) as mapped:
+            view = memoryview(mapped)
+            try:
+                for start in range(0, size, COPY_STEP):
+                    sha.update(view[start : start + COPY_STEP])
+            finally:
+                view.release()
+    return sha.hexdigest()
 
 
 class _Stopped(Exception):
