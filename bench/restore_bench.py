@@ -18,11 +18,18 @@ that tool, timed from the command to Prometheus answering /-/ready again:
            volume through it while the service is stopped)
 
 Each tool's repository is read once right before its restore (a warm page cache for
-all: at 4 GiB five copies of the data do not all stay cached). A thread polls /-/ready
+all: at 4 GiB five copies of the data do not all stay cached), and the page cache is
+written back (`sync`, untimed) before every timed backup and restore: no tool pays for
+the writeback of what the one before it wrote (at 4 GiB, gigabytes of dirty pages a few
+seconds old, which the kernel's dirty limits would make the next writer wait for; a
+peer that empties the volume first even cancels its own share). A thread polls /-/ready
 every 50 ms during each restore: "down" is the longest time
 Prometheus did not answer ready (the downtime an operator sees).
 
-    python bench/restore_bench.py [--sizes 1,4] [--quick] [--keep] [--json]
+    python bench/restore_bench.py [--sizes 1,4] [--runs 3] [--no-today] [--quick] [--keep] [--json]
+
+With --runs N every restore is timed N times in turn (restic, borg, monctl, today, then
+again) and the medians are printed (each run's figures are in --json).
 
 Needs root, a local Docker engine, the test images (tests/images/build.sh), promtool,
 restic and borg (Debian: apt-get install restic borgbackup).
@@ -35,6 +42,7 @@ import base64
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -136,14 +144,27 @@ def warm(repository: Path) -> None:
     sh(["bash", "-c", 'find "$1" -type f -exec cat {} + > /dev/null', "warm", str(repository)])
 
 
-def measured(stack: Stack, key: str, row: Row, run: Callable[[], float], repository: Path) -> None:
+def measured(
+    stack: Stack, key: str, row: Row, run: Callable[[], float], repository: Path, i: int
+) -> None:
     warm(repository)
+    os.sync()
     with Readiness(stack) as probe:
-        row[key] = run()
-    row[f"{key}_down"] = probe.longest
+        row[f"{key}#{i}"] = run()
+    row[f"{key}_down#{i}"] = probe.longest
 
 
-def bench_size(size_gib: float, work: Path, base: Path, keep: bool) -> Row:
+def medians(row: Row) -> None:
+    """``key`` = the median of every ``key#i``."""
+    runs: dict[str, list[float]] = {}
+    for name, value in row.items():
+        if "#" in name:
+            runs.setdefault(name.split("#")[0], []).append(value)
+    for name, values in runs.items():
+        row[name] = statistics.median(values)
+
+
+def bench_size(size_gib: float, work: Path, base: Path, keep: bool, runs: int, today: bool) -> Row:
     stack = make_stack(work / f"stack-{size_gib:g}")
     quiet_stack(stack)
     metas = work / f"metas-{size_gib:g}"
@@ -165,31 +186,41 @@ def bench_size(size_gib: float, work: Path, base: Path, keep: bool) -> Row:
             raise SystemExit("the volume's directory is not readable here: run as root")
         sh([*monctl, "up", "prometheus", "--timeout", "300"], env=env, timeout=600)
         out = work / "backup.json"
+        os.sync()
         with out.open("wb") as fh:
             argv = [*monctl, "backup", "--json", "--service", "prometheus", "--to", str(dest)]
             row["backup_monctl"], _ = timed(argv, stdout=fh, env=env)
         backup_id = json.loads(out.read_text())["id"]
         sh(["restic", "-r", str(restic_repo), "init"], env=peer_env)
+        os.sync()
         row["backup_restic"], _ = timed(["restic", "-r", str(restic_repo), "backup", "-q",
                                          str(data)], env=peer_env)  # fmt: skip
         sh(["borg", "init", "-e", "none", str(borg_repo)], env=peer_env)
+        os.sync()
         started = time.perf_counter()
         subprocess.run(["borg", "create", f"{borg_repo}::a", "."], cwd=data, env=peer_env,
                        check=True)  # fmt: skip
         row["backup_borg"] = time.perf_counter() - started
         restic = ["restic", "-r", str(restic_repo), "restore", "latest", "--target", "/"]
-        measured(stack, "restic", row, lambda: as_operated(stack, data, restic, None), restic_repo)
         borg = ["borg", "extract", f"{borg_repo}::a"]
-        measured(stack, "borg", row, lambda: as_operated(stack, data, borg, data), borg_repo)
         argv = [*monctl, "restore", backup_id, "--service", "prometheus", "--yes",
                 "--from", str(dest)]  # fmt: skip
-        for key, extra in (("monctl", {}), ("today", {"MONCTL_RESTORE_VIA": "engine"})):
-            with (work / f"{key}.out").open("wb") as fh:
-                measured(stack, key, row,
-                         lambda fh=fh, e=extra: timed(argv, stdout=fh, env={**env, **e})[0],  # type: ignore[misc]
-                         dest)  # fmt: skip
-            doc = (work / f"{key}.out").read_text()
-            assert "restored" in doc, doc
+        ours = [("monctl", {})] + ([("today", {"MONCTL_RESTORE_VIA": "engine"})] if today else [])
+        for i in range(runs):
+            measured(stack, "restic", row, lambda: as_operated(stack, data, restic, None),
+                     restic_repo, i)  # fmt: skip
+            measured(stack, "borg", row, lambda: as_operated(stack, data, borg, data), borg_repo, i)
+            for key, extra in ours:
+                with (work / f"{key}.out").open("wb") as fh:
+                    measured(stack, key, row,
+                             lambda fh=fh, e=extra: timed(argv, stdout=fh, env={**env, **e})[0],  # type: ignore[misc]
+                             dest, i)  # fmt: skip
+                doc = (work / f"{key}.out").read_text()
+                assert "restored" in doc, doc
+            print(f"{row['gib']:.2f} GiB run {i + 1}: " + ", ".join(
+                f"{k} {row[f'{k}#{i}']:.2f} s" for k in ("restic", "borg", *dict(ours))),
+                  f"(load {os.getloadavg()[0]:.1f})", file=sys.stderr, flush=True)  # fmt: skip
+        medians(row)
         row["restored_gib"] = dir_size(data) / GiB
         return row
     finally:
@@ -202,6 +233,7 @@ def bench_size(size_gib: float, work: Path, base: Path, keep: bool) -> Row:
 
 
 def report(rows: list[Row]) -> None:
+    nan = float("nan")
     print("wall time (s), and the longest time Prometheus was not ready during each restore:")
     print(f"{'volume':>8} | {'backup: monctl':>14} {'restic':>7} {'borg':>7} | "
           f"{'restore: monctl':>15} {'restic':>7} {'borg':>7} {'today':>7} | "
@@ -209,9 +241,9 @@ def report(rows: list[Row]) -> None:
     for r in rows:
         print(f"{r['gib']:>6.2f}Gi | {r['backup_monctl']:>14.2f} {r['backup_restic']:>7.2f} "
               f"{r['backup_borg']:>7.2f} | {r['monctl']:>15.2f} {r['restic']:>7.2f} "
-              f"{r['borg']:>7.2f} {r['today']:>7.2f} | {r['monctl_down']:>12.2f} "
+              f"{r['borg']:>7.2f} {r.get('today', nan):>7.2f} | {r['monctl_down']:>12.2f} "
               f"{r['restic_down']:>7.2f} {r['borg_down']:>7.2f} "
-              f"{r['today_down']:>7.2f}")  # fmt: skip
+              f"{r.get('today_down', nan):>7.2f}")  # fmt: skip
     print("ratios (goal):")
     print(f"{'volume':>8} {'restore/faster peer':>20} {'restore/today':>14} "
           f"{'1st backup/faster peer':>23}")  # fmt: skip
@@ -219,13 +251,16 @@ def report(rows: list[Row]) -> None:
     for r in rows:
         peer = min(r["restic"], r["borg"])
         peer_backup = min(r["backup_restic"], r["backup_borg"])
-        print(f"{r['gib']:>6.2f}Gi {r['monctl'] / peer:>19.2f}x {r['monctl'] / r['today']:>13.2f}x "
+        print(f"{r['gib']:>6.2f}Gi {r['monctl'] / peer:>19.2f}x "
+              f"{r['monctl'] / r.get('today', nan):>13.2f}x "
               f"{r['backup_monctl'] / peer_backup:>22.2f}x")  # fmt: skip
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="1,4", help="volume sizes in GiB, comma-separated")
+    ap.add_argument("--runs", type=int, default=1, help="time every restore this many times")
+    ap.add_argument("--no-today", action="store_true", help="skip the engine path (slow)")
     ap.add_argument("--quick", action="store_true", help="a smoke run: 0.05 GiB")
     ap.add_argument("--keep", action="store_true", help="keep stacks, volumes and repositories")
     ap.add_argument("--json", action="store_true", help="print the figures as JSON too")
@@ -241,7 +276,7 @@ def main() -> None:
     try:
         base = base_blocks(work, series=100 if args.quick else 1000)
         for size in sizes:
-            rows.append(bench_size(size, work, base, args.keep))
+            rows.append(bench_size(size, work, base, args.keep, args.runs, not args.no_today))
             print(json.dumps(rows[-1]), file=sys.stderr)  # kept should a later size fail
     finally:
         if not args.keep:
