@@ -37,5 +37,6 @@ def rotate(app: AppContext, timeout: float, as_json: bool) -> None:
 
     out = output(as_json)
     with CliProgress(out) as progress:
-        result = verbs.rotate_stack(app.project, app.runtime, timeout=timeout, progress=progress)
+        request = verbs.RotateRequest(app.project, app.runtime, timeout)
+        result = verbs.perform(request, progress)
     finish(out, result)

@@ -41,18 +41,13 @@ def up(
     """
     from monctl import services as declared
     from monctl.cli.progress import CliProgress
-    from monctl.lifecycle.up import up as start
+    from monctl.lifecycle import up as verb
 
     out = output(as_json)
     with CliProgress(out) as progress:
-        result = start(
-            app.project,
-            app.runtime,
-            declared.select(services) if services else (),
-            timeout=timeout,
-            wait=not no_wait,
-            progress=progress,
-        )
+        selected = declared.select(services) if services else ()
+        request = verb.UpRequest(app.project, app.runtime, selected, timeout, not no_wait)
+        result = verb.perform(request, progress)
     finish(out, result)
 
 
@@ -70,7 +65,7 @@ def down(app: AppContext, volumes: bool, yes: bool, as_json: bool) -> None:
       monctl down --volumes --yes   also delete its data (no question)
     """
     from monctl.cli.output import inert
-    from monctl.lifecycle.down import down as stop
+    from monctl.lifecycle import down as verb
 
     project, runtime = app.project, app.runtime
     if volumes and not yes:
@@ -90,7 +85,7 @@ def down(app: AppContext, volumes: bool, yes: bool, as_json: bool) -> None:
             abort=True,
             err=True,
         )
-    finish(output(as_json), stop(project, runtime, volumes))
+    finish(output(as_json), verb.perform(verb.DownRequest(project, runtime, volumes)))
 
 
 @click.command(epilog=epilog("status"))
@@ -104,9 +99,9 @@ def status(app: AppContext, as_json: bool) -> None:
       monctl status
       monctl status --json | jq '.services[].state'
     """
-    from monctl.lifecycle.status import status as describe
+    from monctl.lifecycle import status as verb
 
-    finish(output(as_json), describe(app.project, app.runtime))
+    finish(output(as_json), verb.perform(verb.StatusRequest(app.project, app.runtime)))
 
 
 @click.command(epilog=epilog("logs"))
@@ -161,9 +156,10 @@ def init(directory: Path, force: bool, upgrade: bool, dry_run: bool, as_json: bo
     if upgrade:
         if force:
             raise click.UsageError("--upgrade keeps edits, --force overwrites them: choose one")
-        from monctl.lifecycle.upgrade import upgrade as run_upgrade
+        from monctl.lifecycle import upgrade as verb
 
-        finish(output(as_json), run_upgrade(project.packaged_stack(), directory, dry_run))
+        request = verb.UpgradeRequest(project.packaged_stack(), directory, dry_run)
+        finish(output(as_json), verb.perform(request))
     target = project.init(directory, force=force)
     if as_json:
         output(as_json).json(

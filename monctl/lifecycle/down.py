@@ -25,6 +25,21 @@ class DownReport:
         return {"project": self.project, "volumes_deleted": self.volumes_deleted}
 
 
+@dataclass(frozen=True)
+class DownRequest:
+    """What ``monctl down`` is asked (the command has asked the operator first, when
+    ``volumes`` deletes data)."""
+
+    project: Project
+    runtime: Runtime
+    volumes: bool = False
+
+
+def perform(request: DownRequest) -> DownReport:
+    """``monctl down``."""
+    return down(request.project, request.runtime, request.volumes)
+
+
 def down(project: Project, runtime: Runtime, volumes: bool) -> DownReport:
     """Stop and remove the stack's containers; with ``volumes`` also its data."""
     runtime.down(volumes)

@@ -46,6 +46,23 @@ def hand_over(
 
 
 @dataclass(frozen=True)
+class RotateRequest:
+    """What ``monctl credentials rotate`` is asked: the stack, and how long to wait for
+    the services that get the new credentials."""
+
+    project: Project
+    runtime: Runtime
+    timeout: float
+
+
+def perform(request: RotateRequest, progress: Progress) -> RotateReport:
+    """``monctl credentials rotate``."""
+    return rotate_stack(
+        request.project, request.runtime, timeout=request.timeout, progress=progress
+    )
+
+
+@dataclass(frozen=True)
 class RotateReport(AfterHealth):
     """What ``monctl credentials rotate`` did (never the credentials themselves)."""
 

@@ -86,6 +86,19 @@ def service_status(runtime: Runtime, service: Service, state: ServiceState | Non
     )
 
 
+@dataclass(frozen=True)
+class StatusRequest:
+    """What ``monctl status`` is asked: the project, and the runtime it runs on."""
+
+    project: Project
+    runtime: Runtime
+
+
+def perform(request: StatusRequest) -> StatusReport:
+    """``monctl status``."""
+    return status(request.project, request.runtime)
+
+
 def status(project: Project, runtime: Runtime) -> StatusReport:
     """One row per declared service. Raise DockerUnavailable when Docker can't be reached."""
     states = runtime.states()

@@ -7,6 +7,7 @@ the outcome (``status.StatusReport``). It reports what it does through ``progres
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from monctl import services as declared
@@ -18,6 +19,33 @@ from monctl.result import SILENT, Progress
 if TYPE_CHECKING:  # pragma: no cover
     from monctl.runtime import Runtime
     from monctl.services.model import Service
+
+
+UP_TIMEOUT = 180.0  # seconds to wait until ready (the command's --timeout default)
+
+
+@dataclass(frozen=True)
+class UpRequest:
+    """What ``monctl up`` is asked: which services (empty: all), whether to wait until
+    they are ready, and how long."""
+
+    project: Project
+    runtime: Runtime
+    services: tuple[Service, ...] = ()
+    timeout: float = UP_TIMEOUT
+    wait: bool = True
+
+
+def perform(request: UpRequest, progress: Progress = SILENT) -> StatusReport:
+    """``monctl up``."""
+    return up(
+        request.project,
+        request.runtime,
+        request.services,
+        timeout=request.timeout,
+        wait=request.wait,
+        progress=progress,
+    )
 
 
 def unset_secrets(project: Project) -> list[str]:

@@ -131,6 +131,21 @@ def _env_images(target: Path, shipped_example: Path) -> list[tuple[str, str, str
     ]
 
 
+@dataclass(frozen=True)
+class UpgradeRequest:
+    """What ``monctl init --upgrade`` is asked: the shipped files (``source``), the copy to
+    bring up to them (``target``), and whether only to say what would change."""
+
+    source: Path
+    target: Path
+    dry_run: bool = False
+
+
+def perform(request: UpgradeRequest) -> UpgradeReport:
+    """``monctl init --upgrade``."""
+    return upgrade(request.source, request.target, request.dry_run)
+
+
 def upgrade(source: Path, target: Path, dry_run: bool = False) -> UpgradeReport:
     """Compare the stack in ``target`` with the files shipped in ``source`` and
     bring it up to them without losing an edit (see the module's text)."""
