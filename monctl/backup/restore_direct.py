@@ -6,7 +6,8 @@ through the engine as before. Order of events, each step a guarantee:
 
 1. Before the engine: something to restore, the keys fit, and every object the
    services need is present with its recorded size (one listing, no reads);
-   a missing or truncated object is refused with exit 10, nothing touched.
+   otherwise the engine path takes over, whose full verify first refuses the
+   backup with exit 10 naming every damaged object, nothing touched.
 2. The engine is asked (versions, volumes) and the operator confirms.
 3. Every service is staged, while it keeps running, in a new directory beside
    its live data (``HostVolume.new_stage``): each file written as its object
@@ -30,7 +31,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from monctl.backup import verify
 from monctl.backup.reports import ServiceCheck, VerifyReport
 from monctl.backup.restore import RestoreReport, ServiceRestore, state_now
 from monctl.backup.restore_files import tar_check, write
@@ -70,51 +70,18 @@ def plan(
     return found
 
 
-def precheck(
-    repo: RepositoryLike,
-    manifest: Manifest,
-    services: tuple[Service, ...],
-    identities: Identities | None,
-) -> None:
-    """Step 1: the keys fit, every object is there with its stored size (IntegrityError)."""
-    repo = Repository.of(repo)  # given a Repository, or a bare Storage (tests, benches)
-    repo.check_can_open(manifest, [s.name for s in services], identities)
+def all_present(repo: Repository, manifest: Manifest, services: tuple[Service, ...]) -> bool:
+    """Step 1, cheap: every object of ``services`` is there with its stored size. A backup
+    that fails it is refused either way, by the engine path's full verify first
+    (``restore.check``), which names every damaged object, not only these."""
     present = repo.objects()
-    checks = []
     for service in services:
         files = manifest.files(service.name)
-        problems, bad = [], []
-        if files.pack is not None:  # worded as verify words it
-            what = f"the pack of {service.name} (object {files.pack.ref.id[:16]}…)"
-            stored = present.get(files.pack.ref.id)
-            if stored != files.pack.ref.stored:
-                problems.append(
-                    f"{what} is missing" if stored is None else f"{what} has the wrong size"
-                )
-                bad.append(files.pack.ref.id)
-        for entry in files.files:
-            blob = entry.blob
-            stored = present.get(blob.ref.id) if blob is not None else None
-            if blob is None or stored == blob.ref.stored:
-                continue
-            what = f"object {blob.ref.id[:16]}… ({entry.path})"
-            if stored is None:
-                problems.append(f"{what} is missing")
-            else:
-                how = "truncated" if stored < blob.ref.stored else "longer than recorded"
-                problems.append(
-                    f"{what} is {how}: {stored} bytes, the manifest says {blob.ref.stored}"
-                )
-            bad.append(blob.ref.id)
-        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-        error = "; ".join(problems[:3]) + more if problems else None
-        bad_ids = tuple(dict.fromkeys(bad))
-        checks.append(ServiceCheck(service.name, not problems, 0, "", None, error, bad_ids))
-    bad_all = [i for c in checks for i in c.bad_objects]
-    needing = verify.needed_by(repo, bad_all) if bad_all else {}
-    failed = VerifyReport(repo.location, manifest.backup_id, checks, needing).error()
-    if failed is not None:
-        raise failed
+        blobs = [files.pack] if files.pack is not None else []
+        blobs += [entry.blob for entry in files.files if entry.blob is not None]
+        if any(present.get(blob.ref.id) != blob.ref.stored for blob in blobs):
+            return False
+    return True
 
 
 def stage_all(
@@ -216,11 +183,11 @@ def prepared(
     repo = Repository.of(repo)  # given a Repository, or a bare Storage (tests, benches)
     if manifest.format_version != 2 or not host_volume.possible(runtime):
         return None
-    try:
-        precheck(repo, manifest, services, identities)  # before the engine is asked
+    try:  # before the engine is asked
+        repo.check_can_open(manifest, [s.name for s in services], identities)
     except IntegrityError:
-        # Refused either way; the engine path's full verify first (``restore.check``)
-        # names every damaged object, not only the missing and resized ones seen here.
+        return None  # refused by the engine path's checks, worded as they always were
+    if not all_present(repo, manifest, services):
         return None
     return plan(runtime, manifest, services)
 
