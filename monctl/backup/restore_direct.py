@@ -120,6 +120,7 @@ def stage_all(
                 error = _disk_error(exc, where[service.name])
                 raise StagingFailed(service.name, error, checks) from exc
             checks.append(ServiceCheck(service.name, True, read, sha, tar_check(files)))
+        host_volume.flush(list(stages.values()))
     except BaseException:
         for stage in stages.values():
             host_volume.remove(stage)

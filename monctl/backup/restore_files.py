@@ -28,6 +28,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+from monctl.adapters.disk import start_writeback
 from monctl.backup.restore_stream import TAR_TYPES, content
 from monctl.errors import IntegrityError
 from monctl.repository import Repository
@@ -102,6 +103,7 @@ class _Writer:
             os.fchown(fd, self.data.uid, self.data.gid)
             os.fchmod(fd, mode)
             os.utime(fd, (mtime, mtime))
+            start_writeback(fd)
         finally:
             os.close(fd)
 
@@ -127,6 +129,7 @@ class _Writer:
             os.fchown(fd, self.data.uid, self.data.gid)
             os.fchmod(fd, entry.mode & 0o1777)
             os.utime(fd, (entry.mtime, entry.mtime))
+            start_writeback(fd)
         finally:
             os.close(fd)
 

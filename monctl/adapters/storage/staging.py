@@ -30,9 +30,7 @@ with identical content.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
-import functools
 import os
 import re
 import secrets
@@ -43,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from monctl.adapters.disk import start_writeback, syncfs
 from monctl.errors import StorageError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -108,40 +107,13 @@ class FileSpool:
             self.file.close()
 
 
-@functools.cache  # once per function: _start_writeback runs for every object kept
-def _libc(name: str) -> Callable[..., int] | None:
-    """A libc function (Linux), or None where there is none."""
-    try:
-        fn: Callable[..., int] = getattr(ctypes.CDLL(None, use_errno=True), name)
-    except (OSError, AttributeError):
-        return None
-    return fn
-
-
 def _start_writeback(file: IO[bytes]) -> None:
-    """Ask the kernel to start writing a spool out now (sync_file_range WRITE: it does
-    not wait), so the commit's flush finds little left to do: the disk works while
-    the next files are read, instead of all at once at the end."""
-    fn = _libc("sync_file_range")
-    if fn is not None:
-        with contextlib.suppress(OSError, ValueError):
-            file.flush()
-            fn(file.fileno(), ctypes.c_int64(0), ctypes.c_int64(0), 2)  # SYNC_FILE_RANGE_WRITE
-
-
-def _syncfs(path: Path) -> bool:
-    """Flush the whole filesystem holding ``path`` (Linux); False when not possible."""
-    fn = _libc("syncfs")
-    if fn is None:
-        return False
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        return bool(fn(fd) == 0)
-    finally:
-        os.close(fd)
+    """Ask the kernel to start writing a spool out now, so the commit's flush finds
+    little left to do: the disk works while the next files are read, instead of all
+    at once at the end."""
+    with contextlib.suppress(OSError, ValueError):
+        file.flush()
+        start_writeback(file.fileno())
 
 
 PARTIAL_RE = re.compile(r"\.partial-[0-9a-f]{16}$")  # what clean_partials finds
@@ -256,7 +228,7 @@ class LocalStaging:
             return
         kept, self._kept = self._kept, []
         try:
-            flushed = _syncfs(self.root)
+            flushed = syncfs(self.root)
             if not flushed:
                 for path, _, _ in kept:
                     fsync_path(path)
@@ -271,7 +243,7 @@ class LocalStaging:
                 else:
                     os.replace(path, final)
                     parents.add(final.parent)
-            if not (flushed and _syncfs(self.root)):
+            if not (flushed and syncfs(self.root)):
                 for parent in parents:
                     fsync_path(parent)
         except OSError as e:
