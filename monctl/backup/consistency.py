@@ -36,6 +36,7 @@ import re
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from monctl import credentials, signals
@@ -46,6 +47,7 @@ from monctl.services.model import DataVolume, Pause, Service, Snapshot
 
 if TYPE_CHECKING:  # pragma: no cover
     from monctl.adapters.http import Response
+    from monctl.backup.ingest import Ingest
     from monctl.project import Project
     from monctl.runtime import Runtime, ServiceState
 
@@ -53,6 +55,7 @@ if TYPE_CHECKING:  # pragma: no cover
 # deletion inside the container (Prometheus names them "<YYYYMMDDTHHMMSSZ>-<hex>").
 _SNAPSHOT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,200}$")
 SNAPSHOT_TIMEOUT = 300.0  # a snapshot of a large head block takes a while
+HOST_NOTE = "read from the volume's directory"  # not through the engine (``host_read``)
 
 
 @dataclass
@@ -63,6 +66,8 @@ class Source:
     service: Service
     path: str  # the consistent copy: the snapshot directory, or the data path
     notes: list[str] = field(default_factory=list)  # filled in as the hold ends
+    # The volume's directory on this host, when the data is read from it (``host_read``).
+    host: Path | None = None
     _streams: list[Iterator[bytes]] = field(default_factory=list)
 
     @property
@@ -77,6 +82,23 @@ class Source:
         )
         self._streams.append(stream)
         return stream
+
+    def add_to(self, ingest: Ingest, sub: str = "", skip: frozenset[str] = frozenset()) -> None:
+        """Read ``path`` (whole: names relative to it, ``skip``'s top-level names passed
+        over) or ``path/sub`` (a unit: names keep it) into ``ingest``: from the host's
+        directory when there is one, else as the engine's tar stream."""
+        root = sub or self.data_root
+        if self.host is None:
+            ingest.add_stream(self.read(sub), root, keep_root=bool(sub), skip=skip)
+            return
+        from monctl.backup import host_read
+
+        assert self.service.data is not None
+        where = posixpath.relpath(posixpath.join(self.path, sub), self.service.data.path)
+        pairs = host_read.members(self.host, where, root, ingest.count, skip)
+        if HOST_NOTE not in self.notes:
+            self.notes.append(HOST_NOTE)
+        ingest.add_members(pairs, root, keep_root=bool(sub), skip=skip)
 
     def listing(self) -> str | None:
         """The output of the declaration's listing program, or None when the
@@ -129,13 +151,28 @@ def hold(ctx: Context, service: Service) -> contextlib.AbstractContextManager[So
     """The service's data as a consistent tar stream, for the length of the block."""
     assert service.data is not None
     data = service.data
+    host = _host_directory(ctx, service)
     if isinstance(data.copy, Snapshot):
-        return _snapshot(ctx, service, data, data.copy)
-    return _paused(ctx, service, data, data.copy)
+        return _snapshot(ctx, service, data, data.copy, host)
+    return _paused(ctx, service, data, data.copy, host)
+
+
+def _host_directory(ctx: Context, service: Service) -> Path | None:
+    """The volume's directory on this host when the held data is read from it (faster:
+    no archive through the engine, see ``host_read``); None: read through the engine."""
+    from monctl.runtime import host_volume
+
+    try:
+        where = host_volume.locate(ctx.runtime, service, host_volume.BACKUP_VIA)
+    except MonctlError:
+        return None  # the hold's own requests tell what is wrong with the engine
+    return where.data if where is not None else None
 
 
 @contextlib.contextmanager
-def _snapshot(ctx: Context, service: Service, data: DataVolume, spec: Snapshot) -> Iterator[Source]:
+def _snapshot(
+    ctx: Context, service: Service, data: DataVolume, spec: Snapshot, host: Path | None
+) -> Iterator[Source]:
     url = ctx.url(service)
     # A signal while the snapshot request is on its way is held until it returns,
     # then raised inside the ``try`` that deletes the snapshot.
@@ -153,7 +190,7 @@ def _snapshot(ctx: Context, service: Service, data: DataVolume, spec: Snapshot) 
             )
             name = _snapshot_name(service, spec, response)
             path = posixpath.join(data.path, spec.directory, name)
-        source = Source(ctx.runtime, service, path)
+        source = Source(ctx.runtime, service, path, host=host)
         yield source
     finally:
         if source is not None:
@@ -199,7 +236,9 @@ def _delete_snapshot(ctx: Context, service: Service, path: str, source: Source) 
 
 
 @contextlib.contextmanager
-def _paused(ctx: Context, service: Service, data: DataVolume, spec: Pause) -> Iterator[Source]:
+def _paused(
+    ctx: Context, service: Service, data: DataVolume, spec: Pause, host: Path | None
+) -> Iterator[Source]:
     if spec.flush:
         response = credentials.to_service(
             ctx.project,
@@ -216,7 +255,7 @@ def _paused(ctx: Context, service: Service, data: DataVolume, spec: Pause) -> It
             )
     started = time.monotonic()
     with ctx.runtime.paused(service):
-        source = Source(ctx.runtime, service, data.path)
+        source = Source(ctx.runtime, service, data.path, host=host)
         if spec.flush:
             source.notes.append("flushed")
         try:

@@ -332,12 +332,10 @@ def _read(
         for top, unit in todo.reuse.items():
             ingest.reuse(top, unit)
         if todo.whole:
-            ingest.add_stream(
-                source.read(), source.data_root, keep_root=False, skip=frozenset(todo.reuse)
-            )
+            source.add_to(ingest, skip=frozenset(todo.reuse))
         else:
             for top in todo.read:
-                ingest.add_stream(source.read(top), top, keep_root=True)
+                source.add_to(ingest, top)
     files, pack, stats = ingest.finish()
     return files, pack, stats, tuple(source.notes)
 

@@ -27,14 +27,14 @@ import posixpath
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from monctl.errors import IntegrityError
 from monctl.repository.filelist import FileEntry, Stats
 from monctl.repository.index import IN_MEMORY, Index, ObjectStore
 from monctl.repository.objects import Blob, Encoder
 from monctl.repository.tar_safety import check_member
-from monctl.repository.tar_stream import Data, Member, members
+from monctl.repository.tar_stream import Member, members
 from monctl.result import SILENT, Progress
 from monctl.services.model import Layout
 
@@ -57,6 +57,12 @@ def request_bytes() -> int:
 
 
 _S_IFMT, _S_IFDIR, _S_IFREG = 0o170000, 0o040000, 0o100000
+
+
+class Readable(Protocol):
+    """A member's data: a tar stream's (``tar_stream.Data``) or a host file's."""
+
+    def pieces(self) -> Iterator[bytes | memoryview]: ...
 
 
 @dataclass(frozen=True)
@@ -181,8 +187,19 @@ class Ingest:
         directory itself (``keep_root`` false: names are made relative to it) or a
         top-level name below it (a unit: names keep it). Members under a top-level
         name in ``skip`` (units reused from the repository) are passed over."""
+        self.add_members(members(self._counted(chunks)), root, keep_root=keep_root, skip=skip)
+
+    def count(self, n: int) -> None:
+        """``n`` bytes read (a host read's files: ``host_read``)."""
+        self.read_bytes += n
+        self.progress.moved(self.service, n)
+
+    def add_members(self, pairs: Iterable[tuple[Member, Readable | None]], root: str, *,
+                    keep_root: bool, skip: frozenset[str] = frozenset()) -> None:  # fmt: skip
+        """``add_stream`` of members already apart: a tar stream's, or ``host_read``'s
+        (whose data has ``pieces()`` as a tar member's has)."""
         strip = len(root) + 1
-        for member, data in members(self._counted(chunks)):
+        for member, data in pairs:
             check_member(member, root)
             name = posixpath.normpath(member.name)
             if not keep_root:
@@ -211,7 +228,7 @@ class Ingest:
                 self._shared[e.blob.ref.id] = e.blob.ref.stored
 
     # -- members -----------------------------------------------------------------
-    def _entry(self, name: str, member: Member, data: Data, link: str) -> FileEntry:
+    def _entry(self, name: str, member: Member, data: Readable | None, link: str) -> FileEntry:
         def entry(kind: str, **extra: Any) -> FileEntry:
             mode, mtime = member.mode & 0o7777, max(0, int(member.mtime))
             return FileEntry(name, kind, mode, member.uid, member.gid, mtime, **extra)
@@ -222,6 +239,7 @@ class Ingest:
             return entry("symlink", link=member.linkname)
         if member.islnk():
             return entry("hardlink", link=link)
+        assert data is not None  # a file's member always has its data
         if member.size >= SHARED_SIZE or (member.size and self._as_object(name)):
             compressed = any(fnmatch.fnmatchcase(name, g) for g in self.layout.compressed)
             store = self.store.whole if member.size <= IN_MEMORY else self.store.stream
@@ -235,7 +253,7 @@ class Ingest:
             return True
         return any(fnmatch.fnmatchcase(path, g) for g in self.layout.objects)
 
-    def _packed(self, data: Data) -> str:
+    def _packed(self, data: Readable) -> str:
         sha = hashlib.sha256()
         for piece in data.pieces():
             if self._pack is None:
