@@ -22,6 +22,12 @@ AGE_HEADER = b"age-encryption.org/v1\n"
 SERVICES = ("grafana", "loki")
 
 
+def volume_files(stack: Stack, service: str) -> list[str]:
+    """``fingerprint`` without Loki's compactor, which writes its own files on its own
+    schedule (its delete-requests store appears minutes after Loki starts)."""
+    return [x for x in fingerprint(stack, service).splitlines() if "./compactor" not in x]
+
+
 def _grafana_marker(stack: Stack, value: str) -> None:
     insert = (
         "import sqlite3; c = sqlite3.connect('/var/lib/grafana/grafana.db'); c.execute("
@@ -70,7 +76,7 @@ def test_encrypted_backup_verify_restore_and_drill_need_thewrite_identity(
     assert keyed.code == 0 and json.loads(keyed.out)["contents_checked"] is True, explain(keyed)
 
     _grafana_marker(stack, "changed after the backup")
-    before = {s: fingerprint(stack, s) for s in SERVICES}
+    before = {s: volume_files(stack, s) for s in SERVICES}
     started = {s: inspect(stack, s, "{{.State.StartedAt}}") for s in SERVICES}
     restore = ("restore", backup_id, "--from", str(dest), "--yes")
     for extra, says in (
@@ -80,7 +86,7 @@ def test_encrypted_backup_verify_restore_and_drill_need_thewrite_identity(
         refused = stack.monctl(*restore, *extra)
         assert refused.code == 10 and says in refused.err, explain(refused)
         assert "Traceback" not in refused.err and secret not in refused.err
-    assert {s: fingerprint(stack, s) for s in SERVICES} == before, "a volume changed"
+    assert {s: volume_files(stack, s) for s in SERVICES} == before, "a volume changed"
     assert {s: inspect(stack, s, "{{.State.StartedAt}}") for s in SERVICES} == started
 
     # The key from the setting (a path relative to the project), as cron would run it.
