@@ -65,25 +65,62 @@ class HostData:
             self.counted(len(piece))
             yield piece
 
+    def detach(self) -> OpenFile:
+        """The file opened now and checked, to be read on another thread once the walk
+        has moved on (``Ingest`` reads several at once); not counted."""
+        return OpenFile(_open(self), self.name, self.listed.st_size)
 
-def _read(file: HostData) -> Iterator[bytes]:
+
+@dataclass
+class OpenFile:
+    """A file of the walk, open: ``pieces`` reads it and closes it, ``close`` when not."""
+
+    fd: int
+    name: str
+    size: int
+
+    def pieces(self) -> Iterator[bytes]:
+        try:
+            yield from _pieces(self.fd, self.name, self.size)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            fd, self.fd = self.fd, -1
+            os.close(fd)
+
+
+def _open(file: HostData) -> int:
+    """``file`` opened without following a link, checked to be the very file listed."""
     try:
         fd = os.open(file.entry, FILE_FLAGS, dir_fd=file.parent)
     except OSError as exc:
         raise _changed(file.name, exc.strerror or str(exc)) from exc
+    now = os.fstat(fd)
+    if (now.st_dev, now.st_ino) != (file.listed.st_dev, file.listed.st_ino):
+        os.close(fd)
+        raise _changed(file.name, "another file took its name")
+    return fd
+
+
+def _read(file: HostData) -> Iterator[bytes]:
+    fd = _open(file)
     try:
-        now = os.fstat(fd)
-        if (now.st_dev, now.st_ino) != (file.listed.st_dev, file.listed.st_ino):
-            raise _changed(file.name, "another file took its name")
-        left = file.listed.st_size
-        while left > 0:
-            piece = os.read(fd, min(left, READ_SIZE))
-            if not piece:
-                raise _changed(file.name, f"{left} bytes fewer than listed")
-            left -= len(piece)
-            yield piece
+        yield from _pieces(fd, file.name, file.listed.st_size)
     finally:
         os.close(fd)
+
+
+def _pieces(fd: int, name: str, size: int) -> Iterator[bytes]:
+    """Exactly ``size`` bytes of ``fd``: IntegrityError when it holds fewer."""
+    left = size
+    while left > 0:
+        piece = os.read(fd, min(left, READ_SIZE))
+        if not piece:
+            raise _changed(name, f"{left} bytes fewer than listed")
+        left -= len(piece)
+        yield piece
 
 
 def _changed(name: str, why: str) -> IntegrityError:

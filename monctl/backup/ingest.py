@@ -39,6 +39,7 @@ from monctl.result import SILENT, Progress
 from monctl.services.model import Layout
 
 if TYPE_CHECKING:  # pragma: no cover
+    from monctl.backup.ingest_workers import Workers
     from monctl.repository.index import Staging
 
 # A file this large is an object of its own whatever the declaration says: unchanged, it is
@@ -169,6 +170,7 @@ class Ingest:
     _unit_re: re.Pattern[str] | None = None
     _files: set[str] = field(default_factory=set)  # file paths read: hard link targets
     _shared: dict[str, int] = field(default_factory=dict)  # reused units' objects
+    _workers: Workers | None = None  # files read on threads of their own (a host read)
 
     def __post_init__(self) -> None:
         self._unit_re = re.compile(self.layout.units) if self.layout.units else None
@@ -216,10 +218,15 @@ class Ingest:
                     raise IntegrityError(
                         f"{self.service}: hard link {name[:120]!r} points at no file read before it"
                     )
-            entry = self._entry(name, member, data, link)
+            slot = self.tops.setdefault(name.split("/", 1)[0], [])
+            if member.isfile() and self._is_object(name, member) and hasattr(data, "detach"):
+                self._parallel().submit(self, name, member, data.detach(), slot)  # type: ignore[union-attr]
+            else:
+                slot.append(self._entry(name, member, data, link))
             if member.isfile():
                 self._files.add(name)
-            self.tops.setdefault(name.split("/", 1)[0], []).append(entry)
+        if self._workers is not None:
+            self._workers.drain(self)
 
     def reuse(self, top: str, entries: list[FileEntry]) -> None:
         self.tops[top] = list(entries)
@@ -240,12 +247,32 @@ class Ingest:
         if member.islnk():
             return entry("hardlink", link=link)
         assert data is not None  # a file's member always has its data
-        if member.size >= SHARED_SIZE or (member.size and self._as_object(name)):
-            compressed = any(fnmatch.fnmatchcase(name, g) for g in self.layout.compressed)
+        if self._is_object(name, member):
+            compressed = self._compressed(name)
             store = self.store.whole if member.size <= IN_MEMORY else self.store.stream
             blob = store(data.pieces(), compressed)
-            return entry("file", size=blob.size, sha256=blob.sha256, blob=blob)
+            return self.object_entry(name, member, blob)
         return entry("file", size=member.size, sha256=self._packed(data))
+
+    @staticmethod
+    def object_entry(name: str, member: Member, blob: Blob) -> FileEntry:
+        mode, mtime = member.mode & 0o7777, max(0, int(member.mtime))
+        return FileEntry(name, "file", mode, member.uid, member.gid, mtime,
+                         size=blob.size, sha256=blob.sha256, blob=blob)  # fmt: skip
+
+    def _is_object(self, name: str, member: Member) -> bool:
+        """A file stored as an object of its own (else packed)."""
+        return member.size >= SHARED_SIZE or bool(member.size and self._as_object(name))
+
+    def _compressed(self, name: str) -> bool:
+        return any(fnmatch.fnmatchcase(name, g) for g in self.layout.compressed)
+
+    def _parallel(self) -> Workers:
+        if self._workers is None:
+            from monctl.backup.ingest_workers import Workers
+
+            self._workers = Workers()
+        return self._workers
 
     def _as_object(self, path: str) -> bool:
         top, _, rest = path.partition("/")
@@ -265,7 +292,10 @@ class Ingest:
 
     # -- the result --------------------------------------------------------------
     def abort(self) -> None:
-        """The read failed: stop the pack's encoder (its age thread, if one runs)."""
+        """The read failed: stop the pack's encoder (its age thread, if one runs) and
+        the workers (each closes its file)."""
+        if self._workers is not None:
+            self._workers.stop()
         if self._pack is not None:
             self._pack.abort()
 
@@ -282,6 +312,8 @@ class Ingest:
                 pack = known
             else:
                 pack = store.keep(self._pack.spool, blob)
+        if self._workers is not None:
+            self._workers.stop()  # drained by every add_members: nothing is pending
         files = tuple(e for top in sorted(self.tops) for e in self.tops[top])
         if len(files) != len({e.path for e in files}):
             raise IntegrityError(f"{self.service}: the data was read twice in part")

@@ -152,6 +152,27 @@ def _head(pieces: list[bytes | memoryview], size: int) -> bytes:
     return b"".join(taken)[:size]
 
 
+def hashed(pieces: Iterable[bytes | memoryview]) -> tuple[list[bytes | memoryview], str]:
+    """A small file's pieces, held, and their sha256 (touches nothing shared: any thread)."""
+    hasher = hashlib.sha256()
+    held: list[bytes | memoryview] = []
+    for piece in pieces:
+        hasher.update(piece)
+        held.append(piece)
+    return held, hasher.hexdigest()
+
+
+@dataclass
+class Prepared:
+    """A file ``ObjectStore.prepare`` made ready: encoded into ``spool`` as ``blob``, or
+    (known already) its pieces ``held`` and their ``sha``."""
+
+    spool: Spool | None
+    blob: Blob | None
+    held: list[bytes | memoryview] = field(default_factory=list)
+    sha: str = ""
+
+
 @dataclass
 class ObjectStore:
     staging: Staging
@@ -171,13 +192,11 @@ class ObjectStore:
 
     def whole(self, pieces: Iterable[bytes | memoryview], compressed: bool) -> Blob:
         """A small file: hashed, looked up, written only when new."""
-        hasher = hashlib.sha256()
-        held: list[bytes | memoryview] = []
-        for piece in pieces:
-            hasher.update(piece)
-            held.append(piece)
-        sha, size = hasher.hexdigest(), sum(len(p) for p in held)
-        known = self._known(sha, size)
+        return self.whole_hashed(*hashed(pieces), compressed)
+
+    def whole_hashed(self, held: list[bytes | memoryview], sha: str, compressed: bool) -> Blob:
+        """``whole`` of a file already hashed (``hashed``, on another thread)."""
+        known = self._known(sha, sum(len(p) for p in held))
         if known is not None:
             return known
         sample = b"" if compressed else _head(held, SAMPLE)
@@ -188,6 +207,12 @@ class ObjectStore:
 
     def stream(self, pieces: Iterable[bytes | memoryview], compressed: bool) -> Blob:
         """A large file: encoded into a spool as it is hashed, dropped if already stored."""
+        spool = self.staging.spool()
+        return self.settle(spool, self.encode(pieces, compressed, spool))
+
+    def encode(self, pieces: Iterable[bytes | memoryview], compressed: bool, spool: Spool) -> Blob:
+        """The stored form of ``pieces`` into ``spool`` (its own, from ``staging.spool()``):
+        touches nothing shared, so another thread may run it; ``settle`` then decides."""
         it = iter(pieces)
         head = bytearray()
         if not compressed:  # the sample decides the codec
@@ -195,7 +220,6 @@ class ObjectStore:
                 head += piece
                 if len(head) >= SAMPLE:
                     break
-        spool = self.staging.spool()
         codec = choose_codec(self.mode, bytes(head[:SAMPLE]), compressed)
         encoder = Encoder(codec, spool, self.recipients)
         try:
@@ -203,10 +227,43 @@ class ObjectStore:
             del head
             for piece in it:
                 encoder.write(piece)
-            blob = encoder.finish()
+            return encoder.finish()
         except BaseException:
             encoder.abort()  # stops the age thread, if one runs
             raise
+
+    def prepare(
+        self, pieces: Iterable[bytes | memoryview], size: int, compressed: bool
+    ) -> Prepared:
+        """A file of ``size`` bytes hashed and, unless the repository holds it already,
+        encoded into a spool of its own: touches nothing shared but the staging's list of
+        spools, so ingest's workers run it; ``settled`` then decides, on one thread."""
+        if size > IN_MEMORY:
+            spool = self.staging.spool()
+            blob = self.encode(pieces, compressed, spool)
+        else:
+            held, sha = hashed(pieces)
+            if not self.full and self.index.known(sha, sum(len(p) for p in held)):
+                return Prepared(None, None, held, sha)  # reused: ``settled`` finds it
+            sample = b"" if compressed else _head(held, SAMPLE)
+            spool = self.staging.spool()
+            codec = choose_codec(self.mode, sample, compressed)
+            try:
+                blob = Encoder(codec, spool, self.recipients).write_whole(held, sha)
+            except BaseException:
+                self.staging.drop(spool)
+                raise
+        spool.done()
+        return Prepared(spool, blob)
+
+    def settled(self, prepared: Prepared, compressed: bool) -> Blob:
+        """``prepare``'s file kept (or dropped: stored already, or twice in this backup)."""
+        if prepared.spool is None or prepared.blob is None:
+            return self.whole_hashed(prepared.held, prepared.sha, compressed)
+        return self.settle(prepared.spool, prepared.blob)
+
+    def settle(self, spool: Spool, blob: Blob) -> Blob:
+        """An encoded spool kept as ``blob``'s object, or dropped when already stored."""
         known = self._known(blob.sha256, blob.size)
         if known is not None:
             self.staging.drop(spool)

@@ -12,12 +12,15 @@ import io
 import os
 import socket
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from monctl.adapters.storage.local import LocalStorage
 from monctl.backup import host_read
 from monctl.errors import IntegrityError
+from monctl.repository.tar_stream import Member
 from monctl.repository.tar_stream import members as tar_members
 
 LARGE = 5 * 1024 * 1024  # several pieces
@@ -154,3 +157,79 @@ def test_a_path_leaving_the_volume_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(OperationFailed, match="leaves the volume"):
         list(host_read.members(tmp_path, "snapshots/../..", "x", lambda n: None))
+
+
+# -- Ingest: a host read's files stored several at a time, the same as from a tar ------------
+
+
+def ingested(tmp_path: Path, repo_name: str, host: bool) -> tuple[list[tuple[object, ...]], str]:
+    """The file list and pack of ``tmp_path/data`` ingested from a host read (its files
+    stored by the workers) or from a tar stream of it (one after another)."""
+    from monctl.backup.ingest import Ingest
+    from monctl.repository import Repository
+    from monctl.services.model import Layout
+
+    (tmp_path / repo_name).mkdir()
+    repo = Repository.of(LocalStorage(tmp_path / repo_name))
+    layout = Layout(units="[0-9A-Z]{7}", objects=("objects/*",), compressed=("*/chunks/*",))
+    with repo.staging() as staging:
+        ingest = Ingest("svc", layout, staging, repo.index(["svc"]), "auto")
+        if host:
+            pairs = host_read.members(tmp_path / "data", "", "data", ingest.count)
+            ingest.add_members(pairs, "data", keep_root=False)
+        else:
+            buf = io.BytesIO()
+            with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+                tar.add(tmp_path / "data", arcname="data")
+            ingest.add_stream([buf.getvalue()], "data", keep_root=False)
+        files, pack, stats = ingest.finish()
+        staging.commit()
+    rows = [(e.path, e.kind, e.mode, e.uid, e.gid, e.mtime, e.size, e.sha256, e.link,
+             e.blob.ref.id if e.blob else None) for e in files]  # fmt: skip
+    assert stats.new_objects == len({r[-1] for r in rows if r[-1]}) + (pack is not None)
+    return rows, pack.ref.id if pack else ""
+
+
+def test_files_stored_by_the_workers_are_what_a_tar_stream_stores(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    odd_tree(data)  # a unit, a hard link, symlinks, small files (packed)
+    (data / "objects").mkdir()
+    for i in range(12):  # more than the workers hold at once; small, large, one twice
+        size = (i % 4) * 1024 * 1024 + i * 777
+        (data / "objects" / f"o{i:02}").write_bytes(os.urandom(size) if i != 7 else b"")
+    (data / "objects" / "same").write_bytes((data / "objects" / "o03").read_bytes())
+    rows, pack = ingested(tmp_path, "host", host=True)
+    assert (rows, pack) == ingested(tmp_path, "tar", host=False)
+    stored = {r[0]: r[-1] for r in rows}
+    assert stored["objects/same"] == stored["objects/o03"] is not None
+    assert stored["snapshots/snap/01BLOCK/chunks/000002"] is not None  # > IN_MEMORY: a spool
+
+
+def test_a_file_that_shrinks_while_a_worker_reads_it_fails_the_service(tmp_path: Path) -> None:
+    """Every worker stops and every file it opened is closed; the error names the file."""
+    from monctl.backup.ingest import Ingest
+    from monctl.repository import Repository
+    from monctl.services.model import Layout
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for i in range(8):
+        (data / f"f{i}").write_bytes(b"x" * LARGE)
+    (tmp_path / "repo").mkdir()
+    repo = Repository.of(LocalStorage(tmp_path / "repo"))
+    open_before = len(os.listdir("/proc/self/fd"))
+    walk = host_read.members(data, "", "data", lambda n: None)
+
+    def shrinking() -> Iterator[tuple[Member, object]]:
+        for member, file in walk:
+            if member.name == "data/f5":
+                os.truncate(data / "f5", 10)  # listed with its size, then shorter
+            yield member, file
+
+    with repo.staging() as staging:
+        ingest = Ingest("svc", Layout(), staging, repo.index(["svc"]), "auto")
+        with pytest.raises(IntegrityError, match=r"f5.*fewer than listed"):
+            ingest.add_members(shrinking(), "data", keep_root=False)  # type: ignore[arg-type]
+        ingest.abort()
+    walk.close()
+    assert len(os.listdir("/proc/self/fd")) == open_before

@@ -122,6 +122,9 @@ class Spool(Protocol):
     def write_all(self, pieces: Sequence[bytes | bytearray | memoryview]) -> None:
         """``write`` each piece, in order (a file may take them in one system call)."""
 
+    def done(self) -> None:
+        """The last byte is written (a local spool starts its writeback)."""
+
 
 class Staging(Protocol):
     """A batch of objects written before their keys are known: content addresses.

@@ -35,6 +35,7 @@ import os
 import re
 import secrets
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -65,6 +66,7 @@ class FileSpool:
         self.path = path  # LocalStaging: the partial file
         self.size = 0
         self.fail = fail
+        self.written_back = False  # its writeback started (``done``)
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         try:
@@ -101,6 +103,13 @@ class FileSpool:
                 while rest:
                     rest = rest[os.write(fd, rest) :]
             self.size += want
+
+    def done(self) -> None:
+        """The last byte is written: a local spool's writeback starts now, on the
+        writer's thread (``keep`` would start it otherwise)."""
+        if self.path is not None and not self.written_back:
+            _start_writeback(self.file)
+            self.written_back = True
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -164,6 +173,7 @@ class LocalStaging:
     _next: Future[FileSpool] | None = None
     _maker: ThreadPoolExecutor | None = None
     _started: bool = False  # the root existed once: it is not made again (make_dirs_below)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _create(self) -> FileSpool:
         directory = self.root.joinpath(*self.prefix.strip("/").split("/"))
@@ -182,6 +192,10 @@ class LocalStaging:
         return self.error("cannot write an object", e)
 
     def spool(self) -> FileSpool:
+        with self._lock:  # ingest's workers ask for spools too
+            return self._spool()
+
+    def _spool(self) -> FileSpool:
         if self._maker is None:
             self._maker = ThreadPoolExecutor(1, thread_name_prefix="monctl-spool")
         pending, self._next = self._next, self._maker.submit(self._create)
@@ -205,7 +219,7 @@ class LocalStaging:
         assert isinstance(spool, FileSpool)
         final = self._final(key)
         try:
-            _start_writeback(spool.file)
+            spool.done()
             spool.file.close()
         except OSError as e:
             self.drop(spool)
@@ -313,7 +327,7 @@ class SpoolStaging:
             tempfile.SpooledTemporaryFile(max_size=MEMORY_SPOOL),  # noqa: SIM115
             fail=_temporary_failed,
         )
-        self._open.append(spool)
+        self._open.append(spool)  # one list operation: safe from ingest's workers
         return spool
 
     def keep(self, spool: Spool, key: str, *, replace: bool = False) -> None:
