@@ -200,33 +200,43 @@ class Ingest:
                     keep_root: bool, skip: frozenset[str] = frozenset()) -> None:  # fmt: skip
         """``add_stream`` of members already apart: a tar stream's, or ``host_read``'s
         (whose data has ``pieces()`` as a tar member's has)."""
+        try:
+            for member, data in pairs:
+                self._add(member, data, root, keep_root, skip)
+            if self._workers is not None:
+                self._workers.drain(self)
+        except BaseException:
+            if self._workers is not None:  # no worker reads on once the data is let go
+                self._workers.stop()
+            raise
+
+    def _add(self, member: Member, data: Readable | None, root: str, keep_root: bool,
+             skip: frozenset[str]) -> None:  # fmt: skip
+        check_member(member, root)
         strip = len(root) + 1
-        for member, data in pairs:
-            check_member(member, root)
-            name = posixpath.normpath(member.name)
-            if not keep_root:
-                if name == root:
-                    continue  # the data directory itself: restore makes it
-                name = name[strip:]
-            if name.split("/", 1)[0] in skip:
-                continue
-            link = member.linkname
-            if member.islnk():
-                link = posixpath.normpath(link)
-                link = link if keep_root else link[strip:]
-                if link not in self._files:
-                    raise IntegrityError(
-                        f"{self.service}: hard link {name[:120]!r} points at no file read before it"
-                    )
-            slot = self.tops.setdefault(name.split("/", 1)[0], [])
-            if member.isfile() and self._is_object(name, member) and hasattr(data, "detach"):
-                self._parallel().submit(self, name, member, data.detach(), slot)  # type: ignore[union-attr]
-            else:
-                slot.append(self._entry(name, member, data, link))
-            if member.isfile():
-                self._files.add(name)
-        if self._workers is not None:
-            self._workers.drain(self)
+        name = posixpath.normpath(member.name)
+        if not keep_root:
+            if name == root:
+                return  # the data directory itself: restore makes it
+            name = name[strip:]
+        if name.split("/", 1)[0] in skip:
+            return
+        link = member.linkname
+        if member.islnk():
+            link = posixpath.normpath(link)
+            link = link if keep_root else link[strip:]
+            if link not in self._files:
+                raise IntegrityError(
+                    f"{self.service}: hard link {name[:120]!r} points at no file read before it"
+                )
+        slot = self.tops.setdefault(name.split("/", 1)[0], [])
+        detach = getattr(data, "detach", None)  # a host read's file: read on a worker
+        if member.isfile() and detach is not None and self._is_object(name, member):
+            self._parallel().submit(self, name, member, detach(), slot)
+        else:
+            slot.append(self._entry(name, member, data, link))
+        if member.isfile():
+            self._files.add(name)
 
     def reuse(self, top: str, entries: list[FileEntry]) -> None:
         self.tops[top] = list(entries)
