@@ -289,6 +289,39 @@ def test_backup_then_restore_brings_the_data_back(swarm_stack: SwarmStack) -> No
     assert get_json(query)["data"]["result"], "no samples from before the backup"
 
 
+def test_a_corrupt_object_leaves_the_live_data_and_the_task_untouched(
+    swarm_stack: SwarmStack, tmp_path: Path
+) -> None:
+    """Swarm restores through the engine (no direct path): the whole backup is checked
+    first, so a damaged object (same size: only reading finds it) refuses the restore,
+    exit 10, before the service is stopped or its volume touched."""
+    from monctl.adapters.storage.local import LocalStorage
+    from monctl.repository.manifest import read_manifest
+    from monctl.repository.objects import object_key
+
+    assert _marker(swarm_stack, "echo before-the-damage > /target/monctl-corrupt").code == 0
+    dest = tmp_path / "repo"
+    backup = swarm_stack.monctl("backup", "--service", "grafana", "--repo", str(dest), "--json")
+    assert backup.code == 0, explain(backup)
+    backup_id = as_json(backup)["id"]
+    blobs = read_manifest(LocalStorage(dest), backup_id).files("grafana").blobs()
+    target = dest / object_key(max(blobs, key=lambda b: b.ref.stored).ref.id)
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    target.write_bytes(bytes(data))
+    assert _marker(swarm_stack, "echo after-the-backup > /target/monctl-corrupt").code == 0
+    task = swarm_stack.service("grafana")["Version"]["Index"]
+    label = f"label=com.docker.swarm.service.name={swarm_stack.name}_grafana"
+    containers = docker("ps", "-q", "--filter", label).out.split()
+    restore = swarm_stack.monctl("restore", backup_id, "--repo", str(dest), "--yes", "--json")
+    assert restore.code == 10, explain(restore)
+    assert "corrupt" in restore.out + restore.err, explain(restore)
+    assert _marker(swarm_stack, "cat /target/monctl-corrupt").out.strip() == "after-the-backup"
+    assert swarm_stack.service("grafana")["Version"]["Index"] == task, "the service was updated"
+    assert docker("ps", "-q", "--filter", label).out.split() == containers, "grafana restarted"
+    assert _marker(swarm_stack, "rm /target/monctl-corrupt").code == 0
+
+
 @pytest.mark.binaries
 def test_every_command_works_over_docker_host_ssh(swarm_stack: SwarmStack, tmp_path: Path) -> None:
     """DOCKER_HOST=ssh://root@127.0.0.1:PORT through a real sshd: the engine over ssh, the
