@@ -4,7 +4,7 @@
 For each size (GiB) a Prometheus data volume is filled with real TSDB blocks (as
 backup_bench.py fills it: promtool's blocks copied under fresh ULIDs), Prometheus is
 started, and each tool makes its first backup of it: monctl (`monctl backup --service
-prometheus`), restic (`restic backup <volume's directory>`) and borg (`borg create`
+prometheus`: as root here, it reads the snapshot from the volume's directory), restic (`restic backup <volume's directory>`) and borg (`borg create`
 in it, unencrypted: borg's fastest). Then each restores it, as an operator does with
 that tool, timed from the command to Prometheus answering /-/ready again:
 
@@ -12,7 +12,8 @@ that tool, timed from the command to Prometheus answering /-/ready again:
            chown -R 65534:65534; docker start; wait until ready
   borg     the same with `borg extract` inside the volume's directory
   monctl   monctl restore ID --service prometheus --yes  (checked while written, one
-           write beside the live data, stop, swap by renames, start, wait until ready)
+           write beside the live data, flushed to disk, stop, swap by renames, start,
+           wait until ready)
   today    the same with MONCTL_RESTORE_VIA=engine: the engine path, as restore was
            before (verify everything, stage through the archive API, refill the live
            volume through it while the service is stopped)
