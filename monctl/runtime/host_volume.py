@@ -12,7 +12,8 @@ anything in that directory but ``_data`` (``docker volume rm`` deletes the whole
 directory, a stage left by a killed monctl with it).
 
 Anything else — a remote engine (DOCKER_HOST not a unix socket), monctl not
-root, a volume with driver options (its ``_data`` is a mount point), Swarm, or
+root, an engine that remaps users (``userns-remap``: owners on the host are not the
+container's), a volume with driver options (its ``_data`` is a mount point), Swarm, or
 ``MONCTL_RESTORE_VIA=engine`` (the bench's "today" figure) — is told by
 ``locate`` returning None, and restore writes through the engine as before.
 A backup reads the held data from the same directory under the same conditions
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import logging
 import os
 import secrets
@@ -44,6 +46,7 @@ from monctl.errors import MonctlError, OperationFailed
 if TYPE_CHECKING:  # pragma: no cover
     from docker.models.containers import Container
 
+    from monctl.adapters.docker import Engine
     from monctl.runtime import Runtime
     from monctl.services.model import Service
 
@@ -161,6 +164,22 @@ def _plain_directory(doc: dict[str, object]) -> Path | None:
     return data
 
 
+def remaps_users(info: dict[str, object]) -> bool:
+    """Whether the engine (``docker info``) maps the containers' users to others on the
+    host (``userns-remap``): a file written here as the image's user would then belong to
+    nobody inside the container, and owners read here are not the container's."""
+    options = info.get("SecurityOptions")
+    return not isinstance(options, list) or any("name=userns" in str(o) for o in options)
+
+
+@functools.lru_cache(maxsize=4)  # asked once per engine, not per service
+def _remapped(engine: Engine) -> bool:
+    try:
+        return remaps_users(engine.info())
+    except MonctlError:
+        return True  # not known: the engine's way, which maps owners itself
+
+
 def local_engine(via: str = RESTORE_VIA) -> bool:
     if os.environ.get(via) == "engine":
         return False
@@ -186,7 +205,7 @@ def locate(runtime: Runtime, service: Service, via: str = RESTORE_VIA) -> HostVo
     engine = runtime.engine
     name = runtime.data_volume(service)
     data = _plain_directory(engine.volume(name) or {})
-    if data is None:
+    if data is None or _remapped(engine):
         return None
     for _ in range(3):  # the service may touch its directory (its ctime) meanwhile
         before = os.lstat(data).st_ctime
