@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from monctl import services as declared
 from monctl.backup import verify
+from monctl.backup.reports import READY
 from monctl.backup.restore_stream import archive_stream, assembled
 from monctl.errors import ExitCode, IntegrityError, Interrupted, MonctlError, StorageError
 from monctl.repository import Repository, project_lock, versions
@@ -70,6 +71,9 @@ class ServiceRestore:
     error: str | None = None
     code: ExitCode = ExitCode.OK  # FAILED, or INTEGRITY when the archive was not what was verified
     hint: str | None = None  # what to do about ``error`` (shown, not in the JSON document)
+    # The direct restore's previous data, kept because the service is not ready on the
+    # restored data: where it is on the host (else None: removed, or none).
+    previous: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -80,11 +84,12 @@ class ServiceRestore:
             "seconds": round(self.seconds, 3),
             "error": self.error,
             "exit_code": int(self.exit_code),
+            "previous_data": self.previous,
         }
 
     @property
     def exit_code(self) -> ExitCode:
-        if self.status == "restored" and self.state == "running, ready":
+        if self.status == "restored" and self.state == READY:
             return ExitCode.OK
         return max(self.code, ExitCode.FAILED)
 
@@ -396,5 +401,5 @@ def _wait_ready(
 
     why_not = ready_or_why(project, runtime, service, timeout, interval)
     if why_not is None:
-        return "running, ready"
+        return READY
     return f"running, not ready after {timeout:.0f} s ({why_not})"

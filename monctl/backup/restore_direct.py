@@ -19,19 +19,20 @@ through the engine as before. Order of events, each step a guarantee:
    path extracts them. Any failure removes every stage: nothing live is
    touched until every object of every service checked out.
 4. Per service: stop, two renames, start (``HostVolume.swap``: signals wait),
-   wait until ready, the previous data removed meanwhile.
+   wait until ready, then the previous data removed — or kept beside the new and
+   reported when the service is not ready on the restored data (the next restore of
+   that volume removes it).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from monctl.backup.reports import ServiceCheck, VerifyReport
+from monctl.backup.reports import READY, ServiceCheck, VerifyReport
 from monctl.backup.restore import RestoreReport, ServiceRestore, state_now
 from monctl.backup.restore_files import tar_check, write
 from monctl.errors import ExitCode, IntegrityError, Interrupted, MonctlError
@@ -148,10 +149,11 @@ def _disk_error(exc: OSError, where: HostVolume) -> MonctlError:
     )
 
 
-def swap(where: HostVolume, stage: Path, ready: Callable[[], str]) -> str:
-    """Step 4 for one service: swap, wait until ready while the previous data is
-    removed (the stage instead when the swap failed: the service runs on its previous
-    data then)."""
+def swap(where: HostVolume, stage: Path, ready: Callable[[], str]) -> tuple[str, Path | None]:
+    """Step 4 for one service: swap, wait until ready, then remove the previous data.
+    (The service's state, the previous data when it is kept: the service is not ready on
+    the restored data, so the operator may want it back.) When the swap fails the stage
+    is removed instead: the service runs on its previous data then."""
     started = time.monotonic()
     previous = where.previous()
     try:
@@ -164,13 +166,15 @@ def swap(where: HostVolume, stage: Path, ready: Callable[[], str]) -> str:
     log.debug(
         "%s swapped in %.2f s (stop, renames, start)", where.volume, time.monotonic() - started
     )
-    # Deleted while the service starts (the wait is mostly sleep): the command's time.
-    remover = threading.Thread(target=host_volume.remove, args=(previous,), name="monctl-rm")
-    remover.start()
     try:
-        return ready()
-    finally:
-        remover.join()
+        state = ready()
+    except BaseException:  # interrupted while waiting: the restore is done, nothing kept
+        host_volume.remove(previous)
+        raise
+    if state != READY:
+        return state, previous
+    host_volume.remove(previous)
+    return state, None
 
 
 def prepared(
@@ -240,7 +244,7 @@ def run(
         begun = time.monotonic()
         volume = where[s.name].volume
         try:
-            state = swap(where[s.name], stages[s.name], lambda s=s: ready(s))  # type: ignore[misc]
+            state, kept = swap(where[s.name], stages[s.name], lambda s=s: ready(s))  # type: ignore[misc]
         except MonctlError as exc:
             seconds = time.monotonic() - begun
             report.services.append(
@@ -248,7 +252,9 @@ def run(
                                exc.message, exc.exit_code, exc.hint)
             )  # fmt: skip
             continue
+        seconds = time.monotonic() - begun
+        previous = str(kept) if kept else None
         report.services.append(
-            ServiceRestore(s.name, volume, "restored", state, time.monotonic() - begun)
+            ServiceRestore(s.name, volume, "restored", state, seconds, previous=previous)
         )
     return report

@@ -212,12 +212,34 @@ def test_the_swap_puts_the_stage_in_place_and_removes_the_previous_data(
 
     def ready() -> str:
         calls.log.append("ready?")
+        # Until the service is ready on the new data, the previous data is kept.
+        assert [p.startswith("_data.monctl-previous-") for p in leftovers(tmp_path / "vol")] == [
+            True
+        ]
         return "running, ready"
 
-    assert restore_direct.swap(where, stages["ledger"], ready) == "running, ready"
+    assert restore_direct.swap(where, stages["ledger"], ready) == ("running, ready", None)
     assert calls.log == ["stop", "start", "ready?"]
     assert describe(where.data) == staged
     assert leftovers(tmp_path / "vol") == []
+
+
+def test_the_previous_data_is_kept_when_the_service_is_not_ready_on_the_new(
+    backup: tuple[LocalStorage, Manifest], tmp_path: Path
+) -> None:
+    storage, manifest = backup
+    calls = Calls()
+    where = calls.volume(tmp_path / "vol")
+    stages, _ = restore_direct.stage_all(storage, manifest, (LEDGER,), {"ledger": where},
+                                         None, lambda n: None)  # fmt: skip
+    not_ready = "running, not ready after 180 s (down: connection refused)"
+    state, kept = restore_direct.swap(where, stages["ledger"], lambda: not_ready)
+    assert state == not_ready and kept is not None
+    assert (kept / "live.txt").read_text() == "the live data"
+    assert leftovers(tmp_path / "vol") == [kept.name]
+    # The next restore of the volume removes it (the live data is whole).
+    stage = where.new_stage()
+    assert leftovers(tmp_path / "vol") == [stage.name]
 
 
 def test_a_swap_that_fails_leaves_the_old_data_and_starts_the_service(tmp_path: Path) -> None:
@@ -225,7 +247,7 @@ def test_a_swap_that_fails_leaves_the_old_data_and_starts_the_service(tmp_path: 
     where = calls.volume(tmp_path / "vol")
     gone = tmp_path / "vol" / "_data.monctl-restore-gone"  # a stage that vanished
     with pytest.raises(OperationFailed, match="could not swap"):
-        restore_direct.swap(where, gone, lambda: "running, ready")
+        restore_direct.swap(where, gone, lambda: "running, ready")  # never asked
     assert calls.log == ["stop", "start"]
     assert (where.data / "live.txt").read_text() == "the live data"
     assert leftovers(tmp_path / "vol") == []

@@ -4,6 +4,7 @@ item 4): the registry names one for each result type, and none is missing."""
 from __future__ import annotations
 
 import importlib
+import json
 import pkgutil
 import subprocess
 import sys
@@ -100,3 +101,21 @@ def test_the_registry_imports_no_renderer_nor_rich() -> None:
         "assert not loaded, loaded\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+
+
+def test_a_restore_that_kept_the_previous_data_says_where(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from monctl.backup.restore import RestoreReport, ServiceRestore
+
+    kept = "/var/lib/docker/volumes/p_grafana_data/_data.monctl-previous-0a1b2c3d"
+    not_ready = "running, not ready after 180 s (down: connection refused)"
+    report = RestoreReport("20261205T020000Z", "/srv/backups")
+    report.services.append(ServiceRestore("grafana", "p_grafana_data", "restored", not_ready,
+                                          181.0, previous=kept))  # fmt: skip
+    Output().emit("restore", report)
+    shown = capsys.readouterr()
+    assert kept in " ".join((shown.out + shown.err).split())
+    Output(json_mode=True).emit("restore", report)
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["services"][0]["previous_data"] == kept and doc["exit_code"] == 1

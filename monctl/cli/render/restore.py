@@ -16,6 +16,13 @@ def restore(out: Output, report: RestoreReport) -> None:
     for failed in report.services:
         if failed.error:
             out.error(f"{failed.service}: {failed.error}", failed.hint)
+        if failed.previous:
+            out.warn(
+                f"{failed.service} is not ready on the restored data; its previous data is "
+                f"kept at {out.text(failed.previous)} (to go back: stop it and put that "
+                "directory in place of _data beside it; the next restore of this volume "
+                "removes it)"
+            )
     table = out.table("SERVICE", "VOLUME", "RESULT", "STATE NOW", "TIME", "ERROR")
     for s in report.services:
         table.add_row(
