@@ -4,8 +4,9 @@
 For each size (GiB) a Prometheus data volume is filled with real TSDB blocks (as
 backup_bench.py fills it: promtool's blocks copied under fresh ULIDs), Prometheus is
 started, and each tool makes its first backup of it: monctl (`monctl backup --service
-prometheus`: as root here, it reads the snapshot from the volume's directory), restic (`restic backup <volume's directory>`) and borg (`borg create`
-in it, unencrypted: borg's fastest). Then each restores it, as an operator does with
+prometheus`: as root here, it reads the snapshot from the volume's directory), restic
+(`restic backup <volume's directory>`) and borg (`borg create` in it, unencrypted: borg's
+fastest). Then each restores it, as an operator does with
 that tool, timed from the command to Prometheus answering /-/ready again:
 
   restic   docker stop; empty the volume's directory; restic restore latest --target /;
