@@ -1,8 +1,8 @@
 """A restore written straight into the volumes' directories: one read, one write, a swap.
 
-Used by ``restore`` for a format-2 backup when every volume to restore is a
-directory of this host (``runtime.host_volume.locate``); else restore writes
-through the engine as before. Order of events, each step a guarantee:
+Used by ``restore`` for a backup of files (format 2, or 3: encrypted) when
+every volume to restore is a directory of this host (``runtime.host_volume.locate``);
+else restore writes through the engine as before. Order of events, each step a guarantee:
 
 1. Before the engine: something to restore, the keys fit, and every object the
    services need is present with its recorded size (one listing, no reads);
@@ -57,7 +57,7 @@ def plan(
     """Every service's volume as a host directory, or None (restore goes through the
     engine): a format-1 backup, any volume not reachable so, or the engine down —
     then the engine path verifies everything first and tells a bad backup as such."""
-    if manifest.format_version != 2:
+    if manifest.format_version < 2:  # format 1: one archive per service, not files
         return None
     found: dict[str, HostVolume] = {}
     for service in services:
@@ -186,7 +186,7 @@ def prepared(
 ) -> dict[str, HostVolume] | None:
     """Steps 1 and the engine's part of 2 when this restore can go direct, else None."""
     repo = Repository.of(repo)  # given a Repository, or a bare Storage (tests, benches)
-    if manifest.format_version != 2 or not host_volume.possible(runtime):
+    if manifest.format_version < 2 or not host_volume.possible(runtime):
         return None
     try:  # before the engine is asked
         repo.check_can_open(manifest, [s.name for s in services], identities)

@@ -137,6 +137,38 @@ def test_the_files_written_are_what_the_engine_path_extracts(
     assert got["."][1:4] == (0o755, 4242, 4242)  # the root: the image's user
 
 
+def test_an_encrypted_backup_is_written_directly_with_its_key(tmp_path: Path) -> None:
+    """Format 3 (age, BLAKE3 ids): every object decrypted and checked as it is written."""
+    from support.age_keys import write_identity
+
+    from monctl.adapters import age
+
+    proj: Project = repo.project(tmp_path / "stack")
+    storage = LocalStorage(tmp_path / "repo")
+    live = live_tree(tmp_path / "live")
+    recipient = write_identity(tmp_path / "backup.key")
+    report = create.run(proj, TreeRuntime({"ledger": live}), storage, (LEDGER,),
+                        recipients=(recipient,))  # fmt: skip
+    assert report.error is None, report.error
+    manifest = read_manifest(storage, report.backup_id)
+    assert manifest.format_version == 3
+    assert LEDGER.data is not None
+    direct = tmp_path / "direct"
+    direct.mkdir()
+    keys = age.load_identities([tmp_path / "backup.key"])
+    write(storage, manifest.files("ledger"), LEDGER.data, direct, keys)
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    backup = create.run(proj, TreeRuntime({"ledger": live}), storage, (LEDGER,))
+    write(storage, read_manifest(storage, backup.backup_id).files("ledger"), LEDGER.data, plain)
+    assert describe(direct) == describe(plain)
+    calls = Calls()
+    where = calls.volume(tmp_path / "vol")
+    stages, checks = restore_direct.stage_all(storage, manifest, (LEDGER,), {"ledger": where},
+                                              keys, lambda n: None)  # fmt: skip
+    assert describe(stages["ledger"]) == describe(plain) and all(c.ok for c in checks)
+
+
 def _corrupt(storage: LocalStorage, manifest: Manifest, codec: str) -> None:
     """Flip a byte of the largest object stored with ``codec``."""
     blobs = [b for b in manifest.files("ledger").blobs() if b.ref.codec == codec]
