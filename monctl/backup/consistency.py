@@ -2,9 +2,10 @@
 
 ``hold(ctx, service)`` yields a ``Source`` while the data is held consistent,
 and lets go when the block ends, however it ends (an error, Ctrl-C, a signal).
-A source reads the data, or part of it, as tar streams from the runtime, and
-lists it when the declaration says how (``Layout.listing``), so an incremental
-backup asks only for what the repository lacks:
+A source reads the data, or part of it, into an ``Ingest``: from the volume's
+directory on this host when it can (``host_read``), else as tar streams from the
+runtime; and it lists it when the declaration says how (``Layout.listing``), so an
+incremental backup asks only for what the repository lacks:
 
 - ``Snapshot``: the service makes a consistent copy itself (Prometheus' TSDB
   snapshot: hard links, instant); the copy is streamed and ALWAYS deleted

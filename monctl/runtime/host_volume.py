@@ -90,7 +90,7 @@ class HostVolume:
         failed. Signals wait until the service is started again: the swap is never cut
         between the renames (and is done when one is raised at the end)."""
         with signals.deferred():
-            began = time.monotonic()
+            began = stopped = time.monotonic()
             try:
                 self.stop()
                 stopped = time.monotonic()

@@ -285,6 +285,24 @@ def test_a_swap_that_fails_leaves_the_old_data_and_starts_the_service(tmp_path: 
     assert leftovers(tmp_path / "vol") == []
 
 
+def test_a_stop_the_engine_refuses_leaves_the_old_data_and_starts_the_service(
+    tmp_path: Path,
+) -> None:
+    calls = Calls()
+    where = calls.volume(tmp_path / "vol")
+    stage = where.new_stage()
+
+    def stop() -> None:
+        calls.log.append("stop")
+        raise OperationFailed("Docker refused to stop the container")
+
+    with pytest.raises(OperationFailed, match="refused to stop"):
+        restore_direct.swap(dataclasses.replace(where, stop=stop), stage, lambda: "never")
+    assert calls.log == ["stop", "start"]
+    assert (where.data / "live.txt").read_text() == "the live data"
+    assert leftovers(tmp_path / "vol") == []
+
+
 def test_a_signal_during_the_swap_is_held_until_the_service_runs_on_the_new_data(
     backup: tuple[LocalStorage, Manifest], tmp_path: Path
 ) -> None:
