@@ -115,6 +115,18 @@ def leftovers(top: Path) -> list[str]:
     return sorted(p.name for p in top.iterdir() if p.name != "_data")
 
 
+def staged_volume(
+    backup: tuple[LocalStorage, Manifest], tmp_path: Path
+) -> tuple[Calls, HostVolume, Path]:
+    """A live volume (``Calls.volume``) with the backup staged beside it, ready to swap."""
+    storage, manifest = backup
+    calls = Calls()
+    where = calls.volume(tmp_path / "vol")
+    stages, _ = restore_direct.stage_all(storage, manifest, (LEDGER,), {"ledger": where},
+                                         None, lambda n: None)  # fmt: skip
+    return calls, where, stages["ledger"]
+
+
 def test_the_files_written_are_what_the_engine_path_extracts(
     backup: tuple[LocalStorage, Manifest], tmp_path: Path
 ) -> None:
@@ -235,12 +247,8 @@ def test_a_signal_while_staging_removes_the_stage(
 def test_the_swap_puts_the_stage_in_place_and_removes_the_previous_data(
     backup: tuple[LocalStorage, Manifest], tmp_path: Path
 ) -> None:
-    storage, manifest = backup
-    calls = Calls()
-    where = calls.volume(tmp_path / "vol")
-    stages, _ = restore_direct.stage_all(storage, manifest, (LEDGER,), {"ledger": where},
-                                         None, lambda n: None)  # fmt: skip
-    staged = describe(stages["ledger"])
+    calls, where, stage = staged_volume(backup, tmp_path)
+    staged = describe(stage)
 
     def ready() -> str:
         calls.log.append("ready?")
@@ -250,7 +258,7 @@ def test_the_swap_puts_the_stage_in_place_and_removes_the_previous_data(
         ]
         return "running, ready"
 
-    assert restore_direct.swap(where, stages["ledger"], ready) == ("running, ready", None)
+    assert restore_direct.swap(where, stage, ready) == ("running, ready", None)
     assert calls.log == ["stop", "start", "ready?"]
     assert describe(where.data) == staged
     assert leftovers(tmp_path / "vol") == []
@@ -259,19 +267,15 @@ def test_the_swap_puts_the_stage_in_place_and_removes_the_previous_data(
 def test_the_previous_data_is_kept_when_the_service_is_not_ready_on_the_new(
     backup: tuple[LocalStorage, Manifest], tmp_path: Path
 ) -> None:
-    storage, manifest = backup
-    calls = Calls()
-    where = calls.volume(tmp_path / "vol")
-    stages, _ = restore_direct.stage_all(storage, manifest, (LEDGER,), {"ledger": where},
-                                         None, lambda n: None)  # fmt: skip
+    _, where, stage = staged_volume(backup, tmp_path)
     not_ready = "running, not ready after 180 s (down: connection refused)"
-    state, kept = restore_direct.swap(where, stages["ledger"], lambda: not_ready)
+    state, kept = restore_direct.swap(where, stage, lambda: not_ready)
     assert state == not_ready and kept is not None
     assert (kept / "live.txt").read_text() == "the live data"
     assert leftovers(tmp_path / "vol") == [kept.name]
     # The next restore of the volume removes it (the live data is whole).
-    stage = where.new_stage()
-    assert leftovers(tmp_path / "vol") == [stage.name]
+    again = where.new_stage()
+    assert leftovers(tmp_path / "vol") == [again.name]
 
 
 def test_a_swap_that_fails_leaves_the_old_data_and_starts_the_service(tmp_path: Path) -> None:
@@ -306,12 +310,8 @@ def test_a_stop_the_engine_refuses_leaves_the_old_data_and_starts_the_service(
 def test_a_signal_during_the_swap_is_held_until_the_service_runs_on_the_new_data(
     backup: tuple[LocalStorage, Manifest], tmp_path: Path
 ) -> None:
-    storage, manifest = backup
-    calls = Calls()
-    where = calls.volume(tmp_path / "vol")
-    stages, _ = restore_direct.stage_all(storage, manifest, (LEDGER,), {"ledger": where},
-                                         None, lambda n: None)  # fmt: skip
-    staged = describe(stages["ledger"])
+    calls, where, stage = staged_volume(backup, tmp_path)
+    staged = describe(stage)
 
     def stop() -> None:
         calls.log.append("stop")
@@ -321,7 +321,7 @@ def test_a_signal_during_the_swap_is_held_until_the_service_runs_on_the_new_data
     signals.install()
     try:
         with pytest.raises(signals.Terminated):
-            restore_direct.swap(dataclasses.replace(where, stop=stop), stages["ledger"],
+            restore_direct.swap(dataclasses.replace(where, stop=stop), stage,
                                 lambda: calls.log.append("ready?") or "ready")  # fmt: skip
     finally:
         signals.reset()
