@@ -199,11 +199,20 @@ class ObjectStore:
         known = self._known(sha, sum(len(p) for p in held))
         if known is not None:
             return known
+        return self.keep(*self._encoded(held, sha, compressed))
+
+    def _encoded(
+        self, held: list[bytes | memoryview], sha: str, compressed: bool
+    ) -> tuple[Spool, Blob]:
+        """A small file's stored form in a spool of its own (dropped if encoding fails)."""
         sample = b"" if compressed else _head(held, SAMPLE)
         spool = self.staging.spool()
         codec = choose_codec(self.mode, sample, compressed)
-        blob = Encoder(codec, spool, self.recipients).write_whole(held, sha)
-        return self.keep(spool, blob)
+        try:
+            return spool, Encoder(codec, spool, self.recipients).write_whole(held, sha)
+        except BaseException:
+            self.staging.drop(spool)
+            raise
 
     def stream(self, pieces: Iterable[bytes | memoryview], compressed: bool) -> Blob:
         """A large file: encoded into a spool as it is hashed, dropped if already stored."""
@@ -245,14 +254,7 @@ class ObjectStore:
             held, sha = hashed(pieces)
             if not self.full and self.index.known(sha, sum(len(p) for p in held)):
                 return Prepared(None, None, held, sha)  # reused: ``settled`` finds it
-            sample = b"" if compressed else _head(held, SAMPLE)
-            spool = self.staging.spool()
-            codec = choose_codec(self.mode, sample, compressed)
-            try:
-                blob = Encoder(codec, spool, self.recipients).write_whole(held, sha)
-            except BaseException:
-                self.staging.drop(spool)
-                raise
+            spool, blob = self._encoded(held, sha, compressed)
         spool.done()
         return Prepared(spool, blob)
 
