@@ -1,19 +1,41 @@
-"""Flushing to disk: the two Linux calls Python's ``os`` lacks (through libc).
+"""Writing files to disk: past the page cache, and flushed together (Linux).
 
 A backup's objects (``storage.staging``) and a direct restore's stage
 (``runtime.host_volume``) are written as files whose durability only matters
 together: each file's writeback is started as it is closed (``start_writeback``:
 the disk works while the next is written) and the whole file system flushed once
-at the end (``syncfs``: one journal commit, not an fsync per file).
+at the end (``syncfs``: one journal commit, not an fsync per file) — the two
+calls Python's ``os`` lacks, through libc.
+
+A backup's objects are not read again soon, so ``DirectWriter`` writes them past
+the page cache (O_DIRECT) in whole aligned blocks: a nightly backup of gigabytes
+does not push the host's cache (the database's pages) out for data nobody reads,
+and the kernel neither copies nor allocates pages for it. On the 2-core VM of
+bench/README.md, whose fresh memory is slow to touch, a first backup of 1 GiB took
+1.9-2.9 s instead of 3.2-4.3 s (4 alternating pairs; writing 1 GiB alone: 0.45 s
+against 0.5-3.2 s through the cache). A file system that refuses O_DIRECT
+(tmpfs before Linux 6.6, some FUSE) gets the same bytes through the cache. A
+direct restore's stage is written through the cache (``copy_file_range``): the
+service reads it right after, and written past the cache it restored 1 GiB
+0.4-0.6 s slower, measured in 5 alternating pairs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import errno
+import fcntl
 import functools
+import mmap
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
+
+ALIGN = 4096  # O_DIRECT wants offsets, sizes and memory aligned to the logical block
+DIRECT_BLOCK = 1024 * 1024  # what one direct write carries (a multiple of ALIGN)
+_O_DIRECT: int = getattr(os, "O_DIRECT", 0)  # Linux
 
 
 @functools.cache  # once per function: start_writeback runs for every file
@@ -47,3 +69,103 @@ def syncfs(path: Path) -> bool:
         return bool(fn(fd) == 0)
     finally:
         os.close(fd)
+
+
+class DirectWriter:
+    """A new file's bytes, written past the page cache: copied into an aligned buffer
+    and written with O_DIRECT a whole ``DIRECT_BLOCK`` at a time; the tail (and a
+    file smaller than one block: most of them) through the cache by ``finish``. The
+    first refusal of O_DIRECT (EINVAL: the file system, or an alignment it wants)
+    turns it off for the file and writes the same bytes the ordinary way."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buffer: mmap.mmap | None = None
+        self.filled = 0
+        self.direct: bool | None = None  # None: not tried yet
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        view = memoryview(data).cast("B")
+        while view:
+            if self.buffer is None:
+                self.buffer = _buffers.take()
+            n = min(len(view), DIRECT_BLOCK - self.filled)
+            self.buffer[self.filled : self.filled + n] = view[:n]
+            self.filled += n
+            view = view[n:]
+            if self.filled == DIRECT_BLOCK:
+                if self.direct is None:
+                    self.direct = _set_direct(self.fd, True)
+                self._write_buffer()
+
+    def finish(self) -> None:
+        """Write what is left (through the cache) and give the buffer back."""
+        if self.direct:
+            self.direct = False
+            _set_direct(self.fd, False)
+        if self.buffer is not None:
+            self._write_buffer()
+        self.release()
+
+    def release(self) -> None:
+        if self.buffer is not None:
+            _buffers.give(self.buffer)
+            self.buffer = None
+
+    def _write_buffer(self) -> None:
+        assert self.buffer is not None
+        with memoryview(self.buffer) as whole:
+            view = whole[: self.filled]
+            while view:
+                try:
+                    done = os.write(self.fd, view)
+                except OSError as e:
+                    if e.errno != errno.EINVAL or not self.direct:
+                        raise
+                    self.direct = False  # refused: the rest through the cache
+                    _set_direct(self.fd, False)
+                    continue
+                view = view[done:]
+        self.filled = 0
+
+
+def _set_direct(fd: int, on: bool) -> bool:
+    """Turn O_DIRECT on or off for ``fd``; whether it is on."""
+    if not _O_DIRECT:
+        return False
+    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    want = flags | _O_DIRECT if on else flags & ~_O_DIRECT
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETFL, want)
+    except OSError:
+        return False
+    return on
+
+
+class _Buffers:
+    """Aligned buffers (anonymous maps: page-aligned) kept for the next file: a few
+    threads write at once, and fresh memory for every file would cost its page faults
+    again."""
+
+    KEEP = 4
+
+    def __init__(self) -> None:
+        self.free: list[mmap.mmap] = []
+        self.lock = threading.Lock()
+
+    def take(self) -> mmap.mmap:
+        with self.lock:
+            if self.free:
+                return self.free.pop()
+        return mmap.mmap(-1, DIRECT_BLOCK)
+
+    def give(self, buffer: mmap.mmap) -> None:
+        with self.lock:
+            if len(self.free) < self.KEEP:
+                self.free.append(buffer)
+                return
+        with contextlib.suppress(BufferError):
+            buffer.close()
+
+
+_buffers = _Buffers()

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from monctl.adapters.disk import start_writeback, syncfs
+from monctl.adapters.disk import DirectWriter, start_writeback, syncfs
 from monctl.errors import StorageError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -66,11 +66,16 @@ class FileSpool:
         self.path = path  # LocalStaging: the partial file
         self.size = 0
         self.fail = fail
-        self.written_back = False  # its writeback started (``done``)
+        self.written_back = False  # its tail written and its writeback started (``done``)
+        # A local spool is an object's bytes, not read again soon: past the page cache.
+        self.direct = DirectWriter(file.fileno()) if path is not None else None
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         try:
-            self.file.write(data)
+            if self.direct is not None:
+                self.direct.write(data)
+            else:
+                self.file.write(data)
         except OSError as e:
             if self.fail is None:
                 raise
@@ -78,51 +83,30 @@ class FileSpool:
         self.size += len(data)
 
     def write_all(self, pieces: Sequence[bytes | bytearray | memoryview]) -> None:
-        """Several pieces at once: one writev per ~1000 for a real file, without
-        joining them first (a copy of every byte saved)."""
-        if self.path is None:
-            for piece in pieces:
-                self.write(piece)
+        """``write`` each piece, in order."""
+        for piece in pieces:
+            self.write(piece)
+
+    def done(self) -> None:
+        """The last byte is written: a local spool's tail goes to the file and its
+        writeback starts now, on the writer's thread (``keep`` would do it otherwise)."""
+        if self.direct is None or self.written_back:
             return
         try:
-            self._writev(pieces)
+            self.direct.finish()
         except OSError as e:
             if self.fail is None:
                 raise
             raise self.fail(e) from None
-
-    def _writev(self, pieces: Sequence[bytes | bytearray | memoryview]) -> None:
-        self.file.flush()
-        fd = self.file.fileno()
-        for i in range(0, len(pieces), 1024):  # IOV_MAX
-            batch = list(pieces[i : i + 1024])
-            want = sum(len(p) for p in batch)
-            done = os.writev(fd, batch)
-            if done < want:  # short write (a signal, or nearly full): write the rest
-                rest = memoryview(b"".join(batch))[done:]
-                while rest:
-                    rest = rest[os.write(fd, rest) :]
-            self.size += want
-
-    def done(self) -> None:
-        """The last byte is written: a local spool's writeback starts now, on the
-        writer's thread (``keep`` would start it otherwise)."""
-        if self.path is not None and not self.written_back:
-            _start_writeback(self.file)
-            self.written_back = True
+        with contextlib.suppress(OSError):
+            start_writeback(self.file.fileno())
+        self.written_back = True
 
     def close(self) -> None:
+        if self.direct is not None:
+            self.direct.release()
         with contextlib.suppress(OSError):
             self.file.close()
-
-
-def _start_writeback(file: IO[bytes]) -> None:
-    """Ask the kernel to start writing a spool out now, so the commit's flush finds
-    little left to do: the disk works while the next files are read, instead of all
-    at once at the end."""
-    with contextlib.suppress(OSError, ValueError):
-        file.flush()
-        start_writeback(file.fileno())
 
 
 PARTIAL_RE = re.compile(r"\.partial-[0-9a-f]{16}$")  # what clean_partials finds
@@ -186,7 +170,7 @@ class LocalStaging:
         else:  # the batch's first spool may make the destination
             directory.mkdir(parents=True, exist_ok=True)
             self._started = True
-        return FileSpool(open(path, "xb"), path, self._spool_failed)
+        return FileSpool(open(path, "xb", buffering=0), path, self._spool_failed)
 
     def _spool_failed(self, e: OSError) -> StorageError:
         return self.error("cannot write an object", e)

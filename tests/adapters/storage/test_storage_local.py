@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from support.direct_io import accepts_direct
 
 from monctl.adapters.storage import MiB
 from monctl.adapters.storage.local import PARTIAL_RE, LocalStorage
@@ -155,3 +156,25 @@ def test_staged_objects_appear_only_at_commit_and_crash_leftovers_are_cleaned(
     assert storage.list() == ["objects/ab/abcdef"]
     assert storage.clean_partials("objects/", timedelta(hours=1)) == ["objects/spool"]
     assert files(tmp_path) == ["objects/ab/abcdef"]
+
+
+def test_a_staged_object_goes_past_the_page_cache_and_reads_back_exactly(tmp_path: Path) -> None:
+    """A spool's whole blocks are written with O_DIRECT (``disk.DirectWriter``): a backup's
+    objects do not push the host's cache out. The bytes, pieces of odd sizes, the tail
+    through the cache, are the object exactly."""
+    from monctl.adapters.disk import DIRECT_BLOCK
+    from monctl.adapters.storage.staging import FileSpool
+
+    data = os.urandom(2 * DIRECT_BLOCK + 12345)
+    storage = LocalStorage(tmp_path)
+    with storage.staging("objects/") as batch:
+        spool = batch.spool()
+        assert isinstance(spool, FileSpool) and spool.direct is not None
+        spool.write(data[:1000])
+        spool.write_all([memoryview(data)[1000:700_000], data[700_000:]])
+        if accepts_direct(tmp_path):
+            assert spool.direct.direct is True  # two whole blocks written directly
+        assert spool.size == len(data)
+        batch.keep(spool, "objects/cd/cdef01")
+        batch.commit()
+    assert (tmp_path / "objects" / "cd" / "cdef01").read_bytes() == data
