@@ -27,6 +27,8 @@ archive leaves them out; devices and FIFOs are yielded as such, for
 from __future__ import annotations
 
 import os
+import posixpath
+import shutil
 import stat
 import tarfile
 from collections.abc import Callable, Iterator
@@ -143,28 +145,52 @@ def members(
 
     ``data`` is the volume's ``_data`` as ``host_volume.locate`` found it; ``relative``
     a path below it, each component opened without following a link."""
-    parts = [p for p in relative.split("/") if p not in ("", ".")]
-    if any(p == ".." for p in parts):
-        raise OperationFailed(f"refusing to read {show(relative)}: it leaves the volume")
+    fd = _opened(data, relative, "read")
     try:
-        fd = os.open(data, DIR_FLAGS)
-    except OSError as exc:
-        raise OperationFailed(f"cannot read the volume's directory {data}: {exc.strerror}") from exc
-    try:
-        for part in parts:
-            try:
-                below = os.open(part, DIR_FLAGS, dir_fd=fd)
-            except OSError as exc:  # ELOOP: a symlink where a directory was made
-                raise IntegrityError(
-                    f"refusing to read {show(relative)} in {data}: {exc.strerror} "
-                    "(a link or no directory where the service made one)"
-                ) from exc
-            os.close(fd)
-            fd = below
         yield _member(top, os.fstat(fd)), None
         yield from _walk(fd, top, 1, _Walk(counted, skip))
     finally:
         os.close(fd)
+
+
+def remove(data: Path, relative: str) -> None:
+    """Delete the directory ``data/relative`` (the snapshot a service made, once read),
+    never through a link: its parent is opened as ``members`` opens a path, and the tree
+    removed below that descriptor (``shutil.rmtree`` with ``dir_fd`` follows no link,
+    and refuses a link in the snapshot's place). OSError or MonctlError when it cannot."""
+    head, name = posixpath.split(relative.strip("/"))
+    if name in ("", ".", ".."):
+        raise OperationFailed(
+            f"refusing to delete {show(relative)}: not a directory below the volume"
+        )
+    fd = _opened(data, head, "delete")
+    try:
+        shutil.rmtree(name, dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
+def _opened(data: Path, relative: str, doing: str) -> int:
+    """``data/relative`` opened, each component without following a link."""
+    parts = [p for p in relative.split("/") if p not in ("", ".")]
+    if any(p == ".." for p in parts):
+        raise OperationFailed(f"refusing to {doing} {show(relative)}: it leaves the volume")
+    try:
+        fd = os.open(data, DIR_FLAGS)
+    except OSError as exc:
+        raise OperationFailed(f"cannot open the volume's directory {data}: {exc.strerror}") from exc
+    for part in parts:
+        try:
+            below = os.open(part, DIR_FLAGS, dir_fd=fd)
+        except OSError as exc:  # ELOOP: a symlink where a directory was made
+            os.close(fd)
+            raise IntegrityError(
+                f"refusing to {doing} {show(relative)} in {data}: {exc.strerror} "
+                "(a link or no directory where the service made one)"
+            ) from exc
+        os.close(fd)
+        fd = below
+    return fd
 
 
 def _member(name: str, info: os.stat_result, link: str = "") -> Member:

@@ -19,7 +19,7 @@ import pytest
 
 from monctl.adapters.storage.local import LocalStorage
 from monctl.backup import host_read
-from monctl.errors import IntegrityError
+from monctl.errors import IntegrityError, OperationFailed
 from monctl.repository.tar_stream import Member
 from monctl.repository.tar_stream import members as tar_members
 
@@ -233,3 +233,66 @@ def test_a_file_that_shrinks_while_a_worker_reads_it_fails_the_service(tmp_path:
         ingest.abort()
     walk.close()
     assert len(os.listdir("/proc/self/fd")) == open_before
+
+
+def test_remove_deletes_the_snapshot_below_the_volume(tmp_path: Path) -> None:
+    odd_tree(tmp_path)
+    (tmp_path / "snapshots" / "other").mkdir()
+    host_read.remove(tmp_path, "snapshots/snap")
+    assert sorted(p.name for p in (tmp_path / "snapshots").iterdir()) == ["other"]
+
+
+def test_remove_never_deletes_through_a_link(tmp_path: Path) -> None:
+    """The service may have put a link where its snapshots were: whatever it points
+    at stays, and the deletion is refused (the container's rm then tries)."""
+    outside = tmp_path / "outside"
+    (outside / "snap").mkdir(parents=True)
+    (outside / "snap" / "keep").write_bytes(b"not monctl's")
+    volume = tmp_path / "_data"
+    volume.mkdir()
+    (volume / "snapshots").symlink_to(outside)
+    with pytest.raises(IntegrityError, match="a link or no directory"):
+        host_read.remove(volume, "snapshots/snap")
+    (volume / "snapshots").unlink()
+    (volume / "snapshots").mkdir()
+    (volume / "snapshots" / "snap").symlink_to(outside / "snap")
+    with pytest.raises(OSError, match="symbolic link"):
+        host_read.remove(volume, "snapshots/snap")
+    assert (outside / "snap" / "keep").read_bytes() == b"not monctl's"
+    for relative in ("../outside/snap", "snapshots/..", ""):
+        with pytest.raises(OperationFailed, match="refusing"):
+            host_read.remove(volume, relative)
+    assert (outside / "snap" / "keep").exists()
+
+
+def test_a_backup_deletes_its_snapshot_on_this_host_and_asks_the_container_only_when_refused(
+    tmp_path: Path,
+) -> None:
+    """With the volume's directory at hand, the snapshot is deleted there (no ``docker
+    exec``); when that is refused (a link in its way), the container's ``rm`` is asked,
+    as without one, and nothing outside the volume is touched."""
+    from support.fake_runtime import FakeRuntime
+
+    from monctl.backup import consistency
+    from monctl.services import SERVICES
+
+    prometheus = next(s for s in SERVICES if s.name == "prometheus")
+    assert prometheus.data is not None
+    volume = tmp_path / "_data"
+    odd_tree(volume)
+    runtime = FakeRuntime({}, tools={"rm": lambda argv: (0, "")})
+    ctx = consistency.Context(None, runtime, {})  # type: ignore[arg-type]
+    path = f"{prometheus.data.path}/snapshots/snap"
+    source = consistency.Source(runtime, prometheus, path, host=volume)  # type: ignore[arg-type]
+    consistency._delete_snapshot(ctx, prometheus, path, source)
+    assert not (volume / "snapshots" / "snap").exists()
+    assert source.notes == ["snapshot deleted"] and runtime.log == [] and ctx.warnings == []
+
+    outside = tmp_path / "outside" / "snap"
+    outside.mkdir(parents=True)
+    (volume / "snapshots").rmdir()
+    (volume / "snapshots").symlink_to(outside.parent)
+    source = consistency.Source(runtime, prometheus, path, host=volume)  # type: ignore[arg-type]
+    consistency._delete_snapshot(ctx, prometheus, path, source)
+    assert runtime.log == [f"exec prometheus rm -rf {path}"]
+    assert source.notes == ["snapshot deleted"] and outside.is_dir()
