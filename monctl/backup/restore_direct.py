@@ -166,14 +166,18 @@ def swap(where: HostVolume, stage: Path, ready: Callable[[], str]) -> tuple[str,
     log.debug(
         "%s swapped in %.2f s (stop, renames, start)", where.volume, time.monotonic() - started
     )
+    waited = time.monotonic()
     try:
         state = ready()
     except BaseException:  # interrupted while waiting: the restore is done, nothing kept
         host_volume.remove(previous)
         raise
+    removed = time.monotonic()
+    log.debug("%s %s after %.2f s", where.volume, state, removed - waited)
     if state != READY:
         return state, previous
     host_volume.remove(previous)
+    log.debug("%s: previous data removed in %.2f s", where.volume, time.monotonic() - removed)
     return state, None
 
 

@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import errno
 import functools
 import hashlib
-import mmap
 import os
 import posixpath
 import tarfile
@@ -28,7 +26,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from monctl.adapters.disk import start_writeback
+from monctl.adapters.disk import DIRECT_BLOCK, DirectWriter, start_writeback
 from monctl.backup.restore_stream import TAR_TYPES, content
 from monctl.errors import IntegrityError
 from monctl.repository import Repository
@@ -45,8 +43,13 @@ if TYPE_CHECKING:  # pragma: no cover
 DIR_MODE = 0o755  # the data directory itself, as the engine path makes it
 WORKERS = 2
 IN_FLIGHT = 4  # files submitted and not yet collected (open descriptors)
-COPY_STEP = 16 * 1024 * 1024  # a signal or another file's failure is heard between steps
-FILE_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+# A staged file of a megabyte or more is written past the page cache (``DirectWriter``):
+# staging 4 GiB took 5.5-6.9 s instead of 14-28 s through it (the kernel finding 4 GiB of
+# fresh pages beside the live data's), 13 runs side by side. Smaller files (a TSDB block's
+# index and meta.json, what the service reads as it starts) go through it: the service
+# starts on them from memory.
+DIRECT_MIN = DIRECT_BLOCK
+FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def tar_check(files: ServiceFiles) -> TarCheck:
@@ -93,33 +96,33 @@ class _Writer:
         self, fd: int, mode: int, mtime: int, chunks: Iterator[bytes], stop: threading.Event
     ) -> None:
         """Write ``chunks`` into ``fd``, then its owner, mode and time; close it."""
+        writer = DirectWriter(fd, DIRECT_MIN)
         try:
             for chunk in chunks:
                 if stop.is_set():
                     raise _Stopped
-                view = memoryview(chunk)
-                while view:
-                    view = view[os.write(fd, view) :]
+                writer.write(chunk)
+            writer.finish()
             os.fchown(fd, self.data.uid, self.data.gid)
             os.fchmod(fd, mode)
             os.utime(fd, (mtime, mtime))
             start_writeback(fd)
         finally:
+            writer.release()
             os.close(fd)
 
     def copy(self, fd: int, repo: Repository, entry: FileEntry, stop: threading.Event) -> None:
         """An object stored as it is (no codec, not encrypted) in a local repository:
-        copied by the kernel, then the COPY hashed (what the stage holds is what is
-        checked: the object may change meanwhile); owner, mode, time; close ``fd``."""
+        read, hashed as it is written (what the stage holds is what was checked, even if
+        the object changes meanwhile); owner, mode, time; close ``fd``."""
         blob = entry.blob
         assert blob is not None
         try:
             with repo.open_stored(blob.ref) as stored:
-                copied = _copy(stored.fileno(), fd, blob.ref.stored + 1, stop)
+                copied, sha = _copy_hashed(stored.fileno(), fd, blob.ref.stored + 1, stop)
             what = f"the object of {entry.path}"
             if copied > blob.ref.stored:
                 raise IntegrityError(f"{what} holds more than the {blob.ref.stored} bytes recorded")
-            sha = _sha256_of(fd, copied)
             if copied != blob.ref.stored or sha != blob.ref.id:
                 raise IntegrityError(f"{what} is corrupt: its stored bytes hash to "
                                      f"{sha[:16]}… ({copied} bytes), not to its name")  # fmt: skip
@@ -158,49 +161,23 @@ def _copyable(repo: Repository, blob: Blob) -> bool:
     return plain and repo.is_local
 
 
-def _copy(src: int, dst: int, most: int, stop: threading.Event) -> int:
-    """Copy up to ``most`` bytes from ``src`` to ``dst`` in the kernel (by read and write
-    when it cannot: another file system); how many were copied."""
-    done = 0
-    while done < most:
-        if stop.is_set():
-            raise _Stopped
-        try:
-            n = os.copy_file_range(src, dst, min(COPY_STEP, most - done))
-        except OSError as exc:
-            if done or exc.errno not in (errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
-                raise
-            return _copy_by_hand(src, dst, most, stop)
-        if n == 0:
-            break
-        done += n
-    return done
-
-
-def _copy_by_hand(src: int, dst: int, most: int, stop: threading.Event) -> int:
-    done = 0
-    while done < most and (data := os.read(src, min(READ_SIZE, most - done))):
-        if stop.is_set():
-            raise _Stopped
-        view = memoryview(data)
-        while view:
-            view = view[os.write(dst, view) :]
-        done += len(data)
-    return done
-
-
-def _sha256_of(fd: int, size: int) -> str:
-    """The sha256 of the first ``size`` bytes of ``fd`` (mapped: no copy is made)."""
+def _copy_hashed(src: int, dst: int, most: int, stop: threading.Event) -> tuple[int, str]:
+    """Up to ``most`` bytes of ``src`` written to ``dst`` (``DirectWriter``), hashed as
+    they pass: (bytes written, their sha256)."""
     sha = hashlib.sha256()
-    if size:
-        with mmap.mmap(fd, size, prot=mmap.PROT_READ) as mapped:
-            view = memoryview(mapped)
-            try:
-                for start in range(0, size, COPY_STEP):
-                    sha.update(view[start : start + COPY_STEP])
-            finally:
-                view.release()
-    return sha.hexdigest()
+    writer = DirectWriter(dst, DIRECT_MIN)
+    done = 0
+    try:
+        while done < most and (data := os.read(src, min(READ_SIZE, most - done))):
+            if stop.is_set():
+                raise _Stopped
+            sha.update(data)
+            writer.write(data)
+            done += len(data)
+        writer.finish()
+    finally:
+        writer.release()
+    return done, sha.hexdigest()
 
 
 class _Stopped(Exception):
