@@ -27,7 +27,7 @@ import posixpath
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from monctl.errors import IntegrityError
 from monctl.repository.filelist import FileEntry, Stats
@@ -64,6 +64,22 @@ class Readable(Protocol):
     """A member's data: a tar stream's (``tar_stream.Data``) or a host file's."""
 
     def pieces(self) -> Iterator[bytes | memoryview]: ...
+
+
+class Opened(Protocol):
+    """A file open on its own, to be read on a worker (``host_read.OpenFile``)."""
+
+    def pieces(self) -> Iterator[bytes | memoryview]: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Detachable(Readable, Protocol):
+    """A host read's file (``host_read.HostData``): it can be opened now and read later,
+    on a worker, once the walk has moved on; a tar member's data cannot."""
+
+    def detach(self) -> Opened: ...
 
 
 @dataclass(frozen=True)
@@ -230,9 +246,8 @@ class Ingest:
                     f"{self.service}: hard link {name[:120]!r} points at no file read before it"
                 )
         slot = self.tops.setdefault(name.split("/", 1)[0], [])
-        detach = getattr(data, "detach", None)  # a host read's file: read on a worker
-        if member.isfile() and detach is not None and self._is_object(name, member):
-            self._parallel().submit(self, name, member, detach(), slot)
+        if member.isfile() and isinstance(data, Detachable) and self._is_object(name, member):
+            self._parallel().submit(self, name, member, data.detach(), slot)
         else:
             slot.append(self._entry(name, member, data, link))
         if member.isfile():

@@ -17,13 +17,13 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from monctl.repository.filelist import FileEntry
 from monctl.repository.index import IN_MEMORY, Prepared
 
 if TYPE_CHECKING:  # pragma: no cover
-    from monctl.backup.ingest import Ingest
+    from monctl.backup.ingest import Ingest, Opened
     from monctl.repository.tar_stream import Member
 
 
@@ -48,7 +48,7 @@ class Workers:
         self.held = 0  # bytes of the files in flight (at most IN_MEMORY each)
 
     def submit(
-        self, ingest: Ingest, name: str, member: Member, file: Any, slot: list[FileEntry]
+        self, ingest: Ingest, name: str, member: Member, file: Opened, slot: list[FileEntry]
     ) -> None:
         """Store ``file`` (open, its own reader) as ``name``'s object; its entry goes to
         ``slot`` at the place it has now."""
