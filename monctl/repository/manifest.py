@@ -38,7 +38,8 @@ if TYPE_CHECKING:
 # before them says "newer than this monctl reads" instead of calling the objects corrupt.
 FORMAT_VERSION = 3
 MANIFEST_NAME = "manifest.json"
-BACKUP_ID_RE = re.compile(r"^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$")
+# ASCII digits only, and nothing after the Z (``$`` would let a trailing newline in).
+BACKUP_ID_RE = re.compile(r"\A([0-9]{4})([0-9]{2})([0-9]{2})T([0-9]{2})([0-9]{2})([0-9]{2})Z\Z")
 _ID_FORMAT = "%Y%m%dT%H%M%SZ"
 # A format-1 manifest is a few KiB; a format-2 one lists every file (~250 bytes
 # each): 64 MiB holds ~250,000. Refuse to read anything absurd into memory.
@@ -67,9 +68,12 @@ def is_backup_id(s: str) -> bool:
 
 def parse_backup_id(s: str) -> datetime:
     """The aware UTC start time named by backup id ``s``; ValueError if it is not one."""
-    if not BACKUP_ID_RE.match(s):
+    match = BACKUP_ID_RE.match(s)
+    if match is None:
         raise ValueError(f"not a backup id (YYYYMMDDTHHMMSSZ): {s!r}")
-    return datetime.strptime(s, _ID_FORMAT).replace(tzinfo=UTC)
+    # Not strptime: its first call costs ~30 ms of imports, in every command that lists.
+    year, month, day, hour, minute, second = (int(part) for part in match.groups())
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def archive_name(service: str, compression: str) -> str:

@@ -33,8 +33,11 @@ def test_backup_id_is_the_utc_start_time() -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["20261126T020000", "2026-11-26T020000Z", "20261399T020000Z", "x20261126T020000Z", ""]
-)
+    "name",
+    ["20261126T020000", "2026-11-26T020000Z", "20261399T020000Z", "x20261126T020000Z", "",
+     "20261126T020000Z\n", "20261126T020000Zx", "20261126T240000Z", "20261126T020060Z",
+     "\u0662\u0660\u0662\u06661126T020000Z"],  # a newline after, an hour or second too many,
+)  # fmt: skip  # digits of another script
 def test_other_names_are_not_backup_ids(name: str) -> None:
     assert not is_backup_id(name)
     with pytest.raises(ValueError):
