@@ -30,8 +30,9 @@ Prometheus did not answer ready (the downtime an operator sees).
 
     python bench/restore_bench.py [--sizes 1,4] [--runs 3] [--no-today] [--quick] [--keep] [--json]
 
-With --runs N every restore is timed N times in turn (restic, borg, monctl, today, then
-again) and the medians are printed (each run's figures are in --json).
+With --runs N every first backup (monctl, restic, borg, then again, each into a new
+repository) and every restore (restic, borg, monctl, today, then again) is timed N
+times in turn, and the medians are printed (each run's figures are in --json).
 
 Needs root, a local Docker engine, the test images (tests/images/build.sh), promtool,
 restic and borg (Debian: apt-get install restic borgbackup).
@@ -188,21 +189,32 @@ def bench_size(size_gib: float, work: Path, base: Path, keep: bool, runs: int, t
             raise SystemExit("the volume's directory is not readable here: run as root")
         sh([*monctl, "up", "prometheus", "--timeout", "300"], env=env, timeout=600)
         out = work / "backup.json"
-        os.sync()
-        with out.open("wb") as fh:
-            argv = [*monctl, "backup", "--json", "--service", "prometheus", "--to", str(dest)]
-            row["backup_monctl"], _ = timed(argv, stdout=fh, env=env)
-        backup_id = json.loads(out.read_text())["id"]
-        sh(["restic", "-r", str(restic_repo), "init"], env=peer_env)
-        os.sync()
-        row["backup_restic"], _ = timed(["restic", "-r", str(restic_repo), "backup", "-q",
-                                         str(data)], env=peer_env)  # fmt: skip
-        sh(["borg", "init", "-e", "none", str(borg_repo)], env=peer_env)
-        os.sync()
-        started = time.perf_counter()
-        subprocess.run(["borg", "create", f"{borg_repo}::a", "."], cwd=data, env=peer_env,
-                       check=True)  # fmt: skip
-        row["backup_borg"] = time.perf_counter() - started
+        for i in range(runs):  # each tool's first backup, in turn; the first run's are restored
+            again = tuple(work / f"again-{n}" for n in ("monctl", "restic", "borg"))
+            repos = (dest, restic_repo, borg_repo) if i == 0 else again
+            os.sync()
+            with out.open("wb") as fh:
+                argv = [*monctl, "backup", "--json", "--service", "prometheus",
+                        "--to", str(repos[0])]  # fmt: skip
+                row[f"backup_monctl#{i}"], _ = timed(argv, stdout=fh, env=env)
+            if i == 0:
+                backup_id = json.loads(out.read_text())["id"]
+            sh(["restic", "-r", str(repos[1]), "init"], env=peer_env)
+            os.sync()
+            row[f"backup_restic#{i}"], _ = timed(["restic", "-r", str(repos[1]), "backup", "-q",
+                                                  str(data)], env=peer_env)  # fmt: skip
+            sh(["borg", "init", "-e", "none", str(repos[2])], env=peer_env)
+            os.sync()
+            started = time.perf_counter()
+            subprocess.run(["borg", "create", f"{repos[2]}::a", "."], cwd=data, env=peer_env,
+                           check=True)  # fmt: skip
+            row[f"backup_borg#{i}"] = time.perf_counter() - started
+            print(f"{row['gib']:.2f} GiB first backup {i + 1}: " + ", ".join(
+                f"{k} {row[f'backup_{k}#{i}']:.2f} s" for k in ("monctl", "restic", "borg")),
+                  f"(load {os.getloadavg()[0]:.1f})", file=sys.stderr, flush=True)  # fmt: skip
+            if i:
+                for path in repos:
+                    shutil.rmtree(path)
         restic = ["restic", "-r", str(restic_repo), "restore", "latest", "--target", "/"]
         borg = ["borg", "extract", f"{borg_repo}::a"]
         argv = [*monctl, "restore", backup_id, "--service", "prometheus", "--yes",
@@ -261,7 +273,9 @@ def report(rows: list[Row]) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="1,4", help="volume sizes in GiB, comma-separated")
-    ap.add_argument("--runs", type=int, default=1, help="time every restore this many times")
+    ap.add_argument(
+        "--runs", type=int, default=1, help="time every first backup and restore this many times"
+    )
     ap.add_argument("--no-today", action="store_true", help="skip the engine path (slow)")
     ap.add_argument("--quick", action="store_true", help="a smoke run: 0.05 GiB")
     ap.add_argument("--keep", action="store_true", help="keep stacks, volumes and repositories")
