@@ -156,7 +156,8 @@ class _Writer:
 
 
 def _copyable(repo: Repository, blob: Blob) -> bool:
-    """An object the kernel can copy: stored as it is, in a local repository."""
+    """An object whose stored bytes are the file's (no codec, not encrypted), in a local
+    repository: read by its descriptor and hashed once, as it is written."""
     plain = blob.ref.codec == "none" and not blob.ref.encrypted and blob.ref.hash == "sha256"
     return plain and repo.is_local
 

@@ -250,7 +250,7 @@ class _Reading(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def fileno(self) -> int:  # a restore copies an object in the kernel (copy_file_range)
+    def fileno(self) -> int:  # a direct restore reads a plain object by its descriptor
         return self._file.fileno()
 
     def read(self, size: int | None = -1) -> bytes:
