@@ -82,6 +82,12 @@ class Detachable(Readable, Protocol):
     def detach(self) -> Opened: ...
 
 
+def _entry_of(name: str, member: Member, kind: str, **extra: Any) -> FileEntry:
+    """``member``'s file-list entry under ``name`` (mode bits and time as stored)."""
+    mode, mtime = member.mode & 0o7777, max(0, int(member.mtime))
+    return FileEntry(name, kind, mode, member.uid, member.gid, mtime, **extra)
+
+
 @dataclass(frozen=True)
 class Listed:
     kind: str  # "file", "dir", other
@@ -262,8 +268,7 @@ class Ingest:
     # -- members -----------------------------------------------------------------
     def _entry(self, name: str, member: Member, data: Readable | None, link: str) -> FileEntry:
         def entry(kind: str, **extra: Any) -> FileEntry:
-            mode, mtime = member.mode & 0o7777, max(0, int(member.mtime))
-            return FileEntry(name, kind, mode, member.uid, member.gid, mtime, **extra)
+            return _entry_of(name, member, kind, **extra)
 
         if member.isdir():
             return entry("dir")
@@ -281,9 +286,7 @@ class Ingest:
 
     @staticmethod
     def object_entry(name: str, member: Member, blob: Blob) -> FileEntry:
-        mode, mtime = member.mode & 0o7777, max(0, int(member.mtime))
-        return FileEntry(name, "file", mode, member.uid, member.gid, mtime,
-                         size=blob.size, sha256=blob.sha256, blob=blob)  # fmt: skip
+        return _entry_of(name, member, "file", size=blob.size, sha256=blob.sha256, blob=blob)
 
     def _is_object(self, name: str, member: Member) -> bool:
         """A file stored as an object of its own (else packed)."""

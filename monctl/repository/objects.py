@@ -221,24 +221,15 @@ class Encoder:
         elif codec == "gzip":
             self._compress = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)
         self._age: Any = None
-        self._held: list[bytes] = []  # sealed chunks not yet spooled
-        self._held_size = 0
         if recipients:
             from monctl.adapters import age
 
             self._age = age.encryptor(recipients, self._sealed, "an object")
 
     def _sealed(self, data: bytes) -> None:
-        """age hands over 64 KiB chunks: spooled a MiB at a time (one writev, not 16 writes)."""
+        """age hands over 64 KiB chunks (a local spool gathers them into whole blocks)."""
         self._stored.update(data)
-        self._held.append(data)
-        self._held_size += len(data)
-        if self._held_size >= READ_SIZE:
-            self._spool_held()
-
-    def _spool_held(self) -> None:
-        held, self._held, self._held_size = self._held, [], 0
-        self.spool.write_all(held)
+        self.spool.write(data)
 
     def _out(self, data: bytes | bytearray | memoryview) -> None:
         if data:
@@ -278,7 +269,6 @@ class Encoder:
                 self._out(self._compress.flush())
             if self._age is not None:
                 self._age.finish()  # every sealed byte has reached _sealed when it returns
-                self._spool_held()
         except BaseException:
             self.abort()  # no age thread (pyrage, SSH keys) outlives a failed object
             raise
@@ -291,4 +281,3 @@ class Encoder:
     def abort(self) -> None:
         if self._age is not None:
             self._age.abort()
-        self._held, self._held_size = [], 0

@@ -120,7 +120,7 @@ class Spool(Protocol):
     def write(self, data: bytes | bytearray | memoryview) -> None: ...
 
     def write_all(self, pieces: Sequence[bytes | bytearray | memoryview]) -> None:
-        """``write`` each piece, in order (a file may take them in one system call)."""
+        """``write`` each piece, in order."""
 
     def done(self) -> None:
         """The last byte is written (a local spool starts its writeback)."""
