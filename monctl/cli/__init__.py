@@ -12,6 +12,7 @@ import errno
 import gc
 import importlib
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -134,12 +135,17 @@ def cli(
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the CLI, turning MonctlErrors into exit codes."""
     # Start-up time is part of every command (and of `monctl health`'s wall
-    # time). In monctl's own process, two optional imports are made to look
-    # absent: httpcore imports trio whenever it is installed (~0.25 s) though
-    # monctl only runs asyncio, and httpx imports its own command-line client
-    # (rich, pygments) on `import httpx`. Neither is ever used here.
-    for optional in ("trio", "httpx._main"):
-        sys.modules.setdefault(optional, None)  # type: ignore[arg-type]
+    # time). In monctl's own process, optional imports are made to look absent:
+    # httpcore imports trio whenever it is installed (~0.25 s) though monctl only
+    # runs asyncio; httpx imports its own command-line client (rich, pygments) on
+    # `import httpx`; the Docker SDK imports paramiko (and invoke: ~70 ms, a tenth
+    # of a first backup's fixed cost) whenever the ssh extra is installed, for a
+    # transport only DOCKER_HOST=ssh://... uses. None of them is used here.
+    optional = ["trio", "httpx._main"]
+    if not os.environ.get("DOCKER_HOST", "").startswith("ssh://"):
+        optional.append("paramiko")
+    for name in optional:
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]
 
     sys.exit(_run(argv))
 
