@@ -296,3 +296,43 @@ def test_a_backup_deletes_its_snapshot_on_this_host_and_asks_the_container_only_
     consistency._delete_snapshot(ctx, prometheus, path, source)
     assert runtime.log == [f"exec prometheus rm -rf {path}"]
     assert source.notes == ["snapshot deleted"] and outside.is_dir()
+
+
+def test_a_workers_file_is_read_whole_or_round_its_buffer(tmp_path: Path) -> None:
+    """A file of up to IN_MEMORY bytes comes as one view; a larger one in pieces round
+    the thread's buffer, each exact as it comes."""
+    from monctl.repository.index import IN_MEMORY
+
+    (tmp_path / "d").mkdir()
+    small, large = os.urandom(IN_MEMORY), os.urandom(2 * IN_MEMORY + 12345)
+    (tmp_path / "d" / "a").write_bytes(small)
+    (tmp_path / "d" / "b").write_bytes(large)
+    walk = host_read.members(tmp_path, "d", "d", lambda n: None)
+    opened = [d.detach() for _, d in walk if d]  # opened as listed, read afterwards
+    pieces = list(opened[0].pieces())
+    assert len(pieces) == 1 and bytes(pieces[0]) == small
+    assert b"".join(bytes(p) for p in opened[1].pieces()) == large
+    assert [o.fd for o in opened] == [-1, -1]  # closed once read
+
+
+def test_a_known_files_pieces_are_kept_as_copies(tmp_path: Path) -> None:
+    """``prepare`` keeps a file the repository holds as its pieces until ``settled``: they
+    are copied, since a worker's next file is read into the same buffer."""
+    import hashlib
+
+    from monctl.repository import Repository
+    from monctl.repository.index import ObjectStore
+
+    (tmp_path / "repo").mkdir()
+    repo = Repository.of(LocalStorage(tmp_path / "repo"))
+    content = os.urandom(3000)
+    with repo.staging() as staging:
+        store = ObjectStore(staging, repo.index(["svc"]), "none")
+        store.settled(store.prepare([content], len(content), False), False)
+        buffer = bytearray(content)
+        prepared = store.prepare([memoryview(buffer)], len(content), False)
+        assert prepared.spool is None  # known: nothing written
+        buffer[:] = bytes(len(buffer))  # the worker's next file
+        assert b"".join(prepared.held) == content
+        assert prepared.sha == hashlib.sha256(content).hexdigest()
+        staging.commit()
