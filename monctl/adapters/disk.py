@@ -72,7 +72,8 @@ def syncfs(path: Path) -> bool:
 
 class DirectWriter:
     """A new file's bytes, written past the page cache: copied into an aligned buffer
-    and written with O_DIRECT a whole ``DIRECT_BLOCK`` at a time, the rest's whole
+    and written with O_DIRECT a whole ``DIRECT_BLOCK`` at a time (page-aligned memory,
+    ``thread_buffer``'s, is written straight from where it is), the rest's whole
     ``ALIGN`` blocks by ``finish``. Through the cache go the last partial block, a file
     with fewer aligned bytes than ``direct_min`` (most files: one ordinary write), and
     a file's first page: formats keep their header there, and a service opening its
