@@ -23,6 +23,14 @@ DEFAULT_TIMEOUT = 10.0
 Response = httpx.Response
 
 
+def _verify(url: str) -> bool:
+    """Whether to verify TLS: yes, unless ``url`` is plain http. httpx builds a TLS
+    context (the CA bundle loaded) for every client, even one that will speak no TLS:
+    ~16 ms a request, twice in every backup of Prometheus. Only for requests that follow
+    no redirect (``call``, ``get``): a plain http URL then never reaches https."""
+    return not url.lower().startswith("http://")
+
+
 def call(
     method: str,
     url: str,
@@ -37,7 +45,7 @@ def call(
     Raise OperationFailed (saying ``what`` was being done) when no response came.
     """
     try:
-        return httpx.request(method, url, timeout=timeout, auth=auth, **kwargs)
+        return httpx.request(method, url, timeout=timeout, auth=auth, verify=_verify(url), **kwargs)
     except httpx.TimeoutException:
         raise OperationFailed(f"{what}: {url} did not answer within {timeout:.0f}s") from None
     except httpx.HTTPError as exc:
@@ -102,7 +110,7 @@ def get(
     """One GET whatever its status; raise NoAnswer (the reason, secrets masked) when
     no response came."""
     try:
-        return httpx.get(url, params=params, auth=auth, timeout=timeout)
+        return httpx.get(url, params=params, auth=auth, timeout=timeout, verify=_verify(url))
     except httpx.HTTPError as exc:
         raise NoAnswer(redact(str(exc)) or type(exc).__name__) from None
 
