@@ -19,12 +19,14 @@ that tool, timed from the command to Prometheus answering /-/ready again:
            before (verify everything, stage through the archive API, refill the live
            volume through it while the service is stopped)
 
-Each tool's repository is read once right before its restore (a warm page cache for
-all: at 4 GiB five copies of the data do not all stay cached), and the page cache is
+Each tool's repository is read once right before its restore, and the volume once
+right before each backup (a warm page cache for all: at 4 GiB five copies of the data do
+not all stay cached, and borg drops what it reads from the cache), and the page cache is
 written back (`sync`, untimed) before every timed backup and restore: no tool pays for
 the writeback of what the one before it wrote (at 4 GiB, gigabytes of dirty pages a few
 seconds old, which the kernel's dirty limits would make the next writer wait for; a
-peer that empties the volume first even cancels its own share). A thread polls /-/ready
+peer that empties the volume first even cancels its own share). No repository is removed
+between timed backups (see DELETED_WINDOW). A thread polls /-/ready
 every 50 ms during each restore: "down" is the longest time
 Prometheus did not answer ready (the downtime an operator sees).
 
@@ -124,13 +126,28 @@ class Readiness:
 
 
 # After a file system without a journal (ext4 made so, as on the reference VM: nothing in
-# /proc/fs/jbd2) deletes files, it skips their inodes for the next 60 s when it makes new
-# files, one by one (ext4's recently_deleted): a tool that makes a thousand files right
-# after a thousand were deleted pays ~0.5 s of system CPU for it. monctl (one file per
-# object) did, in the runs after a repository was removed; the peers (a few large files)
-# did not; an operator's nightly backup follows no such deletion. So every timed backup
-# starts at least this long after the last deletion.
-DELETED_WINDOW = 61.0
+# /proc/fs/jbd2) deletes files, it skips their inodes one by one when it makes new files
+# (ext4's recently_deleted): for 60 s, and for 360 s once a file made beside them has
+# dirtied their inode table block again. A tool that makes a thousand files then pays
+# ~0.5 s of system CPU more: monctl (one file per object) did in the runs after a
+# repository was removed, the peers (a few large files) did not, and an operator's nightly
+# backup follows no such deletion. So no repository is removed between timed backups, and
+# the first starts this long after the bench last removed anything.
+DELETED_WINDOW = 370.0
+_last_deletion = [0.0]  # time.monotonic() of the bench's last removal of many files
+
+
+def deleted() -> None:
+    _last_deletion[0] = time.monotonic()
+
+
+def settled() -> None:
+    """Wait until the bench's last removal is DELETED_WINDOW old."""
+    wait = _last_deletion[0] + DELETED_WINDOW - time.monotonic()
+    if _last_deletion[0] and wait > 0:
+        print(f"waiting {wait:.0f} s for the file system to settle (DELETED_WINDOW)",
+              file=sys.stderr, flush=True)  # fmt: skip
+        time.sleep(wait)
 
 
 def as_operated(stack: Stack, data: Path, extract: list[str], cwd: Path | None) -> float:
@@ -152,8 +169,11 @@ def as_operated(stack: Stack, data: Path, extract: list[str], cwd: Path | None) 
 
 
 def warm(repository: Path) -> None:
-    """Read a repository once: every tool restores from a warm page cache (at 4 GiB,
-    five copies of the data do not all stay cached, and the oldest would be cold)."""
+    """Read a repository (or the volume) once: every tool restores (backs up) from a warm
+    page cache. At 4 GiB five copies of the data do not all stay cached, and the oldest
+    would be cold; and borg drops the files it reads from the cache as it goes
+    (posix_fadvise DONTNEED): monctl, which came next, read the volume from disk in every
+    run but the first (1.99-2.02 s against 1.34 s; the peers never did)."""
     sh(["bash", "-c", 'find "$1" -type f -exec cat {} + > /dev/null', "warm", str(repository)])
 
 
@@ -199,9 +219,11 @@ def bench_size(size_gib: float, work: Path, base: Path, keep: bool, runs: int, t
             raise SystemExit("the volume's directory is not readable here: run as root")
         sh([*monctl, "up", "prometheus", "--timeout", "300"], env=env, timeout=600)
         out = work / "backup.json"
+        settled()
         for i in range(runs):  # each tool's first backup, in turn; the first run's are restored
-            again = tuple(work / f"again-{n}" for n in ("monctl", "restic", "borg"))
+            again = tuple(work / f"again-{n}-{i}" for n in ("monctl", "restic", "borg"))
             repos = (dest, restic_repo, borg_repo) if i == 0 else again
+            warm(data)  # borg drops what it read from the cache: the next tool would read disk
             os.sync()
             with out.open("wb") as fh:
                 argv = [*monctl, "backup", "--json", "--service", "prometheus",
@@ -210,10 +232,12 @@ def bench_size(size_gib: float, work: Path, base: Path, keep: bool, runs: int, t
             if i == 0:
                 backup_id = json.loads(out.read_text())["id"]
             sh(["restic", "-r", str(repos[1]), "init"], env=peer_env)
+            warm(data)
             os.sync()
             row[f"backup_restic#{i}"], _ = timed(["restic", "-r", str(repos[1]), "backup", "-q",
                                                   str(data)], env=peer_env)  # fmt: skip
             sh(["borg", "init", "-e", "none", str(repos[2])], env=peer_env)
+            warm(data)
             os.sync()
             started = time.perf_counter()
             subprocess.run(["borg", "create", f"{repos[2]}::a", "."], cwd=data, env=peer_env,
@@ -222,11 +246,10 @@ def bench_size(size_gib: float, work: Path, base: Path, keep: bool, runs: int, t
             print(f"{row['gib']:.2f} GiB first backup {i + 1}: " + ", ".join(
                 f"{k} {row[f'backup_{k}#{i}']:.2f} s" for k in ("monctl", "restic", "borg")),
                   f"(load {os.getloadavg()[0]:.1f})", file=sys.stderr, flush=True)  # fmt: skip
-            if i:
-                for path in repos:
-                    shutil.rmtree(path)
-                os.sync()
-                time.sleep(DELETED_WINDOW)  # see DELETED_WINDOW
+        for n in range(1, runs):  # kept until every backup was timed (DELETED_WINDOW)
+            for path in work.glob(f"again-*-{n}"):
+                shutil.rmtree(path)
+            deleted()
         restic = ["restic", "-r", str(restic_repo), "restore", "latest", "--target", "/"]
         borg = ["borg", "extract", f"{borg_repo}::a"]
         argv = [*monctl, "restore", backup_id, "--service", "prometheus", "--yes",
@@ -254,8 +277,9 @@ def bench_size(size_gib: float, work: Path, base: Path, keep: bool, runs: int, t
             stack.teardown()
             subprocess.run(["docker", "volume", "rm", "-f", volume], capture_output=True,
                            check=False)  # fmt: skip
-            for path in (dest, restic_repo, borg_repo):
+            for path in (dest, restic_repo, borg_repo, *work.glob("again-*")):
                 shutil.rmtree(path, ignore_errors=True)
+            deleted()
 
 
 def report(rows: list[Row]) -> None:
