@@ -325,6 +325,7 @@ def main() -> None:
     sizes = [0.05] if args.quick else sorted(float(s) for s in args.sizes.split(","))
     work = Path(tempfile.mkdtemp(prefix="monctl-restore-bench-"))
     rows: list[Row] = []
+    deleted()  # whatever was removed just before the bench (the teardown of another run)
     try:
         base = base_blocks(work, series=100 if args.quick else 1000)
         for size in sizes:
