@@ -72,8 +72,7 @@ def syncfs(path: Path) -> bool:
 
 class DirectWriter:
     """A new file's bytes, written past the page cache: copied into an aligned buffer
-    and written with O_DIRECT a whole ``DIRECT_BLOCK`` at a time (page-aligned memory,
-    ``thread_buffer``'s, is written straight from where it is), the rest's whole
+    and written with O_DIRECT a whole ``DIRECT_BLOCK`` at a time, the rest's whole
     ``ALIGN`` blocks by ``finish``. Through the cache go the last partial block, a file
     with fewer aligned bytes than ``direct_min`` (most files: one ordinary write), and
     a file's first page: formats keep their header there, and a service opening its
@@ -93,8 +92,6 @@ class DirectWriter:
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         view = memoryview(data).cast("B")
-        if not self.filled and self.direct is not False and _page_aligned(view):
-            view = self._write_aligned(view)
         while view:
             if self.buffer is None:
                 self.buffer = _buffers.take()
@@ -132,70 +129,28 @@ class DirectWriter:
             self._write_buffer(ALIGN)
         self.direct = _set_direct(self.fd, True)
 
-    def _write_aligned(self, view: memoryview) -> memoryview:
-        """``view``'s whole ``ALIGN`` blocks written straight from it (page-aligned memory:
-        ``thread_buffer``'s), as ``write`` would write them once copied; the rest."""
-        end = len(view) - len(view) % ALIGN
-        if self.written % ALIGN or not end:
-            return view
-        start = 0
-        if self.direct is None:
-            if end < self.direct_min:
-                return view  # perhaps a small file: ``finish`` decides
-            if self.written == 0:
-                self._write_view(view[:ALIGN])  # the first page through the cache
-                start = ALIGN
-            self.direct = _set_direct(self.fd, True)
-        self._write_view(view[start:end])
-        return view[end:]
-
     def _write_buffer(self, size: int) -> None:
         """The buffer's first ``size`` bytes written; what follows them moves to its start."""
         assert self.buffer is not None
         with memoryview(self.buffer) as whole:
-            self._write_view(whole[:size])
+            view = whole[:size]
+            while view:
+                try:
+                    done = os.write(self.fd, view)
+                except OSError as e:
+                    if e.errno != errno.EINVAL or not self.direct:
+                        raise
+                    self.direct = False  # refused: the rest through the cache
+                    _set_direct(self.fd, False)
+                    continue
+                if self.direct:
+                    self.written_direct += done
+                view = view[done:]
         rest = self.filled - size
         if rest:
             self.buffer[:rest] = self.buffer[size : self.filled]
         self.filled = rest
-
-    def _write_view(self, view: memoryview) -> None:
-        size = len(view)
-        while view:
-            try:
-                done = os.write(self.fd, view)
-            except OSError as e:
-                if e.errno != errno.EINVAL or not self.direct:
-                    raise
-                self.direct = False  # refused: the rest through the cache
-                _set_direct(self.fd, False)
-                continue
-            if self.direct:
-                self.written_direct += done
-            view = view[done:]
         self.written += size
-
-
-def _page_aligned(view: memoryview) -> bool:
-    """``view``'s memory starts on a page (``O_DIRECT`` can write it as it is); only
-    writable memory is looked at (``bytes`` rarely is aligned)."""
-    if view.readonly or len(view) < ALIGN:
-        return False
-    return ctypes.addressof(ctypes.c_char.from_buffer(view)) % ALIGN == 0
-
-
-_local = threading.local()
-
-
-def thread_buffer(size: int) -> mmap.mmap:
-    """This thread's page-aligned buffer of ``size`` bytes, kept for its next use. A
-    worker reading file after file into new memory paid that memory's page faults and
-    the allocator's returns of it to the kernel for every file (a fifth of a first
-    backup's CPU); ``DirectWriter`` writes such a buffer to disk without a copy."""
-    buffer: mmap.mmap | None = getattr(_local, "buffer", None)
-    if buffer is None or len(buffer) != size:
-        buffer = _local.buffer = mmap.mmap(-1, size)
-    return buffer
 
 
 def _set_direct(fd: int, on: bool) -> bool:

@@ -35,9 +35,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from monctl.adapters.disk import thread_buffer
 from monctl.errors import IntegrityError, OperationFailed
-from monctl.repository.index import IN_MEMORY
 from monctl.repository.tar_stream import MAX_NAME, READ_SIZE, Member, show
 
 MAX_DEPTH = 256  # far beyond any data directory of the stack; a deeper one is refused
@@ -85,13 +83,9 @@ class OpenFile:
     name: str
     size: int
 
-    def pieces(self) -> Iterator[memoryview]:
-        """The file read into this thread's buffer (``disk.thread_buffer``): a file of
-        up to ``IN_MEMORY`` bytes as one view, valid until the thread reads its next
-        file (``ObjectStore.prepare`` copies what it keeps longer); a larger one 1 MiB
-        at a time round the buffer, each view valid until 4 MiB more are read."""
+    def pieces(self) -> Iterator[bytes]:
         try:
-            yield from _read_into(self.fd, self.name, self.size)
+            yield from _pieces(self.fd, self.name, self.size)
         finally:
             self.close()
 
@@ -130,26 +124,6 @@ def _pieces(fd: int, name: str, size: int) -> Iterator[bytes]:
         if not piece:
             raise _changed(name, f"{left} bytes fewer than listed")
         left -= len(piece)
-        yield piece
-
-
-def _read_into(fd: int, name: str, size: int) -> Iterator[memoryview]:
-    """``_pieces`` read into this thread's buffer (see ``OpenFile.pieces``)."""
-    whole = memoryview(thread_buffer(IN_MEMORY))
-    step = size if size <= len(whole) else READ_SIZE
-    left, at = size, 0
-    while left > 0:
-        if at == len(whole):
-            at = 0
-        piece = whole[at : at + min(left, step)]
-        got = 0
-        while got < len(piece):
-            n = os.readv(fd, [piece[got:]])
-            if not n:
-                raise _changed(name, f"{left - got} bytes fewer than listed")
-            got += n
-        left -= got
-        at += got
         yield piece
 
 

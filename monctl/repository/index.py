@@ -253,9 +253,7 @@ class ObjectStore:
         else:
             held, sha = hashed(pieces)
             if not self.full and self.index.known(sha, sum(len(p) for p in held)):
-                # reused: ``settled`` finds it; the pieces copied, as they may be views
-                # of the buffer this thread reads its next file into (``host_read``)
-                return Prepared(None, None, [bytes(p) for p in held], sha)
+                return Prepared(None, None, held, sha)  # reused: ``settled`` finds it
             spool, blob = self._encoded(held, sha, compressed)
         spool.done()
         return Prepared(spool, blob)

@@ -101,38 +101,3 @@ def test_buffers_are_kept_for_the_next_file_and_bounded() -> None:
     assert len(pool.free) == pool.KEEP
     assert pool.take() is taken[pool.KEEP - 1]  # reused, not made again
     assert sum(b.closed for b in taken) == 2  # the ones beyond KEEP released
-
-
-@pytest.mark.parametrize("size", [DIRECT_MIN, 3 * DIRECT_BLOCK + 777, 4 * DIRECT_BLOCK])
-def test_page_aligned_memory_is_written_straight_from_it(tmp_path: Path, size: int) -> None:
-    """A worker's read buffer (``thread_buffer``) goes to the file as it is: no pooled
-    buffer is taken for its whole blocks, only for the tail that is no whole block."""
-    data = os.urandom(size)
-    buffer = disk.thread_buffer(4 * DIRECT_BLOCK)
-    buffer[:size] = data
-    path = tmp_path / "f"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        writer = DirectWriter(fd)
-        with memoryview(buffer) as view:
-            writer.write(view[:size])
-        assert writer.filled == size % ALIGN  # only the tail was copied
-        assert (writer.buffer is None) == (size % ALIGN == 0)
-        writer.finish()
-    finally:
-        os.close(fd)
-    assert path.read_bytes() == data
-    if accepts_direct(tmp_path):
-        assert writer.written_direct == size - size % ALIGN - ALIGN  # the first page cached
-
-
-def test_the_thread_buffer_is_kept_per_thread() -> None:
-    import threading
-
-    mine = disk.thread_buffer(DIRECT_BLOCK)
-    assert disk.thread_buffer(DIRECT_BLOCK) is mine
-    other: list[object] = []
-    thread = threading.Thread(target=lambda: other.append(disk.thread_buffer(DIRECT_BLOCK)))
-    thread.start()
-    thread.join()
-    assert other[0] is not mine
