@@ -4,36 +4,19 @@ server: plain http loads no CA bundle; https still verifies."""
 from __future__ import annotations
 
 import ssl
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from support.ping_server import RecordingServer
 
 from monctl.adapters import http
 from monctl.errors import OperationFailed
 
 
-class Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    do_POST = do_GET
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
+    with RecordingServer() as recording:
+        yield recording.url
 
 
 @pytest.fixture
@@ -51,8 +34,8 @@ def bundles_loaded(monkeypatch: pytest.MonkeyPatch) -> list[object]:
 
 
 def test_plain_http_requests_load_no_ca_bundle(server: str, bundles_loaded: list[object]) -> None:
-    assert http.call("POST", f"{server}/snapshot", what="a snapshot").text == "ok"
-    assert http.get(f"{server}/api/v1/query").text == "ok"
+    assert http.call("POST", f"{server}/snapshot", what="a snapshot").text == "OK"
+    assert http.get(f"{server}/api/v1/query").text == "OK"
     assert bundles_loaded == []
 
 
